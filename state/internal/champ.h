@@ -1,0 +1,534 @@
+// A persistent hash trie of the CHAMP family (Steindorfer & Vinju, 2015),
+// specialised for the store: entries are pointers to Counted objects, nodes
+// are shared between versions and reference-counted by the writer only.
+//
+// Layout: a node holds a 32-bit data map and node map; its slots are the data
+// entries in bit order followed by the sub-nodes in bit order. Below 64 bits
+// of hash, a collision node holds its entries sorted by key. Deleting keeps
+// the canonical form (a sub-node left with one entry is inlined into its
+// parent), so a given content has exactly one shape and iteration order
+// depends on the content alone.
+//
+// Writes copy only the path from the root to the change, and only where the
+// path is shared: a node whose count is 1 is referenced by the working tree
+// alone and is changed in place. That is the transient (batch) mode: after
+// the first write in a batch copies a path, later writes to it are in place.
+//
+// Thread-safety: the mutating functions are for the writer thread only.
+// Find, ForEach and Diff only read and may run on any thread on a tree that
+// is reachable from a published snapshot (published nodes never change).
+#pragma once
+
+#include <bit>
+#include <cassert>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "state/internal/counted.h"
+#include "state/internal/heap.h"
+
+namespace kubefold::state::internal {
+
+struct Node : Counted {
+  uint32_t datamap = 0;
+  uint32_t nodemap = 0;
+  uint32_t count = 0;  // entries of a collision node; 0 otherwise
+
+  Counted** slots() { return reinterpret_cast<Counted**>(this + 1); }
+  Counted* const* slots() const { return reinterpret_cast<Counted* const*>(this + 1); }
+  unsigned num_data() const { return static_cast<unsigned>(std::popcount(datamap)); }
+  unsigned num_nodes() const { return static_cast<unsigned>(std::popcount(nodemap)); }
+  unsigned width() const { return count != 0 ? count : num_data() + num_nodes(); }
+  static size_t Bytes(unsigned width) { return sizeof(Node) + width * sizeof(Counted*); }
+};
+static_assert(sizeof(Node) == 16);
+
+// Traits must provide:
+//   using Entry = ...;  using Key = ...;  (Entry derives from Counted)
+//   static Key KeyOf(const Entry*);
+//   static uint64_t Hash(Key);
+//   static bool Equal(Key, Key);  static bool Less(Key, Key);
+//   static void Release(Entry*, Heap&);  // drop one reference, free at zero
+//   static void Leave(Entry*, Heap&);    // entry (and what it owns) leaves the working tree
+template <class Traits>
+class Champ {
+ public:
+  using Entry = typename Traits::Entry;
+  using Key = typename Traits::Key;
+  static constexpr unsigned kBits = 5;
+  static constexpr unsigned kMaxShift = 64;  // at or beyond: collision node
+
+  // The entry with key `k` (hash `h`), or nullptr. O(depth), no allocation.
+  static const Entry* Find(const Node* n, Key k, uint64_t h) {
+    unsigned shift = 0;
+    while (n != nullptr) {
+      if (shift >= kMaxShift) {
+        for (unsigned i = 0; i < n->count; ++i) {
+          const Entry* e = AsEntry(n->slots()[i]);
+          if (Traits::Equal(Traits::KeyOf(e), k)) return e;
+        }
+        return nullptr;
+      }
+      uint32_t bit = Bit(h, shift);
+      if (n->datamap & bit) {
+        const Entry* e = AsEntry(n->slots()[Index(n->datamap, bit)]);
+        return Traits::Equal(Traits::KeyOf(e), k) ? e : nullptr;
+      }
+      if (!(n->nodemap & bit)) return nullptr;
+      n = AsNode(n->slots()[n->num_data() + Index(n->nodemap, bit)]);
+      shift += kBits;
+    }
+    return nullptr;
+  }
+
+  // Makes the path to the entry with key `k` unshared and returns the slot
+  // holding it, so the caller may replace the entry in place (keeping the
+  // slot's reference balanced). REQUIRES: the key is present.
+  static Entry** FindSlotMutable(Node*& root, Key k, uint64_t h, Heap& heap) {
+    Node** slot = &root;
+    unsigned shift = 0;
+    for (;;) {
+      Node* n = MakeUnique(*slot, heap);
+      if (shift >= kMaxShift) {
+        for (unsigned i = 0; i < n->count; ++i) {
+          if (Traits::Equal(Traits::KeyOf(AsEntry(n->slots()[i])), k)) {
+            return reinterpret_cast<Entry**>(&n->slots()[i]);
+          }
+        }
+        assert(false && "FindSlotMutable: key not present");
+        std::abort();
+      }
+      uint32_t bit = Bit(h, shift);
+      if (n->datamap & bit) return reinterpret_cast<Entry**>(&n->slots()[Index(n->datamap, bit)]);
+      assert(n->nodemap & bit);
+      slot = reinterpret_cast<Node**>(&n->slots()[n->num_data() + Index(n->nodemap, bit)]);
+      shift += kBits;
+    }
+  }
+
+  // Inserts `e` (taking over one reference) or replaces the entry with the
+  // same key. Returns the replaced entry with its reference passed to the
+  // caller, or nullptr. Copies only shared nodes on the path. O(depth).
+  static Entry* Put(Node*& root, Entry* e, uint64_t h, Heap& heap) {
+    if (root == nullptr) {
+      root = NewNode(1, heap);
+      root->datamap = Bit(h, 0);
+      root->slots()[0] = e;
+      return nullptr;
+    }
+    return PutAt(root, e, Traits::KeyOf(e), h, 0, heap);
+  }
+
+  // Removes the entry with key `k`; returns it with its reference passed to
+  // the caller, or nullptr when absent (then nothing is copied). O(depth).
+  static Entry* Erase(Node*& root, Key k, uint64_t h, Heap& heap) {
+    if (Find(root, k, h) == nullptr) return nullptr;
+    Entry* removed = EraseAt(root, k, h, 0, heap);
+    if (root->width() == 0) {
+      FreeNodeOnly(root, heap);
+      root = nullptr;
+    }
+    return removed;
+  }
+
+  // Drops one reference to `n`; at zero frees it and releases its children.
+  static void Release(Node* n, Heap& heap) {
+    if (n == nullptr || --n->refs != 0) return;
+    if (n->count != 0) {
+      for (unsigned i = 0; i < n->count; ++i) Traits::Release(AsEntry(n->slots()[i]), heap);
+    } else {
+      unsigned nd = n->num_data(), w = n->width();
+      for (unsigned i = 0; i < nd; ++i) Traits::Release(AsEntry(n->slots()[i]), heap);
+      for (unsigned i = nd; i < w; ++i) Release(AsNode(n->slots()[i]), heap);
+    }
+    Heap::Free(heap.nodes, Node::Bytes(n->width()));
+    std::free(n);
+  }
+
+  // Accounts the whole subtree as leaving the working tree. O(size).
+  static void Leave(const Node* n, Heap& heap) {
+    if (n == nullptr) return;
+    Heap::Leave(heap.nodes, Node::Bytes(n->width()));
+    ForEachChild(n, [&](Counted* c, bool is_node) {
+      if (is_node) {
+        Leave(AsNode(c), heap);
+      } else {
+        Traits::Leave(AsEntry(c), heap);
+      }
+    });
+  }
+
+  // Calls f(const Entry*) for every entry in canonical order until f returns
+  // false. Returns false if stopped early.
+  template <class F>
+  static bool ForEach(const Node* n, F&& f) {
+    if (n == nullptr) return true;
+    if (n->count != 0) {
+      for (unsigned i = 0; i < n->count; ++i)
+        if (!f(static_cast<const Entry*>(AsEntry(n->slots()[i])))) return false;
+      return true;
+    }
+    unsigned nd = n->num_data(), w = n->width();
+    for (unsigned i = 0; i < nd; ++i)
+      if (!f(static_cast<const Entry*>(AsEntry(n->slots()[i])))) return false;
+    for (unsigned i = nd; i < w; ++i)
+      if (!ForEach(AsNode(n->slots()[i]), f)) return false;
+    return true;
+  }
+
+  // Calls f(before, after) for each key whose entry differs between the two
+  // tries: (e, nullptr) removed, (nullptr, e) added, (a, b) with a != b
+  // replaced. Sub-tries shared by pointer are skipped, so the cost is
+  // O(changes x depth x 32). f returns false to stop; Diff then returns false.
+  template <class F>
+  static bool Diff(const Node* a, const Node* b, F&& f) {
+    return DiffAt(a, b, 0, f);
+  }
+
+  // Number of nodes in the trie (for tests and accounting checks). O(size).
+  static size_t CountNodes(const Node* n) {
+    if (n == nullptr) return 0;
+    size_t total = 1;
+    if (n->count == 0)
+      for (unsigned i = n->num_data(); i < n->width(); ++i) total += CountNodes(AsNode(n->slots()[i]));
+    return total;
+  }
+
+ private:
+  static uint32_t Bit(uint64_t h, unsigned shift) { return uint32_t{1} << ((h >> shift) & 31u); }
+  static unsigned Index(uint32_t map, uint32_t bit) { return static_cast<unsigned>(std::popcount(map & (bit - 1))); }
+  static Entry* AsEntry(Counted* c) { return static_cast<Entry*>(c); }
+  static const Entry* AsEntry(const Counted* c) { return static_cast<const Entry*>(c); }
+  static Node* AsNode(Counted* c) { return static_cast<Node*>(c); }
+  static const Node* AsNode(const Counted* c) { return static_cast<const Node*>(c); }
+
+  template <class F>
+  static void ForEachChild(const Node* n, F&& f) {
+    if (n->count != 0) {
+      for (unsigned i = 0; i < n->count; ++i) f(n->slots()[i], false);
+      return;
+    }
+    unsigned nd = n->num_data(), w = n->width();
+    for (unsigned i = 0; i < w; ++i) f(n->slots()[i], i >= nd);
+  }
+
+  static Node* NewNode(unsigned width, Heap& heap) {
+    void* mem = std::malloc(Node::Bytes(width));
+    if (mem == nullptr) throw std::bad_alloc();
+    Heap::Enter(heap.nodes, Node::Bytes(width));
+    return new (mem) Node();
+  }
+
+  // Frees a working-tree node without touching its children (they moved).
+  static void FreeNodeOnly(Node* n, Heap& heap) {
+    size_t bytes = Node::Bytes(n->width());
+    Heap::Leave(heap.nodes, bytes);
+    Heap::Free(heap.nodes, bytes);
+    std::free(n);
+  }
+
+  // Replaces a shared node in `slot` by a private copy. The copy takes a
+  // reference on every child; the original loses the working tree's one.
+  static Node* MakeUnique(Node*& slot, Heap& heap) {
+    Node* n = slot;
+    if (n->refs == 1) return n;
+    unsigned w = n->width();
+    Node* c = NewNode(w, heap);
+    c->datamap = n->datamap;
+    c->nodemap = n->nodemap;
+    c->count = n->count;
+    for (unsigned i = 0; i < w; ++i) {
+      c->slots()[i] = n->slots()[i];
+      ++c->slots()[i]->refs;
+    }
+    --n->refs;  // was > 1: stays alive in history
+    Heap::Leave(heap.nodes, Node::Bytes(w));
+    slot = c;
+    return c;
+  }
+
+  // Replaces the node in `slot` by one of `new_width` slots filled by
+  // fill(dst); the children carried over are those fill copies from the old
+  // node. If the old node was shared, every carried child gains a reference
+  // and the old node loses one; otherwise the old memory is simply freed.
+  template <class Fill>
+  static Node* Reshape(Node*& slot, unsigned new_width, uint32_t datamap, uint32_t nodemap, uint32_t count,
+                       const Counted* skip, Fill&& fill, Heap& heap) {
+    Node* old = slot;
+    bool shared = old->refs != 1;
+    Node* n = NewNode(new_width, heap);
+    n->datamap = datamap;
+    n->nodemap = nodemap;
+    n->count = count;
+    fill(n->slots());
+    if (shared) {
+      for (unsigned i = 0; i < new_width; ++i) {
+        // Carried-over children gain a reference; `skip` is the one new child.
+        if (n->slots()[i] != skip) ++n->slots()[i]->refs;
+      }
+      --old->refs;
+      Heap::Leave(heap.nodes, Node::Bytes(old->width()));
+    } else {
+      FreeNodeOnly(old, heap);
+    }
+    slot = n;
+    return n;
+  }
+
+  static Entry* PutAt(Node*& slot, Entry* e, Key k, uint64_t h, unsigned shift, Heap& heap) {
+    if (shift >= kMaxShift) return PutCollision(slot, e, k, heap);
+    uint32_t bit = Bit(h, shift);
+    Node* n = slot;
+    if (n->datamap & bit) {
+      unsigned i = Index(n->datamap, bit);
+      Entry* cur = AsEntry(n->slots()[i]);
+      if (Traits::Equal(Traits::KeyOf(cur), k)) {
+        n = MakeUnique(slot, heap);
+        n->slots()[i] = e;
+        return cur;
+      }
+      n = MakeUnique(slot, heap);
+      Node* sub = MergeTwo(cur, Traits::Hash(Traits::KeyOf(cur)), e, h, shift + kBits, heap);
+      DataToNode(n, bit, sub);
+      return nullptr;
+    }
+    if (n->nodemap & bit) {
+      n = MakeUnique(slot, heap);
+      Node*& child = reinterpret_cast<Node*&>(n->slots()[n->num_data() + Index(n->nodemap, bit)]);
+      return PutAt(child, e, k, h, shift + kBits, heap);
+    }
+    // New data slot: the node grows by one.
+    unsigned i = Index(n->datamap, bit), nd = n->num_data(), w = n->width();
+    Reshape(slot, w + 1, n->datamap | bit, n->nodemap, 0, e,
+            [&](Counted** dst) {
+              const Counted* const* src = n->slots();
+              std::memcpy(dst, src, i * sizeof(Counted*));
+              dst[i] = e;
+              std::memcpy(dst + i + 1, src + i, (w - i) * sizeof(Counted*));
+              (void)nd;
+            },
+            heap);
+    return nullptr;
+  }
+
+  static Entry* PutCollision(Node*& slot, Entry* e, Key k, Heap& heap) {
+    Node* n = slot;
+    unsigned pos = 0;
+    for (; pos < n->count; ++pos) {
+      Key cur = Traits::KeyOf(AsEntry(n->slots()[pos]));
+      if (Traits::Equal(cur, k)) {
+        n = MakeUnique(slot, heap);
+        Entry* old = AsEntry(n->slots()[pos]);
+        n->slots()[pos] = e;
+        return old;
+      }
+      if (Traits::Less(k, cur)) break;
+    }
+    unsigned c = n->count;
+    Reshape(slot, c + 1, 0, 0, c + 1, e,
+            [&](Counted** dst) {
+              const Counted* const* src = n->slots();
+              std::memcpy(dst, src, pos * sizeof(Counted*));
+              dst[pos] = e;
+              std::memcpy(dst + pos + 1, src + pos, (c - pos) * sizeof(Counted*));
+            },
+            heap);
+    return nullptr;
+  }
+
+  // A fresh node holding two entries whose hashes agree below `shift`.
+  static Node* MergeTwo(Entry* a, uint64_t ha, Entry* b, uint64_t hb, unsigned shift, Heap& heap) {
+    if (shift >= kMaxShift) {
+      Node* n = NewNode(2, heap);
+      n->count = 2;
+      bool a_first = Traits::Less(Traits::KeyOf(a), Traits::KeyOf(b));
+      n->slots()[0] = a_first ? a : b;
+      n->slots()[1] = a_first ? b : a;
+      return n;
+    }
+    uint32_t ba = Bit(ha, shift), bb = Bit(hb, shift);
+    if (ba != bb) {
+      Node* n = NewNode(2, heap);
+      n->datamap = ba | bb;
+      n->slots()[0] = ba < bb ? a : b;
+      n->slots()[1] = ba < bb ? b : a;
+      return n;
+    }
+    Node* n = NewNode(1, heap);
+    n->nodemap = ba;
+    n->slots()[0] = MergeTwo(a, ha, b, hb, shift + kBits, heap);
+    return n;
+  }
+
+  // In place: the data entry at `bit` moves into `sub` (which already holds
+  // it), and `sub` takes the bit's place among the sub-nodes. Width is kept.
+  // REQUIRES: n unshared.
+  static void DataToNode(Node* n, uint32_t bit, Node* sub) {
+    Counted* tmp[32];
+    unsigned nd = n->num_data(), w = n->width();
+    unsigned di = Index(n->datamap, bit);
+    unsigned out = 0;
+    for (unsigned i = 0; i < nd; ++i)
+      if (i != di) tmp[out++] = n->slots()[i];
+    uint32_t nodemap = n->nodemap | bit;
+    unsigned ni = Index(nodemap, bit);
+    for (unsigned j = 0, src = nd; j < static_cast<unsigned>(std::popcount(nodemap)); ++j) {
+      tmp[out++] = (j == ni) ? static_cast<Counted*>(sub) : n->slots()[src++];
+    }
+    assert(out == w);
+    n->datamap &= ~bit;
+    n->nodemap = nodemap;
+    std::memcpy(n->slots(), tmp, w * sizeof(Counted*));
+  }
+
+  // In place: the sub-node at `bit` is replaced by the data entry `e`.
+  // REQUIRES: n unshared.
+  static void NodeToData(Node* n, uint32_t bit, Counted* e) {
+    Counted* tmp[32];
+    unsigned nd = n->num_data(), w = n->width();
+    unsigned ni = Index(n->nodemap, bit);
+    uint32_t datamap = n->datamap | bit;
+    unsigned di = Index(datamap, bit);
+    unsigned out = 0;
+    for (unsigned i = 0, src = 0; i < nd + 1; ++i) tmp[out++] = (i == di) ? e : n->slots()[src++];
+    for (unsigned j = 0; j < n->num_nodes(); ++j)
+      if (j != ni) tmp[out++] = n->slots()[nd + j];
+    assert(out == w);
+    n->datamap = datamap;
+    n->nodemap &= ~bit;
+    std::memcpy(n->slots(), tmp, w * sizeof(Counted*));
+  }
+
+  // REQUIRES: the key is present below `slot`.
+  static Entry* EraseAt(Node*& slot, Key k, uint64_t h, unsigned shift, Heap& heap) {
+    Node* n = slot;
+    if (shift >= kMaxShift) {
+      unsigned pos = 0;
+      while (!Traits::Equal(Traits::KeyOf(AsEntry(n->slots()[pos])), k)) ++pos;
+      Entry* removed = AsEntry(n->slots()[pos]);
+      if (n->refs != 1) ++removed->refs;  // the caller's reference; the shared node keeps its own
+      unsigned c = n->count;
+      Reshape(slot, c - 1, 0, 0, c - 1, nullptr,
+              [&](Counted** dst) {
+                const Counted* const* src = n->slots();
+                std::memcpy(dst, src, pos * sizeof(Counted*));
+                std::memcpy(dst + pos, src + pos + 1, (c - 1 - pos) * sizeof(Counted*));
+              },
+              heap);
+      return removed;
+    }
+    uint32_t bit = Bit(h, shift);
+    if (n->datamap & bit) {
+      unsigned i = Index(n->datamap, bit), w = n->width();
+      Entry* removed = AsEntry(n->slots()[i]);
+      if (n->refs != 1) ++removed->refs;
+      Reshape(slot, w - 1, n->datamap & ~bit, n->nodemap, 0, nullptr,
+              [&](Counted** dst) {
+                const Counted* const* src = n->slots();
+                std::memcpy(dst, src, i * sizeof(Counted*));
+                std::memcpy(dst + i, src + i + 1, (w - 1 - i) * sizeof(Counted*));
+              },
+              heap);
+      return removed;
+    }
+    assert(n->nodemap & bit);
+    n = MakeUnique(slot, heap);
+    Node*& child = reinterpret_cast<Node*&>(n->slots()[n->num_data() + Index(n->nodemap, bit)]);
+    Entry* removed = EraseAt(child, k, h, shift + kBits, heap);
+    Node* c = child;
+    // Canonical form: a sub-node left holding a single entry is inlined.
+    bool single = c->count != 0 ? c->count == 1 : (c->nodemap == 0 && c->num_data() == 1);
+    if (single) {
+      Counted* only = c->slots()[0];
+      FreeNodeOnly(c, heap);  // c is unshared after the recursive erase
+      NodeToData(n, bit, only);
+    }
+    return removed;
+  }
+
+  template <class F>
+  static bool AllAs(const Node* n, bool removed, F& f) {
+    return ForEach(n, [&](const Entry* e) { return removed ? f(e, nullptr) : f(nullptr, e); });
+  }
+
+  template <class F>
+  static bool EntryVsNode(const Entry* e, const Node* n, bool entry_is_before, F& f) {
+    bool found = false;
+    bool go = ForEach(n, [&](const Entry* x) {
+      if (!found && Traits::Equal(Traits::KeyOf(x), Traits::KeyOf(e))) {
+        found = true;
+        if (x == e) return true;
+        return entry_is_before ? f(e, x) : f(x, e);
+      }
+      return entry_is_before ? f(nullptr, x) : f(x, nullptr);
+    });
+    if (!go) return false;
+    if (!found) return entry_is_before ? f(e, nullptr) : f(nullptr, e);
+    return true;
+  }
+
+  template <class F>
+  static bool DiffAt(const Node* a, const Node* b, unsigned shift, F& f) {
+    if (a == b) return true;
+    if (a == nullptr) return AllAs(b, false, f);
+    if (b == nullptr) return AllAs(a, true, f);
+    if (shift >= kMaxShift) {  // both collision nodes, sorted by key
+      unsigned i = 0, j = 0;
+      while (i < a->count || j < b->count) {
+        const Entry* x = i < a->count ? AsEntry(a->slots()[i]) : nullptr;
+        const Entry* y = j < b->count ? AsEntry(b->slots()[j]) : nullptr;
+        bool go;
+        if (y == nullptr || (x != nullptr && Traits::Less(Traits::KeyOf(x), Traits::KeyOf(y)))) {
+          go = f(x, nullptr), ++i;
+        } else if (x == nullptr || Traits::Less(Traits::KeyOf(y), Traits::KeyOf(x))) {
+          go = f(nullptr, y), ++j;
+        } else {
+          go = x == y ? true : f(x, y);
+          ++i, ++j;
+        }
+        if (!go) return false;
+      }
+      return true;
+    }
+    uint32_t all = a->datamap | a->nodemap | b->datamap | b->nodemap;
+    unsigned and_ = a->num_data(), bnd = b->num_data();
+    while (all != 0) {
+      uint32_t bit = all & (~all + 1);
+      all &= all - 1;
+      const Counted* ca = nullptr;
+      const Counted* cb = nullptr;
+      bool a_node = false, b_node = false;
+      if (a->datamap & bit) ca = a->slots()[Index(a->datamap, bit)];
+      if (a->nodemap & bit) ca = a->slots()[and_ + Index(a->nodemap, bit)], a_node = true;
+      if (b->datamap & bit) cb = b->slots()[Index(b->datamap, bit)];
+      if (b->nodemap & bit) cb = b->slots()[bnd + Index(b->nodemap, bit)], b_node = true;
+      if (ca == cb) continue;
+      bool go = true;
+      if (ca == nullptr) {
+        go = b_node ? AllAs(AsNode(cb), false, f) : f(nullptr, AsEntry(cb));
+      } else if (cb == nullptr) {
+        go = a_node ? AllAs(AsNode(ca), true, f) : f(AsEntry(ca), nullptr);
+      } else if (a_node && b_node) {
+        go = DiffAt(AsNode(ca), AsNode(cb), shift + kBits, f);
+      } else if (!a_node && !b_node) {
+        const Entry* x = AsEntry(ca);
+        const Entry* y = AsEntry(cb);
+        if (Traits::Equal(Traits::KeyOf(x), Traits::KeyOf(y))) {
+          go = f(x, y);
+        } else {
+          go = f(x, nullptr) && f(nullptr, y);
+        }
+      } else if (!a_node) {
+        go = EntryVsNode(AsEntry(ca), AsNode(cb), true, f);
+      } else {
+        go = EntryVsNode(AsEntry(cb), AsNode(ca), false, f);
+      }
+      if (!go) return false;
+    }
+    return true;
+  }
+};
+
+}  // namespace kubefold::state::internal

@@ -1,0 +1,55 @@
+// SnapshotData: what a Snapshot handle points at, and the domain that frees it.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "state/internal/trees.h"
+#include "state/snapshot.h"
+#include "state/version_vector.h"
+
+namespace kubefold::state::internal {
+
+struct StoreDomain;
+
+struct SnapshotData {
+  std::atomic<uint32_t> refs{1};
+  // Constant after publication.
+  uint64_t seq = 0;
+  TimePoint time{};
+  VersionVector vector;
+  std::vector<ClusterTree*> clusters;  // parallel to vector's names; nullptr = absent
+  uint64_t workloads = 0;
+  bool composed = false;
+  // Composed views borrow `clusters` from these (each holds a reference).
+  std::vector<SnapshotData*> sources;
+  std::shared_ptr<StoreDomain> domain;
+  SnapshotData* next_pending = nullptr;  // reclamation stack link
+
+  size_t ByteSize() const {
+    return sizeof(SnapshotData) + clusters.capacity() * sizeof(ClusterTree*) + vector.size() * sizeof(uint64_t);
+  }
+  // Index of `cluster` in the table, or -1.
+  ptrdiff_t Find(std::string_view cluster) const;
+};
+
+// Shared by a store and all its snapshots, so handles may outlive the store.
+struct StoreDomain {
+  uint64_t id = 0;  // Constant after construction.
+  Heap heap;        // Writer thread only (or under orphan_mu once orphaned).
+  HeapCounts snapshots;
+  std::atomic<SnapshotData*> pending{nullptr};
+  std::atomic<bool> writer_alive{true};
+  std::mutex orphan_mu;  // serializes frees once the store is gone
+
+  // Frees everything on the pending stack (and what that releases).
+  // REQUIRES: called by the writer, or with orphan_mu held once orphaned.
+  void Drain();
+};
+
+// Drops one reference; the last one hands `d` to its domain for freeing.
+void Unref(SnapshotData* d);
+
+}  // namespace kubefold::state::internal

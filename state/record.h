@@ -1,0 +1,115 @@
+// Workload records: the immutable values stored in a Store.
+//
+// A Record holds one workload as last observed: its key (group, kind, name),
+// the object pruned by the caller (JSON text), a few decoded summary fields,
+// a content hash, and the counter of its dot. The dot's cluster is the cluster
+// whose subtree holds the record, so the full dot is (cluster, counter()).
+//
+// Thread-safety: a Record never changes after it is published and may be read
+// from any thread while the Snapshot it was obtained from is alive.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "state/internal/counted.h"
+#include "state/status.h"
+
+namespace kubefold::state {
+
+// Identifies a workload inside a namespace. group is "" for the core group.
+struct WorkloadKey {
+  std::string group;
+  std::string kind;
+  std::string name;
+  friend bool operator==(const WorkloadKey&, const WorkloadKey&) = default;
+  friend auto operator<=>(const WorkloadKey&, const WorkloadKey&) = default;
+};
+
+struct WorkloadKeyView {
+  std::string_view group;
+  std::string_view kind;
+  std::string_view name;
+  WorkloadKeyView() = default;
+  WorkloadKeyView(std::string_view g, std::string_view k, std::string_view n) : group(g), kind(k), name(n) {}
+  WorkloadKeyView(const WorkloadKey& k) : group(k.group), kind(k.kind), name(k.name) {}  // NOLINT
+  friend bool operator==(const WorkloadKeyView&, const WorkloadKeyView&) = default;
+  friend auto operator<=>(const WorkloadKeyView&, const WorkloadKeyView&) = default;
+};
+
+// Decoded fields the reconciler needs without parsing JSON. kUnset marks a
+// field the object does not carry (e.g. a DaemonSet has no spec.replicas).
+struct WorkloadSummary {
+  static constexpr int64_t kUnset = -1;
+  int64_t generation = kUnset;
+  int64_t observed_generation = kUnset;
+  int32_t desired_replicas = -1;
+  int32_t ready_replicas = -1;
+  int32_t available_replicas = -1;
+  friend bool operator==(const WorkloadSummary&, const WorkloadSummary&) = default;
+};
+
+// A workload as handed to the store by a watcher.
+struct WorkloadObject {
+  WorkloadKey key;
+  std::string object_json;  // pruned object; opaque to the store
+  WorkloadSummary summary;
+};
+
+// Limits enforced by ValidateWorkload (kInvalidArgument names the field).
+inline constexpr size_t kMaxKeyPartBytes = 253;
+inline constexpr size_t kMaxObjectBytes = 64u << 20;  // 64 MiB
+
+// Returns kInvalidArgument naming the field when `ns` or `object` cannot be
+// stored: empty kind or name, a key part or namespace over 253 bytes, an
+// object over 64 MiB.
+Status ValidateWorkload(std::string_view ns, const WorkloadObject& object);
+Status ValidateKey(std::string_view ns, WorkloadKeyView key);
+
+class Record : public internal::Counted {
+ public:
+  // Allocates a record holding copies of the object's parts, with counter 0.
+  // REQUIRES: ValidateWorkload(..., object).ok(). Writer-owned until published.
+  static Record* Create(const WorkloadObject& object);
+  static void Destroy(Record* r);
+
+  std::string_view group() const { return {data_, group_len_}; }
+  std::string_view kind() const { return {data_ + group_len_, kind_len_}; }
+  std::string_view name() const { return {data_ + group_len_ + kind_len_, name_len_}; }
+  WorkloadKeyView key() const { return {group(), kind(), name()}; }
+  std::string_view object_json() const { return {data_ + group_len_ + kind_len_ + name_len_, json_len_}; }
+  const WorkloadSummary& summary() const { return summary_; }
+  // xxh3-64 of the object JSON and the summary fields.
+  uint64_t content_hash() const { return content_hash_; }
+  // The writer's counter for this record's cluster when it was written.
+  uint64_t counter() const { return counter_; }
+  // Bytes this record occupies (header + key + JSON), excluding allocator slack.
+  size_t ByteSize() const { return sizeof(Record) + size_t{group_len_} + kind_len_ + name_len_ + json_len_; }
+  // Bytes of the key and JSON only: the record's own payload.
+  size_t PayloadBytes() const { return size_t{group_len_} + kind_len_ + name_len_ + json_len_; }
+
+  // True when both records hold the same object JSON and summary.
+  bool SameContent(const Record& other) const;
+
+  void set_counter(uint64_t c) { counter_ = c; }  // writer, before publication
+
+ private:
+  Record() = default;
+  uint32_t json_len_ = 0;
+  uint64_t counter_ = 0;
+  uint64_t content_hash_ = 0;
+  WorkloadSummary summary_;
+  uint16_t group_len_ = 0;
+  uint16_t kind_len_ = 0;
+  uint16_t name_len_ = 0;
+  char data_[2];  // group, kind, name, json follow; sized at allocation
+};
+
+// Hash of a workload key, as the trie indexes it.
+uint64_t HashKey(WorkloadKeyView key);
+// Hash of a namespace or cluster name.
+uint64_t HashName(std::string_view name);
+
+}  // namespace kubefold::state

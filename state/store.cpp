@@ -582,11 +582,11 @@ Status Store::Unpin(uint64_t seq) {
   return Status::Ok();
 }
 
-std::vector<RetainedSnapshot> Store::ListRetained(uint64_t after_seq, size_t limit) const {
+std::vector<RetainedSnapshot> Store::ListRetained(uint64_t from_seq, size_t limit) const {
   std::vector<RetainedSnapshot> out;
   std::lock_guard<std::mutex> lock(history_mu_);
-  auto it = std::upper_bound(history_.begin(), history_.end(), after_seq,
-                             [](uint64_t s, const Retained& r) { return s < r.snapshot.seq(); });
+  auto it = std::lower_bound(history_.begin(), history_.end(), from_seq,
+                             [](const Retained& r, uint64_t s) { return r.snapshot.seq() < s; });
   for (; it != history_.end() && out.size() < limit; ++it) {
     out.push_back(RetainedSnapshot{it->snapshot.seq(), it->snapshot.time(), it->snapshot.vector(), it->pins});
   }

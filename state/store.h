@@ -125,8 +125,9 @@ class Store {
   // kFailedPrecondition when the snapshot is not pinned.
   Status Unpin(uint64_t seq);
 
-  // Retained snapshots with seq > after_seq, oldest first, at most `limit`.
-  std::vector<RetainedSnapshot> ListRetained(uint64_t after_seq = 0, size_t limit = SIZE_MAX) const;
+  // Retained snapshots with seq >= from_seq, oldest first, at most `limit`
+  // (the next page starts at the last seq + 1). O(log retained + limit).
+  std::vector<RetainedSnapshot> ListRetained(uint64_t from_seq = 0, size_t limit = SIZE_MAX) const;
 
   // A view as of `v`: for each cluster, its subtree from the newest retained
   // snapshot whose component for that cluster is <= v's (absent = 0). The

@@ -97,15 +97,8 @@ TimePoint Store::Now() const { return options_.clock(); }
 
 // ---------------------------------------------------------------- writer ---
 
-namespace {
-struct NameHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return static_cast<size_t>(HashName(s)); }
-};
-}  // namespace
-
 size_t Store::ClusterIndex(std::string_view name, bool create) {
-  auto it = index_.find(std::string(name));
+  auto it = index_.find(name);  // heterogeneous: no string built per op
   if (it != index_.end()) return it->second;
   if (!create) return SIZE_MAX;
   auto names = std::make_shared<VersionVector::Names>(names_ ? *names_ : VersionVector::Names{});
@@ -415,10 +408,16 @@ void Store::Trim(TimePoint now, std::vector<Snapshot>& dropped) {
   size_t old_end = 0;
   while (old_end < history_.size() && !young(history_[old_end])) ++old_end;
   if (old_end > 0) {
-    auto end = history_.begin() + static_cast<ptrdiff_t>(old_end);
-    auto mid = std::stable_partition(history_.begin(), end, [](const Retained& r) { return r.pins > 0; });
-    for (auto it = mid; it != end; ++it) dropped.push_back(std::move(it->snapshot));
-    history_.erase(mid, end);
+    size_t kept = 0;  // compact the pinned ones to the front, in order
+    for (size_t i = 0; i < old_end; ++i) {
+      if (history_[i].pins > 0) {
+        if (kept != i) history_[kept] = std::move(history_[i]);
+        ++kept;
+      } else {
+        dropped.push_back(std::move(history_[i].snapshot));
+      }
+    }
+    history_.erase(history_.begin() + static_cast<ptrdiff_t>(kept), history_.begin() + static_cast<ptrdiff_t>(old_end));
   }
   // Hard cap on unpinned entries: the oldest go first, never the newest.
   size_t unpinned = history_.size() - pinned_;

@@ -198,7 +198,11 @@ class Store {
   std::atomic<bool> in_writer_{false};
   std::shared_ptr<const VersionVector::Names> names_;  // sorted
   std::vector<WorkingCluster> working_;                // parallel to *names_
-  std::unordered_map<std::string, size_t> index_;      // name -> position in names_
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, size_t, NameHash, std::equal_to<>> index_;  // name -> position in names_
   uint64_t seq_ = 0;
   TimePoint last_time_{};
   uint64_t workloads_ = 0;

@@ -6,9 +6,11 @@ namespace {
 void FreeOp(auto& op) {
   if (op.record) Record::Destroy(op.record);
   op.record = nullptr;
-  for (auto& item : op.items) {
-    if (item.record) Record::Destroy(item.record);
-    item.record = nullptr;
+  if (op.replace) {
+    for (auto& item : op.replace->items) {
+      if (item.record) Record::Destroy(item.record);
+      item.record = nullptr;
+    }
   }
 }
 Status ClusterError(std::string_view cluster) {
@@ -58,7 +60,9 @@ Status Batch::Delete(std::string_view cluster, std::string_view ns, WorkloadKeyV
   op.ns = ns;
   op.ns_hash = HashName(ns);
   op.key_hash = HashKey(key);
-  op.key = WorkloadKey{std::string(key.group), std::string(key.kind), std::string(key.name)};
+  WorkloadObject key_only;
+  key_only.key = WorkloadKey{std::string(key.group), std::string(key.kind), std::string(key.name)};
+  op.record = Record::Create(key_only);
   op.received = received;
   ops_.push_back(std::move(op));
   return Status::Ok();
@@ -83,12 +87,13 @@ Status Batch::ReplaceKind(std::string_view cluster, std::string_view group, std:
   Op op{};
   op.type = OpType::kReplaceKind;
   op.cluster = cluster;
-  op.key.group = group;
-  op.key.kind = kind;
+  op.replace = std::make_unique<Replace>();
+  op.replace->group = group;
+  op.replace->kind = kind;
   op.received = received;
-  op.items.reserve(objects.size());
+  op.replace->items.reserve(objects.size());
   for (const auto& o : objects) {
-    op.items.push_back(Item{o.ns, HashName(o.ns), HashKey(o.object.key), Record::Create(o.object)});
+    op.replace->items.push_back(Item{o.ns, HashName(o.ns), HashKey(o.object.key), Record::Create(o.object)});
   }
   ops_.push_back(std::move(op));
   return Status::Ok();

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -58,6 +59,9 @@ class Batch {
   // including this batch's events must include that snapshot too.
   void DecidedFrom(const Snapshot& decided_from) { decided_from_ = decided_from; }
 
+  // Room for n operations without reallocating.
+  void Reserve(size_t n) { ops_.reserve(n); }
+
   size_t size() const { return ops_.size(); }
   bool empty() const { return ops_.empty(); }
 
@@ -70,15 +74,22 @@ class Batch {
     uint64_t key_hash = 0;
     Record* record = nullptr;  // owned until applied
   };
+  struct Replace {
+    std::string group;
+    std::string kind;
+    std::vector<Item> items;
+  };
+  // Kept small: a batch of hundreds of upserts moves these around.
   struct Op {
     OpType type;
     std::string cluster;
     std::string ns;        // kUpsert, kDelete
     uint64_t ns_hash = 0;  // kUpsert, kDelete
     uint64_t key_hash = 0;
-    Record* record = nullptr;  // kUpsert (owned until applied)
-    WorkloadKey key;           // kDelete; kReplaceKind uses group and kind
-    std::vector<Item> items;   // kReplaceKind
+    // kUpsert: the new record (owned until applied); kDelete: a record
+    // holding only the key (owned by the batch).
+    Record* record = nullptr;
+    std::unique_ptr<Replace> replace;  // kReplaceKind
     TimePoint received{};
   };
   void Clear();

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <new>
 
+static_assert(sizeof(kubefold::state::Record) == 64, "record header grew");
+
 #include <xxhash.h>
 
 namespace kubefold::state {
@@ -54,7 +56,11 @@ Record* Record::Create(const WorkloadObject& o) {
   r->kind_len_ = static_cast<uint16_t>(o.key.kind.size());
   r->name_len_ = static_cast<uint16_t>(o.key.name.size());
   r->json_len_ = static_cast<uint32_t>(o.object_json.size());
-  r->summary_ = o.summary;
+  r->generation_ = o.summary.generation;
+  r->observed_generation_ = o.summary.observed_generation;
+  r->desired_ = o.summary.desired_replicas;
+  r->ready_ = o.summary.ready_replicas;
+  r->available_ = o.summary.available_replicas;
   char* p = r->data_;
   std::memcpy(p, o.key.group.data(), o.key.group.size());
   p += o.key.group.size();
@@ -73,7 +79,7 @@ void Record::Destroy(Record* r) {
 }
 
 bool Record::SameContent(const Record& other) const {
-  return content_hash_ == other.content_hash_ && summary_ == other.summary_ &&
+  return content_hash_ == other.content_hash_ && summary() == other.summary() &&
          object_json() == other.object_json();
 }
 

@@ -14,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-#include "state/internal/counted.h"
+#include "state/internal/versioned.h"
 #include "state/status.h"
 
 namespace kubefold::state {
@@ -68,7 +68,7 @@ inline constexpr size_t kMaxObjectBytes = 64u << 20;  // 64 MiB
 Status ValidateWorkload(std::string_view ns, const WorkloadObject& object);
 Status ValidateKey(std::string_view ns, WorkloadKeyView key);
 
-class Record : public internal::Counted {
+class Record : public internal::Versioned {
  public:
   // Allocates a record holding copies of the object's parts, with counter 0.
   // REQUIRES: ValidateWorkload(..., object).ok(). Writer-owned until published.
@@ -80,7 +80,9 @@ class Record : public internal::Counted {
   std::string_view name() const { return {data_ + group_len_ + kind_len_, name_len_}; }
   WorkloadKeyView key() const { return {group(), kind(), name()}; }
   std::string_view object_json() const { return {data_ + group_len_ + kind_len_ + name_len_, json_len_}; }
-  const WorkloadSummary& summary() const { return summary_; }
+  WorkloadSummary summary() const {
+    return {generation_, observed_generation_, desired_, ready_, available_};
+  }
   // xxh3-64 of the object JSON and the summary fields.
   uint64_t content_hash() const { return content_hash_; }
   // The writer's counter for this record's cluster when it was written.
@@ -97,10 +99,15 @@ class Record : public internal::Counted {
 
  private:
   Record() = default;
-  uint32_t json_len_ = 0;
+  // 64-byte header (with `birth`); the summary is flattened to avoid padding.
   uint64_t counter_ = 0;
   uint64_t content_hash_ = 0;
-  WorkloadSummary summary_;
+  int64_t generation_ = WorkloadSummary::kUnset;
+  int64_t observed_generation_ = WorkloadSummary::kUnset;
+  int32_t desired_ = -1;
+  int32_t ready_ = -1;
+  int32_t available_ = -1;
+  uint32_t json_len_ = 0;
   uint16_t group_len_ = 0;
   uint16_t kind_len_ = 0;
   uint16_t name_len_ = 0;

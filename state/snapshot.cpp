@@ -28,14 +28,13 @@ void Unref(SnapshotData* d) {
   // across the push, since a concurrent drain may free `d` right after.
   std::shared_ptr<StoreDomain> dom = d->domain;
   Push(dom.get(), d);
-  // Once the writer is gone nobody else will drain: do it here, serialized.
-  if (!dom->writer_alive.load(std::memory_order_seq_cst)) {
-    std::lock_guard<std::mutex> lock(dom->orphan_mu);
-    dom->Drain();
-  }
+  // Once the writer is gone nobody else will drain: do it here. Orphan
+  // drains only delete SnapshotData objects (the domain frees the trees), so
+  // several threads may run them at once.
+  if (!dom->writer_alive.load(std::memory_order_seq_cst)) dom->Drain(false);
 }
 
-void StoreDomain::Drain() {
+void StoreDomain::Drain(bool writer) {
   for (;;) {
     SnapshotData* list = pending.exchange(nullptr, std::memory_order_acquire);
     if (list == nullptr) return;
@@ -47,8 +46,8 @@ void StoreDomain::Drain() {
           // Same domain (composition never crosses stores): push, the loop drains.
           if (s->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) Push(this, s);
         }
-      } else {
-        for (ClusterTree* c : d->clusters) ReleaseCluster(c, heap);
+      } else if (writer) {
+        reclaimer.Died(d->seq);
         Heap::Free(snapshots, d->ByteSize());
       }
       // `d` may hold the last owner of this domain besides the caller's,

@@ -15,8 +15,10 @@ using internal::Heap;
 using internal::NamespaceTraits;
 using internal::NamespaceTree;
 using internal::NamespaceTrie;
+using internal::ObjKind;
 using internal::RecordTraits;
 using internal::RecordTrie;
+using internal::Reclaimer;
 using internal::SnapshotData;
 
 namespace {
@@ -71,6 +73,7 @@ Store::Store(StoreOptions options)
   d->time = last_time_ = options_.clock();
   Heap::Enter(domain_->snapshots, d->ByteSize());
   d->refs.store(2, std::memory_order_relaxed);  // current + history
+  domain_->reclaimer.Publish();                  // seq 0 is live
   current_.store(d, std::memory_order_release);
   history_.push_back(Retained{Snapshot(d), 0});
 }
@@ -85,12 +88,15 @@ Store::~Store() {
   internal::Unref(current_.exchange(nullptr));
   for (SnapshotData* r : retired_) internal::Unref(r);
   retired_.clear();
-  for (WorkingCluster& wc : working_) internal::ReleaseCluster(wc.tree, domain_->heap);
+  domain_->Drain(true);
+  // The working tree goes to the domain, which frees it with everything
+  // else once the last snapshot handle is gone (now, if none is held).
+  std::vector<ClusterTree*> roots;
+  for (WorkingCluster& wc : working_) roots.push_back(wc.tree);
   working_.clear();
-  domain_->Drain();
+  domain_->reclaimer.AdoptWorkingTree(std::move(roots));
   domain_->writer_alive.store(false, std::memory_order_seq_cst);
-  std::lock_guard<std::mutex> lock(domain_->orphan_mu);
-  domain_->Drain();  // anything released between the first drain and the flag
+  domain_->Drain(false);  // anything released between the first drain and the flag
 }
 
 TimePoint Store::Now() const { return options_.clock(); }
@@ -120,56 +126,59 @@ uint64_t Store::Advance(size_t ci) {
 }
 
 ClusterTree* Store::MutableCluster(size_t ci) {
-  Heap& heap = domain_->heap;
+  Reclaimer& w = domain_->reclaimer;
   WorkingCluster& wc = working_[ci];
-  if (wc.tree != nullptr && wc.tree->refs == 1) return wc.tree;
+  if (wc.tree != nullptr && wc.tree->birth == w.building()) return wc.tree;
   auto* c = new ClusterTree();
+  c->birth = w.building();
   if (wc.tree == nullptr) {
     c->name = (*names_)[ci];
   } else {
     ClusterTree* old = wc.tree;
     c->root = old->root;
-    if (c->root != nullptr) ++c->root->refs;
     c->workloads = old->workloads;
     c->namespaces = old->namespaces;
     c->name = old->name;
-    --old->refs;  // was shared: history keeps it
-    Heap::Leave(heap.nodes, old->ByteSize());
+    Heap::Leave(w.heap.nodes, old->ByteSize());
+    w.Retire(old, ObjKind::kCluster);
   }
-  Heap::Enter(heap.nodes, c->ByteSize());
+  Heap::Enter(w.heap.nodes, c->ByteSize());
   wc.tree = c;
   return c;
 }
 
-NamespaceTree* Store::MutableNamespace(ClusterTree* ct, std::string_view ns, uint64_t ns_hash) {
-  Heap& heap = domain_->heap;
-  if (NamespaceTrie::Find(ct->root, ns, ns_hash) == nullptr) {
+NamespaceTree* Store::MutableNamespace(ClusterTree* ct, std::string_view ns, uint64_t ns_hash, bool exists) {
+  Reclaimer& w = domain_->reclaimer;
+  if (!exists) {
     auto* n = new NamespaceTree();
+    n->birth = w.building();
     n->name = ns;
-    Heap::Enter(heap.nodes, n->ByteSize());
-    NamespaceTrie::Put(ct->root, n, ns_hash, heap);
+    Heap::Enter(w.heap.nodes, n->ByteSize());
+    NamespaceTrie::Put(ct->root, n, ns_hash, w);
     ++ct->namespaces;
     return n;
   }
-  NamespaceTree** slot = NamespaceTrie::FindSlotMutable(ct->root, ns, ns_hash, heap);
+  NamespaceTree** slot = NamespaceTrie::FindSlotMutable(ct->root, ns, ns_hash, w);
   NamespaceTree* old = *slot;
-  if (old->refs == 1) return old;
+  if (old->birth == w.building()) return old;
   auto* n = new NamespaceTree();
+  n->birth = w.building();
   n->root = old->root;
-  if (n->root != nullptr) ++n->root->refs;
   n->workloads = old->workloads;
   n->name = old->name;
-  --old->refs;
-  Heap::Leave(heap.nodes, old->ByteSize());
-  Heap::Enter(heap.nodes, n->ByteSize());
+  Heap::Leave(w.heap.nodes, old->ByteSize());
+  w.Retire(old, ObjKind::kNamespace);
+  Heap::Enter(w.heap.nodes, n->ByteSize());
   *slot = n;
   return n;
 }
 
 bool Store::ApplyUpsert(size_t ci, const std::string& ns, uint64_t ns_hash, Record*& record, uint64_t key_hash) {
-  Heap& heap = domain_->heap;
+  Reclaimer& w = domain_->reclaimer;
+  bool ns_exists = false;
   if (const ClusterTree* c = working_[ci].tree) {
     if (const NamespaceTree* n = NamespaceTrie::Find(c->root, ns, ns_hash)) {
+      ns_exists = true;
       const Record* cur = RecordTrie::Find(n->root, record->key(), key_hash);
       if (cur != nullptr && cur->SameContent(*record)) {
         Record::Destroy(record);  // unchanged: no node, no counter
@@ -179,14 +188,14 @@ bool Store::ApplyUpsert(size_t ci, const std::string& ns, uint64_t ns_hash, Reco
     }
   }
   ClusterTree* ct = MutableCluster(ci);
-  NamespaceTree* nt = MutableNamespace(ct, ns, ns_hash);
+  NamespaceTree* nt = MutableNamespace(ct, ns, ns_hash, ns_exists);
   record->set_counter(Advance(ci));
-  Heap::Enter(heap.records, record->ByteSize());
-  Record* old = RecordTrie::Put(nt->root, record, key_hash, heap);
+  record->birth = w.building();
+  Heap::Enter(w.heap.records, record->ByteSize());
+  Record* old = RecordTrie::Put(nt->root, record, key_hash, w);
   record = nullptr;
   if (old != nullptr) {
-    RecordTraits::Leave(old, heap);
-    RecordTraits::Release(old, heap);
+    RecordTraits::RetireTree(old, w);
   } else {
     ++nt->workloads;
     ++ct->workloads;
@@ -196,23 +205,19 @@ bool Store::ApplyUpsert(size_t ci, const std::string& ns, uint64_t ns_hash, Reco
 }
 
 bool Store::ApplyDelete(size_t ci, std::string_view ns, uint64_t ns_hash, WorkloadKeyView key, uint64_t key_hash) {
-  Heap& heap = domain_->heap;
+  Reclaimer& w = domain_->reclaimer;
   const ClusterTree* c = working_[ci].tree;
   if (c == nullptr) return false;
   const NamespaceTree* n = NamespaceTrie::Find(c->root, ns, ns_hash);
   if (n == nullptr || RecordTrie::Find(n->root, key, key_hash) == nullptr) return false;
   ClusterTree* ct = MutableCluster(ci);
-  NamespaceTree* nt = MutableNamespace(ct, ns, ns_hash);
-  Record* r = RecordTrie::Erase(nt->root, key, key_hash, heap);
-  RecordTraits::Leave(r, heap);
-  RecordTraits::Release(r, heap);
+  NamespaceTree* nt = MutableNamespace(ct, ns, ns_hash, true);
+  RecordTraits::RetireTree(RecordTrie::Erase(nt->root, key, key_hash, w), w);
   --nt->workloads;
   --ct->workloads;
   --workloads_;
   if (nt->workloads == 0) {  // a namespace exists while it has workloads
-    NamespaceTree* gone = NamespaceTrie::Erase(ct->root, ns, ns_hash, heap);
-    NamespaceTraits::Leave(gone, heap);
-    NamespaceTraits::Release(gone, heap);
+    NamespaceTraits::RetireTree(NamespaceTrie::Erase(ct->root, ns, ns_hash, w), w);
     --ct->namespaces;
   }
   Advance(ci);
@@ -220,12 +225,13 @@ bool Store::ApplyDelete(size_t ci, std::string_view ns, uint64_t ns_hash, Worklo
 }
 
 size_t Store::ApplyReplaceKind(size_t ci, Batch::Op& op, size_t& noops) {
-  const std::string& group = op.key.group;
-  const std::string& kind = op.key.kind;
+  const std::string& group = op.replace->group;
+  const std::string& kind = op.replace->kind;
+  std::vector<Batch::Item>& items = op.replace->items;
   // Present now, of this kind, and absent from the new list: delete.
   std::unordered_set<std::string> wanted;
-  wanted.reserve(op.items.size());
-  for (const auto& item : op.items) {
+  wanted.reserve(items.size());
+  for (const auto& item : items) {
     std::string k = item.ns;
     k += '\0';
     k += item.record->name();
@@ -252,7 +258,7 @@ size_t Store::ApplyReplaceKind(size_t ci, Batch::Op& op, size_t& noops) {
     WorkloadKeyView key(group, kind, name);
     if (ApplyDelete(ci, ns, HashName(ns), key, HashKey(key))) ++changed;
   }
-  for (auto& item : op.items) {
+  for (auto& item : items) {
     if (ApplyUpsert(ci, item.ns, item.ns_hash, item.record, item.key_hash)) {
       ++changed;
     } else {
@@ -273,8 +279,7 @@ bool Store::ApplyRemoveCluster(size_t ci) {
   WorkingCluster& wc = working_[ci];
   if (wc.tree == nullptr) return false;
   workloads_ -= wc.tree->workloads;
-  internal::LeaveCluster(wc.tree, domain_->heap);  // O(subtree): rare
-  internal::ReleaseCluster(wc.tree, domain_->heap);
+  internal::RetireCluster(wc.tree, domain_->reclaimer);  // O(subtree): rare
   wc.tree = nullptr;
   Advance(ci);
   return true;
@@ -295,7 +300,7 @@ Result<ApplyResult> Store::Apply(Batch batch) {
       return InvalidArgument("batch is decided from a composed view; decide from a published snapshot");
     }
   }
-  domain_->Drain();
+  domain_->Drain(true);
   const TimePoint start = Now();
   ApplyResult result;
   delays_.clear();
@@ -311,12 +316,12 @@ Result<ApplyResult> Store::Apply(Batch batch) {
       }
       case Batch::OpType::kDelete: {
         size_t ci = ClusterIndex(op.cluster, false);
-        changed = ci != SIZE_MAX && ApplyDelete(ci, op.ns, op.ns_hash, op.key, op.key_hash) ? 1 : 0;
+        changed = ci != SIZE_MAX && ApplyDelete(ci, op.ns, op.ns_hash, op.record->key(), op.key_hash) ? 1 : 0;
         noops = 1 - changed;
         break;
       }
       case Batch::OpType::kReplaceKind: {
-        size_t ci = ClusterIndex(op.cluster, !op.items.empty());
+        size_t ci = ClusterIndex(op.cluster, !op.replace->items.empty());
         if (ci != SIZE_MAX) changed = ApplyReplaceKind(ci, op, noops);
         break;
       }
@@ -343,7 +348,7 @@ Result<ApplyResult> Store::Apply(Batch batch) {
   for (WorkingCluster& wc : working_) wc.first_in_batch = 0;
   result.published = result.applied > 0;
   result.seq = seq_;
-  domain_->Drain();
+  domain_->Drain(true);
   PublishStats();
   return result;
 }
@@ -358,15 +363,15 @@ void Store::Publish(TimePoint now, const Snapshot& decided) {
   d->clusters.resize(working_.size());
   for (size_t i = 0; i < working_.size(); ++i) {
     counters[i] = working_[i].counter;
-    ClusterTree* c = working_[i].tree;
-    if (c != nullptr) ++c->refs;
-    d->clusters[i] = c;
+    d->clusters[i] = working_[i].tree;
   }
   d->vector = VersionVector(names_, std::move(counters));
   d->workloads = workloads_;
   d->domain = domain_;
   Heap::Enter(domain_->snapshots, d->ByteSize());
   d->refs.store(2, std::memory_order_relaxed);  // current + history
+  domain_->reclaimer.Publish();  // before any older seq can die: see reclaimer.h
+  assert(d->seq + 1 == domain_->reclaimer.building());
 
   std::vector<Snapshot> dropped;
   {
@@ -451,7 +456,7 @@ void Store::ScanRetired() {
 void Store::Collect() {
   WriterGuard guard(in_writer_);
   if (!guard.owned) return;  // the running writer call does this work anyway
-  domain_->Drain();
+  domain_->Drain(true);
   std::vector<Snapshot> dropped;
   {
     std::lock_guard<std::mutex> lock(history_mu_);
@@ -459,12 +464,12 @@ void Store::Collect() {
   }
   dropped.clear();
   ScanRetired();
-  domain_->Drain();
+  domain_->Drain(true);
   PublishStats();
 }
 
 void Store::PublishStats() {
-  const Heap& heap = domain_->heap;
+  const Heap& heap = domain_->reclaimer.heap;
   auto u = [](int64_t v) { return static_cast<uint64_t>(v < 0 ? 0 : v); };
   st_nodes_live_.store(u(heap.nodes.live), std::memory_order_relaxed);
   st_nodes_current_.store(u(heap.nodes.current), std::memory_order_relaxed);

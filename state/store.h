@@ -170,7 +170,8 @@ class Store {
   TimePoint Now() const;
   size_t ClusterIndex(std::string_view name, bool create);
   internal::ClusterTree* MutableCluster(size_t ci);
-  internal::NamespaceTree* MutableNamespace(internal::ClusterTree* ct, std::string_view ns, uint64_t ns_hash);
+  internal::NamespaceTree* MutableNamespace(internal::ClusterTree* ct, std::string_view ns, uint64_t ns_hash,
+                                           bool exists);
   uint64_t Advance(size_t ci);
   bool ApplyUpsert(size_t ci, const std::string& ns, uint64_t ns_hash, Record*& record, uint64_t key_hash);
   bool ApplyDelete(size_t ci, std::string_view ns, uint64_t ns_hash, WorkloadKeyView key, uint64_t key_hash);

@@ -1,6 +1,7 @@
 // A persistent hash trie of the CHAMP family (Steindorfer & Vinju, 2015),
-// specialised for the store: entries are pointers to Counted objects, nodes
-// are shared between versions and reference-counted by the writer only.
+// specialised for the store: entries are pointers to Versioned objects, nodes
+// are shared between versions, and their memory is managed by the writer's
+// Reclaimer through version intervals (versioned.h), not reference counts.
 //
 // Layout: a node holds a 32-bit data map and node map; its slots are the data
 // entries in bit order followed by the sub-nodes in bit order. Below 64 bits
@@ -10,9 +11,10 @@
 // depends on the content alone.
 //
 // Writes copy only the path from the root to the change, and only where the
-// path is shared: a node whose count is 1 is referenced by the working tree
-// alone and is changed in place. That is the transient (batch) mode: after
-// the first write in a batch copies a path, later writes to it are in place.
+// path is published: a node born in the batch being built is seen by no
+// snapshot yet and is changed in place. That is the transient (batch) mode:
+// after the first write in a batch copies a path, later writes to it are in
+// place. A copy is a malloc and a memcpy; no child is touched.
 //
 // Thread-safety: the mutating functions are for the writer thread only.
 // Find, ForEach and Diff only read and may run on any thread on a tree that
@@ -26,32 +28,42 @@
 #include <cstring>
 #include <new>
 
-#include "state/internal/counted.h"
 #include "state/internal/heap.h"
+#include "state/internal/reclaimer.h"
+#include "state/internal/versioned.h"
 
 namespace kubefold::state::internal {
 
-struct Node : Counted {
+// Bit count of a 32-bit map. std::popcount compiles to a libgcc call on the
+// baseline x86-64 target (no POPCNT instruction assumed); this is inline and
+// branch-free.
+inline unsigned PopCount(uint32_t v) {
+  v = v - ((v >> 1) & 0x55555555u);
+  v = (v & 0x33333333u) + ((v >> 2) & 0x33333333u);
+  return (((v + (v >> 4)) & 0x0f0f0f0fu) * 0x01010101u) >> 24;
+}
+
+struct Node : Versioned {
   uint32_t datamap = 0;
   uint32_t nodemap = 0;
   uint32_t count = 0;  // entries of a collision node; 0 otherwise
+  uint32_t unused = 0;
 
-  Counted** slots() { return reinterpret_cast<Counted**>(this + 1); }
-  Counted* const* slots() const { return reinterpret_cast<Counted* const*>(this + 1); }
-  unsigned num_data() const { return static_cast<unsigned>(std::popcount(datamap)); }
-  unsigned num_nodes() const { return static_cast<unsigned>(std::popcount(nodemap)); }
+  Versioned** slots() { return reinterpret_cast<Versioned**>(this + 1); }
+  Versioned* const* slots() const { return reinterpret_cast<Versioned* const*>(this + 1); }
+  unsigned num_data() const { return PopCount(datamap); }
+  unsigned num_nodes() const { return PopCount(nodemap); }
   unsigned width() const { return count != 0 ? count : num_data() + num_nodes(); }
-  static size_t Bytes(unsigned width) { return sizeof(Node) + width * sizeof(Counted*); }
+  static size_t Bytes(unsigned width) { return sizeof(Node) + width * sizeof(Versioned*); }
 };
-static_assert(sizeof(Node) == 16);
+static_assert(sizeof(Node) == 24);
 
 // Traits must provide:
-//   using Entry = ...;  using Key = ...;  (Entry derives from Counted)
+//   using Entry = ...;  using Key = ...;  (Entry derives from Versioned)
 //   static Key KeyOf(const Entry*);
 //   static uint64_t Hash(Key);
 //   static bool Equal(Key, Key);  static bool Less(Key, Key);
-//   static void Release(Entry*, Heap&);  // drop one reference, free at zero
-//   static void Leave(Entry*, Heap&);    // entry (and what it owns) leaves the working tree
+//   static void RetireTree(Entry*, Reclaimer&);  // entry and all it owns leave the working tree
 template <class Traits>
 class Champ {
  public:
@@ -86,11 +98,11 @@ class Champ {
   // Makes the path to the entry with key `k` unshared and returns the slot
   // holding it, so the caller may replace the entry in place (keeping the
   // slot's reference balanced). REQUIRES: the key is present.
-  static Entry** FindSlotMutable(Node*& root, Key k, uint64_t h, Heap& heap) {
+  static Entry** FindSlotMutable(Node*& root, Key k, uint64_t h, Reclaimer& w) {
     Node** slot = &root;
     unsigned shift = 0;
     for (;;) {
-      Node* n = MakeUnique(*slot, heap);
+      Node* n = MakeUnique(*slot, w);
       if (shift >= kMaxShift) {
         for (unsigned i = 0; i < n->count; ++i) {
           if (Traits::Equal(Traits::KeyOf(AsEntry(n->slots()[i])), k)) {
@@ -111,53 +123,40 @@ class Champ {
   // Inserts `e` (taking over one reference) or replaces the entry with the
   // same key. Returns the replaced entry with its reference passed to the
   // caller, or nullptr. Copies only shared nodes on the path. O(depth).
-  static Entry* Put(Node*& root, Entry* e, uint64_t h, Heap& heap) {
+  static Entry* Put(Node*& root, Entry* e, uint64_t h, Reclaimer& w) {
     if (root == nullptr) {
-      root = NewNode(1, heap);
+      root = NewNode(1, w);
       root->datamap = Bit(h, 0);
       root->slots()[0] = e;
       return nullptr;
     }
-    return PutAt(root, e, Traits::KeyOf(e), h, 0, heap);
+    return PutAt(root, e, Traits::KeyOf(e), h, 0, w);
   }
 
   // Removes the entry with key `k`; returns it with its reference passed to
   // the caller, or nullptr when absent (then nothing is copied). O(depth).
-  static Entry* Erase(Node*& root, Key k, uint64_t h, Heap& heap) {
+  static Entry* Erase(Node*& root, Key k, uint64_t h, Reclaimer& w) {
     if (Find(root, k, h) == nullptr) return nullptr;
-    Entry* removed = EraseAt(root, k, h, 0, heap);
+    Entry* removed = EraseAt(root, k, h, 0, w);
     if (root->width() == 0) {
-      FreeNodeOnly(root, heap);
+      RetireNodeOnly(root, w);
       root = nullptr;
     }
     return removed;
   }
 
-  // Drops one reference to `n`; at zero frees it and releases its children.
-  static void Release(Node* n, Heap& heap) {
-    if (n == nullptr || --n->refs != 0) return;
-    if (n->count != 0) {
-      for (unsigned i = 0; i < n->count; ++i) Traits::Release(AsEntry(n->slots()[i]), heap);
-    } else {
-      unsigned nd = n->num_data(), w = n->width();
-      for (unsigned i = 0; i < nd; ++i) Traits::Release(AsEntry(n->slots()[i]), heap);
-      for (unsigned i = nd; i < w; ++i) Release(AsNode(n->slots()[i]), heap);
-    }
-    Heap::Free(heap.nodes, Node::Bytes(n->width()));
-    std::free(n);
-  }
-
-  // Accounts the whole subtree as leaving the working tree. O(size).
-  static void Leave(const Node* n, Heap& heap) {
+  // The whole subtree leaves the working tree: every node and entry is
+  // accounted as leaving and retired. O(size).
+  static void RetireTree(Node* n, Reclaimer& w) {
     if (n == nullptr) return;
-    Heap::Leave(heap.nodes, Node::Bytes(n->width()));
-    ForEachChild(n, [&](Counted* c, bool is_node) {
+    ForEachChild(n, [&](Versioned* c, bool is_node) {
       if (is_node) {
-        Leave(AsNode(c), heap);
+        RetireTree(AsNode(c), w);
       } else {
-        Traits::Leave(AsEntry(c), heap);
+        Traits::RetireTree(AsEntry(c), w);
       }
     });
+    RetireNodeOnly(n, w);
   }
 
   // Calls f(const Entry*) for every entry in canonical order until f returns
@@ -198,11 +197,11 @@ class Champ {
 
  private:
   static uint32_t Bit(uint64_t h, unsigned shift) { return uint32_t{1} << ((h >> shift) & 31u); }
-  static unsigned Index(uint32_t map, uint32_t bit) { return static_cast<unsigned>(std::popcount(map & (bit - 1))); }
-  static Entry* AsEntry(Counted* c) { return static_cast<Entry*>(c); }
-  static const Entry* AsEntry(const Counted* c) { return static_cast<const Entry*>(c); }
-  static Node* AsNode(Counted* c) { return static_cast<Node*>(c); }
-  static const Node* AsNode(const Counted* c) { return static_cast<const Node*>(c); }
+  static unsigned Index(uint32_t map, uint32_t bit) { return PopCount(map & (bit - 1)); }
+  static Entry* AsEntry(Versioned* c) { return static_cast<Entry*>(c); }
+  static const Entry* AsEntry(const Versioned* c) { return static_cast<const Entry*>(c); }
+  static Node* AsNode(Versioned* c) { return static_cast<Node*>(c); }
+  static const Node* AsNode(const Versioned* c) { return static_cast<const Node*>(c); }
 
   template <class F>
   static void ForEachChild(const Node* n, F&& f) {
@@ -214,112 +213,96 @@ class Champ {
     for (unsigned i = 0; i < w; ++i) f(n->slots()[i], i >= nd);
   }
 
-  static Node* NewNode(unsigned width, Heap& heap) {
+  static Node* NewNode(unsigned width, Reclaimer& w) {
     void* mem = std::malloc(Node::Bytes(width));
     if (mem == nullptr) throw std::bad_alloc();
-    Heap::Enter(heap.nodes, Node::Bytes(width));
-    return new (mem) Node();
+    Heap::Enter(w.heap.nodes, Node::Bytes(width));
+    Node* n = new (mem) Node();
+    n->birth = w.building();
+    return n;
   }
 
-  // Frees a working-tree node without touching its children (they moved).
-  static void FreeNodeOnly(Node* n, Heap& heap) {
-    size_t bytes = Node::Bytes(n->width());
-    Heap::Leave(heap.nodes, bytes);
-    Heap::Free(heap.nodes, bytes);
-    std::free(n);
+  // A node leaves the working tree; its children do not (they moved, or the
+  // replacement shares them).
+  static void RetireNodeOnly(Node* n, Reclaimer& w) {
+    Heap::Leave(w.heap.nodes, Node::Bytes(n->width()));
+    w.Retire(n, ObjKind::kNode);
   }
 
-  // Replaces a shared node in `slot` by a private copy. The copy takes a
-  // reference on every child; the original loses the working tree's one.
-  static Node* MakeUnique(Node*& slot, Heap& heap) {
+  // Replaces a published node in `slot` by a copy born in this batch.
+  static Node* MakeUnique(Node*& slot, Reclaimer& w) {
     Node* n = slot;
-    if (n->refs == 1) return n;
-    unsigned w = n->width();
-    Node* c = NewNode(w, heap);
+    if (n->birth == w.building()) return n;
+    unsigned width = n->width();
+    Node* c = NewNode(width, w);
     c->datamap = n->datamap;
     c->nodemap = n->nodemap;
     c->count = n->count;
-    for (unsigned i = 0; i < w; ++i) {
-      c->slots()[i] = n->slots()[i];
-      ++c->slots()[i]->refs;
-    }
-    --n->refs;  // was > 1: stays alive in history
-    Heap::Leave(heap.nodes, Node::Bytes(w));
+    std::memcpy(c->slots(), n->slots(), width * sizeof(Versioned*));
+    RetireNodeOnly(n, w);
     slot = c;
     return c;
   }
 
   // Replaces the node in `slot` by one of `new_width` slots filled by
-  // fill(dst); the children carried over are those fill copies from the old
-  // node. If the old node was shared, every carried child gains a reference
-  // and the old node loses one; otherwise the old memory is simply freed.
+  // fill(dst) (which copies what it keeps from the old node). The old node
+  // is retired: freed now if born in this batch, else when history lets go.
   template <class Fill>
   static Node* Reshape(Node*& slot, unsigned new_width, uint32_t datamap, uint32_t nodemap, uint32_t count,
-                       const Counted* skip, Fill&& fill, Heap& heap) {
+                       Fill&& fill, Reclaimer& w) {
     Node* old = slot;
-    bool shared = old->refs != 1;
-    Node* n = NewNode(new_width, heap);
+    Node* n = NewNode(new_width, w);
     n->datamap = datamap;
     n->nodemap = nodemap;
     n->count = count;
     fill(n->slots());
-    if (shared) {
-      for (unsigned i = 0; i < new_width; ++i) {
-        // Carried-over children gain a reference; `skip` is the one new child.
-        if (n->slots()[i] != skip) ++n->slots()[i]->refs;
-      }
-      --old->refs;
-      Heap::Leave(heap.nodes, Node::Bytes(old->width()));
-    } else {
-      FreeNodeOnly(old, heap);
-    }
+    RetireNodeOnly(old, w);
     slot = n;
     return n;
   }
 
-  static Entry* PutAt(Node*& slot, Entry* e, Key k, uint64_t h, unsigned shift, Heap& heap) {
-    if (shift >= kMaxShift) return PutCollision(slot, e, k, heap);
+  static Entry* PutAt(Node*& slot, Entry* e, Key k, uint64_t h, unsigned shift, Reclaimer& w) {
+    if (shift >= kMaxShift) return PutCollision(slot, e, k, w);
     uint32_t bit = Bit(h, shift);
     Node* n = slot;
     if (n->datamap & bit) {
       unsigned i = Index(n->datamap, bit);
       Entry* cur = AsEntry(n->slots()[i]);
       if (Traits::Equal(Traits::KeyOf(cur), k)) {
-        n = MakeUnique(slot, heap);
+        n = MakeUnique(slot, w);
         n->slots()[i] = e;
         return cur;
       }
-      n = MakeUnique(slot, heap);
-      Node* sub = MergeTwo(cur, Traits::Hash(Traits::KeyOf(cur)), e, h, shift + kBits, heap);
+      n = MakeUnique(slot, w);
+      Node* sub = MergeTwo(cur, Traits::Hash(Traits::KeyOf(cur)), e, h, shift + kBits, w);
       DataToNode(n, bit, sub);
       return nullptr;
     }
     if (n->nodemap & bit) {
-      n = MakeUnique(slot, heap);
+      n = MakeUnique(slot, w);
       Node*& child = reinterpret_cast<Node*&>(n->slots()[n->num_data() + Index(n->nodemap, bit)]);
-      return PutAt(child, e, k, h, shift + kBits, heap);
+      return PutAt(child, e, k, h, shift + kBits, w);
     }
     // New data slot: the node grows by one.
-    unsigned i = Index(n->datamap, bit), nd = n->num_data(), w = n->width();
-    Reshape(slot, w + 1, n->datamap | bit, n->nodemap, 0, e,
-            [&](Counted** dst) {
-              const Counted* const* src = n->slots();
-              std::memcpy(dst, src, i * sizeof(Counted*));
+    unsigned i = Index(n->datamap, bit), width = n->width();
+    Reshape(slot, width + 1, n->datamap | bit, n->nodemap, 0,
+            [&](Versioned** dst) {
+              Versioned* const* src = n->slots();
+              std::memcpy(dst, src, i * sizeof(Versioned*));
               dst[i] = e;
-              std::memcpy(dst + i + 1, src + i, (w - i) * sizeof(Counted*));
-              (void)nd;
+              std::memcpy(dst + i + 1, src + i, (width - i) * sizeof(Versioned*));
             },
-            heap);
+            w);
     return nullptr;
   }
 
-  static Entry* PutCollision(Node*& slot, Entry* e, Key k, Heap& heap) {
+  static Entry* PutCollision(Node*& slot, Entry* e, Key k, Reclaimer& w) {
     Node* n = slot;
     unsigned pos = 0;
     for (; pos < n->count; ++pos) {
       Key cur = Traits::KeyOf(AsEntry(n->slots()[pos]));
       if (Traits::Equal(cur, k)) {
-        n = MakeUnique(slot, heap);
+        n = MakeUnique(slot, w);
         Entry* old = AsEntry(n->slots()[pos]);
         n->slots()[pos] = e;
         return old;
@@ -327,21 +310,21 @@ class Champ {
       if (Traits::Less(k, cur)) break;
     }
     unsigned c = n->count;
-    Reshape(slot, c + 1, 0, 0, c + 1, e,
-            [&](Counted** dst) {
-              const Counted* const* src = n->slots();
-              std::memcpy(dst, src, pos * sizeof(Counted*));
+    Reshape(slot, c + 1, 0, 0, c + 1,
+            [&](Versioned** dst) {
+              Versioned* const* src = n->slots();
+              std::memcpy(dst, src, pos * sizeof(Versioned*));
               dst[pos] = e;
-              std::memcpy(dst + pos + 1, src + pos, (c - pos) * sizeof(Counted*));
+              std::memcpy(dst + pos + 1, src + pos, (c - pos) * sizeof(Versioned*));
             },
-            heap);
+            w);
     return nullptr;
   }
 
   // A fresh node holding two entries whose hashes agree below `shift`.
-  static Node* MergeTwo(Entry* a, uint64_t ha, Entry* b, uint64_t hb, unsigned shift, Heap& heap) {
+  static Node* MergeTwo(Entry* a, uint64_t ha, Entry* b, uint64_t hb, unsigned shift, Reclaimer& w) {
     if (shift >= kMaxShift) {
-      Node* n = NewNode(2, heap);
+      Node* n = NewNode(2, w);
       n->count = 2;
       bool a_first = Traits::Less(Traits::KeyOf(a), Traits::KeyOf(b));
       n->slots()[0] = a_first ? a : b;
@@ -350,15 +333,15 @@ class Champ {
     }
     uint32_t ba = Bit(ha, shift), bb = Bit(hb, shift);
     if (ba != bb) {
-      Node* n = NewNode(2, heap);
+      Node* n = NewNode(2, w);
       n->datamap = ba | bb;
       n->slots()[0] = ba < bb ? a : b;
       n->slots()[1] = ba < bb ? b : a;
       return n;
     }
-    Node* n = NewNode(1, heap);
+    Node* n = NewNode(1, w);
     n->nodemap = ba;
-    n->slots()[0] = MergeTwo(a, ha, b, hb, shift + kBits, heap);
+    n->slots()[0] = MergeTwo(a, ha, b, hb, shift + kBits, w);
     return n;
   }
 
@@ -366,7 +349,7 @@ class Champ {
   // it), and `sub` takes the bit's place among the sub-nodes. Width is kept.
   // REQUIRES: n unshared.
   static void DataToNode(Node* n, uint32_t bit, Node* sub) {
-    Counted* tmp[32];
+    Versioned* tmp[32];
     unsigned nd = n->num_data(), w = n->width();
     unsigned di = Index(n->datamap, bit);
     unsigned out = 0;
@@ -374,19 +357,19 @@ class Champ {
       if (i != di) tmp[out++] = n->slots()[i];
     uint32_t nodemap = n->nodemap | bit;
     unsigned ni = Index(nodemap, bit);
-    for (unsigned j = 0, src = nd; j < static_cast<unsigned>(std::popcount(nodemap)); ++j) {
-      tmp[out++] = (j == ni) ? static_cast<Counted*>(sub) : n->slots()[src++];
+    for (unsigned j = 0, src = nd; j < PopCount(nodemap); ++j) {
+      tmp[out++] = (j == ni) ? static_cast<Versioned*>(sub) : n->slots()[src++];
     }
     assert(out == w);
     n->datamap &= ~bit;
     n->nodemap = nodemap;
-    std::memcpy(n->slots(), tmp, w * sizeof(Counted*));
+    std::memcpy(n->slots(), tmp, w * sizeof(Versioned*));
   }
 
   // In place: the sub-node at `bit` is replaced by the data entry `e`.
   // REQUIRES: n unshared.
-  static void NodeToData(Node* n, uint32_t bit, Counted* e) {
-    Counted* tmp[32];
+  static void NodeToData(Node* n, uint32_t bit, Versioned* e) {
+    Versioned* tmp[32];
     unsigned nd = n->num_data(), w = n->width();
     unsigned ni = Index(n->nodemap, bit);
     uint32_t datamap = n->datamap | bit;
@@ -398,51 +381,49 @@ class Champ {
     assert(out == w);
     n->datamap = datamap;
     n->nodemap &= ~bit;
-    std::memcpy(n->slots(), tmp, w * sizeof(Counted*));
+    std::memcpy(n->slots(), tmp, w * sizeof(Versioned*));
   }
 
   // REQUIRES: the key is present below `slot`.
-  static Entry* EraseAt(Node*& slot, Key k, uint64_t h, unsigned shift, Heap& heap) {
+  static Entry* EraseAt(Node*& slot, Key k, uint64_t h, unsigned shift, Reclaimer& w) {
     Node* n = slot;
     if (shift >= kMaxShift) {
       unsigned pos = 0;
       while (!Traits::Equal(Traits::KeyOf(AsEntry(n->slots()[pos])), k)) ++pos;
       Entry* removed = AsEntry(n->slots()[pos]);
-      if (n->refs != 1) ++removed->refs;  // the caller's reference; the shared node keeps its own
       unsigned c = n->count;
-      Reshape(slot, c - 1, 0, 0, c - 1, nullptr,
-              [&](Counted** dst) {
-                const Counted* const* src = n->slots();
-                std::memcpy(dst, src, pos * sizeof(Counted*));
-                std::memcpy(dst + pos, src + pos + 1, (c - 1 - pos) * sizeof(Counted*));
+      Reshape(slot, c - 1, 0, 0, c - 1,
+              [&](Versioned** dst) {
+                Versioned* const* src = n->slots();
+                std::memcpy(dst, src, pos * sizeof(Versioned*));
+                std::memcpy(dst + pos, src + pos + 1, (c - 1 - pos) * sizeof(Versioned*));
               },
-              heap);
+              w);
       return removed;
     }
     uint32_t bit = Bit(h, shift);
     if (n->datamap & bit) {
-      unsigned i = Index(n->datamap, bit), w = n->width();
+      unsigned i = Index(n->datamap, bit), width = n->width();
       Entry* removed = AsEntry(n->slots()[i]);
-      if (n->refs != 1) ++removed->refs;
-      Reshape(slot, w - 1, n->datamap & ~bit, n->nodemap, 0, nullptr,
-              [&](Counted** dst) {
-                const Counted* const* src = n->slots();
-                std::memcpy(dst, src, i * sizeof(Counted*));
-                std::memcpy(dst + i, src + i + 1, (w - 1 - i) * sizeof(Counted*));
+      Reshape(slot, width - 1, n->datamap & ~bit, n->nodemap, 0,
+              [&](Versioned** dst) {
+                Versioned* const* src = n->slots();
+                std::memcpy(dst, src, i * sizeof(Versioned*));
+                std::memcpy(dst + i, src + i + 1, (width - 1 - i) * sizeof(Versioned*));
               },
-              heap);
+              w);
       return removed;
     }
     assert(n->nodemap & bit);
-    n = MakeUnique(slot, heap);
+    n = MakeUnique(slot, w);
     Node*& child = reinterpret_cast<Node*&>(n->slots()[n->num_data() + Index(n->nodemap, bit)]);
-    Entry* removed = EraseAt(child, k, h, shift + kBits, heap);
+    Entry* removed = EraseAt(child, k, h, shift + kBits, w);
     Node* c = child;
     // Canonical form: a sub-node left holding a single entry is inlined.
     bool single = c->count != 0 ? c->count == 1 : (c->nodemap == 0 && c->num_data() == 1);
     if (single) {
-      Counted* only = c->slots()[0];
-      FreeNodeOnly(c, heap);  // c is unshared after the recursive erase
+      Versioned* only = c->slots()[0];
+      RetireNodeOnly(c, w);  // born in this batch by the recursive erase: freed now
       NodeToData(n, bit, only);
     }
     return removed;
@@ -497,8 +478,8 @@ class Champ {
     while (all != 0) {
       uint32_t bit = all & (~all + 1);
       all &= all - 1;
-      const Counted* ca = nullptr;
-      const Counted* cb = nullptr;
+      const Versioned* ca = nullptr;
+      const Versioned* cb = nullptr;
       bool a_node = false, b_node = false;
       if (a->datamap & bit) ca = a->slots()[Index(a->datamap, bit)];
       if (a->nodemap & bit) ca = a->slots()[and_ + Index(a->nodemap, bit)], a_node = true;

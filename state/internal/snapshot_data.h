@@ -3,7 +3,6 @@
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <vector>
 
 #include "state/internal/trees.h"
@@ -20,7 +19,10 @@ struct SnapshotData {
   uint64_t seq = 0;
   TimePoint time{};
   VersionVector vector;
-  std::vector<ClusterTree*> clusters;  // parallel to vector's names; nullptr = absent
+  // Parallel to vector's names; nullptr = absent. Not owned: the objects stay
+  // alive while this seq is live (see reclaimer.h); composed views borrow
+  // them from their sources.
+  std::vector<ClusterTree*> clusters;
   uint64_t workloads = 0;
   bool composed = false;
   // Composed views borrow `clusters` from these (each holds a reference).
@@ -35,18 +37,19 @@ struct SnapshotData {
   ptrdiff_t Find(std::string_view cluster) const;
 };
 
-// Shared by a store and all its snapshots, so handles may outlive the store.
+// Shared by a store and all its snapshots, so handles may outlive the store:
+// the tree memory goes with the domain, when the last of them is gone.
 struct StoreDomain {
-  uint64_t id = 0;  // Constant after construction.
-  Heap heap;        // Writer thread only (or under orphan_mu once orphaned).
-  HeapCounts snapshots;
+  uint64_t id = 0;        // Constant after construction.
+  Reclaimer reclaimer;    // Writer thread only; the destructor frees the rest.
+  HeapCounts snapshots;   // Writer thread only.
   std::atomic<SnapshotData*> pending{nullptr};
   std::atomic<bool> writer_alive{true};
-  std::mutex orphan_mu;  // serializes frees once the store is gone
 
-  // Frees everything on the pending stack (and what that releases).
-  // REQUIRES: called by the writer, or with orphan_mu held once orphaned.
-  void Drain();
+  // Deletes everything on the pending stack (and what that releases). With
+  // `writer` it also tells the reclaimer which seqs died.
+  // REQUIRES: writer == true only on the writer thread while the store lives.
+  void Drain(bool writer);
 };
 
 // Drops one reference; the last one hands `d` to its domain for freeing.

@@ -3,7 +3,7 @@
 //   ClusterTree.root: Champ<NamespaceTraits> of NamespaceTree
 //   NamespaceTree.root: Champ<RecordTraits> of Record
 //
-// Writer thread only for anything that mutates or releases; see champ.h.
+// Writer thread only for anything that mutates or retires; see champ.h.
 #pragma once
 
 #include <string>
@@ -21,18 +21,16 @@ struct RecordTraits {
   static uint64_t Hash(Key k) { return HashKey(k); }
   static bool Equal(Key a, Key b) { return a.name == b.name && a.kind == b.kind && a.group == b.group; }
   static bool Less(Key a, Key b) { return a < b; }
-  static void Release(Record* r, Heap& heap) {
-    if (--r->refs != 0) return;
-    Heap::Free(heap.records, r->ByteSize());
-    Record::Destroy(r);
+  static void RetireTree(Record* r, Reclaimer& w) {
+    Heap::Leave(w.heap.records, r->ByteSize());
+    w.Retire(r, ObjKind::kRecord);
   }
-  static void Leave(const Record* r, Heap& heap) { Heap::Leave(heap.records, r->ByteSize()); }
 };
 using RecordTrie = Champ<RecordTraits>;
 
 inline size_t NameBytes(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
 
-struct NamespaceTree : Counted {
+struct NamespaceTree : Versioned {
   Node* root = nullptr;  // RecordTrie
   uint64_t workloads = 0;
   std::string name;
@@ -47,20 +45,15 @@ struct NamespaceTraits {
   static uint64_t Hash(Key k) { return HashName(k); }
   static bool Equal(Key a, Key b) { return a == b; }
   static bool Less(Key a, Key b) { return a < b; }
-  static void Release(NamespaceTree* n, Heap& heap) {
-    if (--n->refs != 0) return;
-    RecordTrie::Release(n->root, heap);
-    Heap::Free(heap.nodes, n->ByteSize());
-    delete n;
-  }
-  static void Leave(const NamespaceTree* n, Heap& heap) {
-    Heap::Leave(heap.nodes, n->ByteSize());
-    RecordTrie::Leave(n->root, heap);
+  static void RetireTree(NamespaceTree* n, Reclaimer& w) {
+    RecordTrie::RetireTree(n->root, w);
+    Heap::Leave(w.heap.nodes, n->ByteSize());
+    w.Retire(n, ObjKind::kNamespace);
   }
 };
 using NamespaceTrie = Champ<NamespaceTraits>;
 
-struct ClusterTree : Counted {
+struct ClusterTree : Versioned {
   Node* root = nullptr;  // NamespaceTrie
   uint64_t workloads = 0;
   uint64_t namespaces = 0;
@@ -69,17 +62,11 @@ struct ClusterTree : Counted {
   size_t ByteSize() const { return sizeof(ClusterTree) + NameBytes(name); }
 };
 
-inline void ReleaseCluster(ClusterTree* c, Heap& heap) {
-  if (c == nullptr || --c->refs != 0) return;
-  NamespaceTrie::Release(c->root, heap);
-  Heap::Free(heap.nodes, c->ByteSize());
-  delete c;
-}
-
-inline void LeaveCluster(const ClusterTree* c, Heap& heap) {
-  if (c == nullptr) return;
-  Heap::Leave(heap.nodes, c->ByteSize());
-  NamespaceTrie::Leave(c->root, heap);
+// The whole cluster subtree leaves the working tree. O(size).
+inline void RetireCluster(ClusterTree* c, Reclaimer& w) {
+  NamespaceTrie::RetireTree(c->root, w);
+  Heap::Leave(w.heap.nodes, c->ByteSize());
+  w.Retire(c, ObjKind::kCluster);
 }
 
 }  // namespace kubefold::state::internal

@@ -1,0 +1,76 @@
+// Reclaimer: the writer's memory manager for tree objects.
+//
+// Every tree object is, at any time, in exactly one of three places: the
+// working (newest) tree, a death bucket (displaced by the batch that published
+// seq `death`, so visible in [birth, death)), or a survivor list (still
+// visible in some older snapshot that is alive). The writer tells the
+// reclaimer when a snapshot seq is published (Born) and when its last handle
+// is gone (Died); a death is what can free things, so reclamation work is
+// proportional to what is freed or re-filed, never a scan of history.
+//
+// Thread-safety: writer thread only; the destructor frees everything left
+// (it runs when the store and every snapshot handle are gone).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <vector>
+
+#include "state/internal/heap.h"
+#include "state/internal/versioned.h"
+
+namespace kubefold::state::internal {
+
+struct ClusterTree;
+
+enum class ObjKind : uint8_t { kNode, kRecord, kNamespace, kCluster };
+
+class Reclaimer {
+ public:
+  Reclaimer() = default;
+  Reclaimer(const Reclaimer&) = delete;
+  Reclaimer& operator=(const Reclaimer&) = delete;
+  ~Reclaimer();
+
+  // The seq the running batch will publish; objects born now carry it.
+  uint64_t building() const { return building_; }
+
+  // `o` left the working tree in the running batch. Freed at once if it was
+  // born in this batch (never visible), else filed under this batch's death.
+  // The caller has already accounted it as leaving the current tree.
+  void Retire(Versioned* o, ObjKind kind);
+
+  // The running batch is published as seq building(): its retirements form
+  // the bucket of that death, the seq is live, and the next batch begins.
+  void Publish();
+
+  // The last handle of snapshot `seq` is gone.
+  void Died(uint64_t seq);
+
+  // At store shutdown: the working tree's clusters, freed by the destructor.
+  void AdoptWorkingTree(std::vector<ClusterTree*> roots) { final_roots_ = std::move(roots); }
+
+  Heap heap;
+
+ private:
+  struct Dead {
+    Versioned* obj;
+    ObjKind kind;
+  };
+  struct Survivor {
+    Dead dead;
+    uint64_t death;
+  };
+  void Place(const Dead& d, uint64_t death);
+  void Free(const Dead& d);
+
+  uint64_t building_ = 0;  // the store publishes the empty snapshot 0 first
+  std::vector<Dead> running_;
+  std::map<uint64_t, std::vector<Dead>> buckets_;       // death -> objects, while death-1 lives
+  std::map<uint64_t, std::vector<Survivor>> survivors_;  // protecting seq -> objects
+  std::set<uint64_t> live_;
+  std::vector<ClusterTree*> final_roots_;
+};
+
+}  // namespace kubefold::state::internal

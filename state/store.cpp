@@ -129,7 +129,7 @@ ClusterTree* Store::MutableCluster(size_t ci) {
   Reclaimer& w = domain_->reclaimer;
   WorkingCluster& wc = working_[ci];
   if (wc.tree != nullptr && wc.tree->birth == w.building()) return wc.tree;
-  auto* c = new ClusterTree();
+  auto* c = new (w.pool.Alloc(sizeof(ClusterTree))) ClusterTree();
   c->birth = w.building();
   if (wc.tree == nullptr) {
     c->name = (*names_)[ci];
@@ -150,7 +150,7 @@ ClusterTree* Store::MutableCluster(size_t ci) {
 NamespaceTree* Store::MutableNamespace(ClusterTree* ct, std::string_view ns, uint64_t ns_hash, bool exists) {
   Reclaimer& w = domain_->reclaimer;
   if (!exists) {
-    auto* n = new NamespaceTree();
+    auto* n = new (w.pool.Alloc(sizeof(NamespaceTree))) NamespaceTree();
     n->birth = w.building();
     n->name = ns;
     Heap::Enter(w.heap.nodes, n->ByteSize());
@@ -161,7 +161,7 @@ NamespaceTree* Store::MutableNamespace(ClusterTree* ct, std::string_view ns, uin
   NamespaceTree** slot = NamespaceTrie::FindSlotMutable(ct->root, ns, ns_hash, w);
   NamespaceTree* old = *slot;
   if (old->birth == w.building()) return old;
-  auto* n = new NamespaceTree();
+  auto* n = new (w.pool.Alloc(sizeof(NamespaceTree))) NamespaceTree();
   n->birth = w.building();
   n->root = old->root;
   n->workloads = old->workloads;

@@ -214,8 +214,7 @@ class Champ {
   }
 
   static Node* NewNode(unsigned width, Reclaimer& w) {
-    void* mem = std::malloc(Node::Bytes(width));
-    if (mem == nullptr) throw std::bad_alloc();
+    void* mem = w.pool.Alloc(Node::Bytes(width));
     Heap::Enter(w.heap.nodes, Node::Bytes(width));
     Node* n = new (mem) Node();
     n->birth = w.building();

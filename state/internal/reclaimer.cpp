@@ -9,12 +9,13 @@ namespace kubefold::state::internal {
 namespace {
 
 // Frees one object; never its children (each has its own interval).
-void FreeObject(Versioned* o, ObjKind kind, Heap& heap) {
+void FreeObject(Versioned* o, ObjKind kind, Heap& heap, NodePool& pool) {
   switch (kind) {
     case ObjKind::kNode: {
       Node* n = static_cast<Node*>(o);
-      Heap::Free(heap.nodes, Node::Bytes(n->width()));
-      std::free(n);
+      size_t bytes = Node::Bytes(n->width());
+      Heap::Free(heap.nodes, bytes);
+      pool.Free(n, bytes);
       return;
     }
     case ObjKind::kRecord: {
@@ -26,13 +27,15 @@ void FreeObject(Versioned* o, ObjKind kind, Heap& heap) {
     case ObjKind::kNamespace: {
       NamespaceTree* n = static_cast<NamespaceTree*>(o);
       Heap::Free(heap.nodes, n->ByteSize());
-      delete n;
+      n->~NamespaceTree();
+      pool.Free(n, sizeof(NamespaceTree));
       return;
     }
     case ObjKind::kCluster: {
       ClusterTree* c = static_cast<ClusterTree*>(o);
       Heap::Free(heap.nodes, c->ByteSize());
-      delete c;
+      c->~ClusterTree();
+      pool.Free(c, sizeof(ClusterTree));
       return;
     }
   }
@@ -41,13 +44,14 @@ void FreeObject(Versioned* o, ObjKind kind, Heap& heap) {
 // Frees a whole tree (used only at the very end).
 struct TreeFreer {
   Heap& heap;
+  NodePool& pool;
   void Records(Node* n) {
     if (n == nullptr) return;
     unsigned nd = n->count != 0 ? n->count : n->num_data();
-    for (unsigned i = 0; i < nd; ++i) FreeObject(n->slots()[i], ObjKind::kRecord, heap);
+    for (unsigned i = 0; i < nd; ++i) FreeObject(n->slots()[i], ObjKind::kRecord, heap, pool);
     if (n->count == 0)
       for (unsigned i = nd; i < n->width(); ++i) Records(static_cast<Node*>(n->slots()[i]));
-    FreeObject(n, ObjKind::kNode, heap);
+    FreeObject(n, ObjKind::kNode, heap, pool);
   }
   void Namespaces(Node* n) {
     if (n == nullptr) return;
@@ -55,17 +59,17 @@ struct TreeFreer {
     for (unsigned i = 0; i < nd; ++i) {
       auto* ns = static_cast<NamespaceTree*>(n->slots()[i]);
       Records(ns->root);
-      FreeObject(ns, ObjKind::kNamespace, heap);
+      FreeObject(ns, ObjKind::kNamespace, heap, pool);
     }
     if (n->count == 0)
       for (unsigned i = nd; i < n->width(); ++i) Namespaces(static_cast<Node*>(n->slots()[i]));
-    FreeObject(n, ObjKind::kNode, heap);
+    FreeObject(n, ObjKind::kNode, heap, pool);
   }
 };
 
 }  // namespace
 
-void Reclaimer::Free(const Dead& d) { FreeObject(d.obj, d.kind, heap); }
+void Reclaimer::Free(const Dead& d) { FreeObject(d.obj, d.kind, heap, pool); }
 
 void Reclaimer::Retire(Versioned* o, ObjKind kind) {
   if (o->birth == building_) {
@@ -116,11 +120,11 @@ Reclaimer::~Reclaimer() {
     for (const Dead& d : objs) Free(d);
   for (auto& [seq, objs] : survivors_)
     for (const Survivor& v : objs) Free(v.dead);
-  TreeFreer freer{heap};
+  TreeFreer freer{heap, pool};
   for (ClusterTree* c : final_roots_) {
     if (c == nullptr) continue;
     freer.Namespaces(c->root);
-    FreeObject(c, ObjKind::kCluster, heap);
+    FreeObject(c, ObjKind::kCluster, heap, pool);
   }
 }
 

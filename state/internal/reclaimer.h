@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "state/internal/heap.h"
+#include "state/internal/node_pool.h"
 #include "state/internal/versioned.h"
 
 namespace kubefold::state::internal {
@@ -52,6 +53,7 @@ class Reclaimer {
   void AdoptWorkingTree(std::vector<ClusterTree*> roots) { final_roots_ = std::move(roots); }
 
   Heap heap;
+  NodePool pool;  // declared after heap, destroyed before: nothing uses it then
 
  private:
   struct Dead {

@@ -43,9 +43,9 @@ struct Fixture {
   Fixture() { Publish(); }  // seq 0: empty
   ~Fixture() {
     // Hand the working trie over the way the store does at shutdown.
-    auto* holder = new ClusterTree();
+    auto* holder = new (w.pool.Alloc(sizeof(ClusterTree))) ClusterTree();
     holder->birth = w.building();
-    auto* ns = new NamespaceTree();
+    auto* ns = new (w.pool.Alloc(sizeof(NamespaceTree))) NamespaceTree();
     ns->birth = w.building();
     ns->name = "ns";
     ns->root = root;

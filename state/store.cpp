@@ -268,6 +268,26 @@ size_t Store::ApplyReplaceKind(size_t ci, Batch::Op& op, size_t& noops) {
   return changed;
 }
 
+void Store::PrefetchPaths(const Batch& batch) {
+  if (batch.ops_.size() < 8) return;  // nothing to overlap
+  std::vector<internal::TrieCursor>& cursors = cursors_;
+  cursors.clear();
+  for (const Batch::Op& op : batch.ops_) {
+    if (op.type != Batch::OpType::kUpsert && op.type != Batch::OpType::kDelete) continue;
+    auto it = index_.find(op.cluster);
+    if (it == index_.end() || working_[it->second].tree == nullptr) continue;
+    const NamespaceTree* n = NamespaceTrie::Find(working_[it->second].tree->root, op.ns, op.ns_hash);
+    if (n == nullptr || n->root == nullptr) continue;
+    RecordTrie::PrefetchNode(n->root);
+    cursors.push_back(internal::TrieCursor{n->root, op.key_hash, 0});
+  }
+  // One level per pass; stops when every cursor has reached its entry.
+  for (bool more = true; more;) {
+    more = false;
+    for (internal::TrieCursor& c : cursors) more |= RecordTrie::Step(c);
+  }
+}
+
 bool Store::ApplyAddCluster(size_t ci) {
   if (working_[ci].tree != nullptr) return false;
   MutableCluster(ci);
@@ -302,6 +322,7 @@ Result<ApplyResult> Store::Apply(Batch batch) {
   }
   domain_->Drain(true);
   const TimePoint start = Now();
+  PrefetchPaths(batch);
   ApplyResult result;
   delays_.clear();
   for (Batch::Op& op : batch.ops_) {

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "state/batch.h"
+#include "state/internal/trie_cursor.h"
 #include "state/snapshot.h"
 #include "state/stats.h"
 #include "state/status.h"
@@ -177,6 +178,7 @@ class Store {
   bool ApplyDelete(size_t ci, std::string_view ns, uint64_t ns_hash, WorkloadKeyView key, uint64_t key_hash);
   size_t ApplyReplaceKind(size_t ci, Batch::Op& op, size_t& noops);
   bool ApplyAddCluster(size_t ci);
+  void PrefetchPaths(const Batch& batch);
   bool ApplyRemoveCluster(size_t ci);
   void Publish(TimePoint now, const Snapshot& decided);
   void Trim(TimePoint now, std::vector<Snapshot>& dropped);  // REQUIRES: history_mu_ held
@@ -210,6 +212,7 @@ class Store {
   std::vector<internal::SnapshotData*> retired_;  // old currents, maybe still announced
   std::vector<const void*> hazards_;                     // scratch
   std::vector<TimePoint> delays_;                        // scratch: received times this batch
+  std::vector<internal::TrieCursor> cursors_;           // scratch: PrefetchPaths
 
   // Guarded by history_mu_.
   mutable std::mutex history_mu_;

@@ -508,6 +508,26 @@ class Champ {
       }
       return true;
     }
+    if (a->datamap == b->datamap && a->nodemap == b->nodemap) {
+      // Same shape (the common case of modifications): slot i of a and b
+      // hold the same bit, so compare them pairwise.
+      unsigned nd = a->num_data(), width = a->width();
+      for (unsigned i = 0; i < width; ++i) {
+        const Versioned* ca = a->slots()[i];
+        const Versioned* cb = b->slots()[i];
+        if (ca == cb) continue;
+        bool go;
+        if (i >= nd) {
+          go = DiffAt(AsNode(ca), AsNode(cb), shift + kBits, f);
+        } else if (Traits::Equal(Traits::KeyOf(AsEntry(ca)), Traits::KeyOf(AsEntry(cb)))) {
+          go = f(AsEntry(ca), AsEntry(cb));
+        } else {
+          go = f(AsEntry(ca), nullptr) && f(nullptr, AsEntry(cb));
+        }
+        if (!go) return false;
+      }
+      return true;
+    }
     uint32_t all = a->datamap | a->nodemap | b->datamap | b->nodemap;
     unsigned and_ = a->num_data(), bnd = b->num_data();
     while (all != 0) {

@@ -10,6 +10,7 @@
 JOBS       ?= $(shell nproc)
 CTEST_JOBS ?= 2
 BENCH_ARGS ?=
+FUZZ_SECONDS ?= 60
 
 CMAKE ?= cmake
 CTEST ?= ctest
@@ -27,7 +28,7 @@ configure = test -f $(1)/build.ninja || $(CMAKE) -G Ninja -S . -B $(1) $(2)
 # The targets share build directories and a 2-core machine; run them in order.
 .NOTPARALLEL:
 
-.PHONY: all deps build test test-tsan test-asan bench-state check clean
+.PHONY: all deps build test test-tsan test-asan bench-state fuzz check clean
 
 all: build
 
@@ -61,7 +62,20 @@ bench-state: deps
 	build-bench/tests/bench/state_bench \
 	  --benchmark_out=build/bench/state.json --benchmark_out_format=json $(BENCH_ARGS)
 
+# Each fuzz target runs FUZZ_SECONDS from its seed corpus (copied, so runs
+# never write into the source tree); a crash fails the target and leaves the
+# reproducer in build-fuzz/.
+fuzz: deps
+	$(call configure,build-fuzz,-DCMAKE_CXX_COMPILER=clang++-14 -DKUBEFOLD_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo)
+	$(CMAKE) --build build-fuzz --parallel $(JOBS) --target fuzz_targets
+	set -e; for t in build-fuzz/tests/fuzz/*_fuzz; do \
+	  name=$$(basename $$t _fuzz); mkdir -p build-fuzz/corpus/$$name; \
+	  cp -n tests/fuzz/corpus/$$name/* build-fuzz/corpus/$$name/ 2>/dev/null || true; \
+	  echo "fuzz: $$name for $(FUZZ_SECONDS) s"; \
+	  $$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=build-fuzz/ build-fuzz/corpus/$$name; \
+	done
+
 check: test test-tsan test-asan
 
 clean:
-	rm -rf build build-tsan build-asan build-bench
+	rm -rf build build-tsan build-asan build-bench build-fuzz

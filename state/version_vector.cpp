@@ -147,7 +147,8 @@ Result<VersionVector> VersionVector::Parse(std::string_view text) {
   nlohmann::json doc;
   try {
     doc = nlohmann::json::parse(text.begin(), text.end(), cb);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
+    // parse_error for syntax; out_of_range for numbers like 2e333333.
     return InvalidArgument(std::string("version vector is not valid JSON: ") + e.what());
   }
   if (!doc.is_object()) {

@@ -104,3 +104,10 @@ BOOST_AUTO_TEST_CASE(parse_names_what_is_wrong) {
   BOOST_TEST(Contains(ParseError("{\"" + std::string(254, 'a') + "\":1}"), "254 bytes long"));
   BOOST_TEST(Contains(ParseError(R"({"eu-1":1,"eu-1":2})"), R"(names cluster "eu-1" twice)"));
 }
+
+// Found by version_vector_fuzz: a number too large for a double made the
+// JSON library throw an exception Parse did not catch.
+BOOST_AUTO_TEST_CASE(parse_reports_overflowing_numbers_instead_of_throwing) {
+  BOOST_TEST(Contains(ParseError("2e333333"), "number overflow"));
+  BOOST_TEST(Contains(ParseError(R"({"eu-1":1e400})"), "number overflow"));
+}

@@ -140,7 +140,7 @@ ClusterTree* Store::MutableCluster(size_t ci) {
     c->namespaces = old->namespaces;
     c->name = old->name;
     Heap::Leave(w.heap.nodes, old->ByteSize());
-    w.Retire(old, ObjKind::kCluster);
+    w.Retire(old, ObjKind::kCluster, old->ByteSize());
   }
   Heap::Enter(w.heap.nodes, c->ByteSize());
   wc.tree = c;
@@ -167,7 +167,7 @@ NamespaceTree* Store::MutableNamespace(ClusterTree* ct, std::string_view ns, uin
   n->workloads = old->workloads;
   n->name = old->name;
   Heap::Leave(w.heap.nodes, old->ByteSize());
-  w.Retire(old, ObjKind::kNamespace);
+  w.Retire(old, ObjKind::kNamespace, old->ByteSize());
   Heap::Enter(w.heap.nodes, n->ByteSize());
   *slot = n;
   return n;

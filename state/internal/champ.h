@@ -260,8 +260,9 @@ class Champ {
   // A node leaves the working tree; its children do not (they moved, or the
   // replacement shares them).
   static void RetireNodeOnly(Node* n, Reclaimer& w) {
-    Heap::Leave(w.heap.nodes, Node::Bytes(n->width()));
-    w.Retire(n, ObjKind::kNode);
+    size_t bytes = Node::Bytes(n->width());
+    Heap::Leave(w.heap.nodes, bytes);
+    w.Retire(n, ObjKind::kNode, bytes);
   }
 
   // Replaces a published node in `slot` by a copy born in this batch.

@@ -36,7 +36,7 @@ class NodePool {
       for (void* p : list) std::free(p);
   }
 
-  void* Alloc(size_t bytes) {
+  void* Alloc(size_t bytes) {  // NOLINT
 #if !defined(__SANITIZE_ADDRESS__)
     if (bytes <= kMaxPooledBytes) {
       auto& list = free_[Class(bytes)];
@@ -54,7 +54,7 @@ class NodePool {
   }
 
   // REQUIRES: `bytes` is what was passed to Alloc for `p`.
-  void Free(void* p, size_t bytes) {
+  void Free(void* p, [[maybe_unused]] size_t bytes) {
 #if !defined(__SANITIZE_ADDRESS__)
     if (bytes <= kMaxPooledBytes) {
       auto& list = free_[Class(bytes)];

@@ -37,10 +37,12 @@ class Reclaimer {
   // The seq the running batch will publish; objects born now carry it.
   uint64_t building() const { return building_; }
 
-  // `o` left the working tree in the running batch. Freed at once if it was
-  // born in this batch (never visible), else filed under this batch's death.
-  // The caller has already accounted it as leaving the current tree.
-  void Retire(Versioned* o, ObjKind kind);
+  // `o` (of `bytes` accounted bytes) left the working tree in the running
+  // batch. Freed at once if it was born in this batch (never visible), else
+  // filed under this batch's death. The caller has already accounted it as
+  // leaving the current tree. The size is taken now, while `o` is in cache:
+  // freeing it later must not have to read it.
+  void Retire(Versioned* o, ObjKind kind, size_t bytes);
 
   // The running batch is published as seq building(): its retirements form
   // the bucket of that death, the seq is live, and the next batch begins.
@@ -58,6 +60,7 @@ class Reclaimer {
  private:
   struct Dead {
     Versioned* obj;
+    uint32_t bytes;
     ObjKind kind;
   };
   struct Survivor {
@@ -66,6 +69,7 @@ class Reclaimer {
   };
   void Place(const Dead& d, uint64_t death);
   void Free(const Dead& d);
+  void FreeAll(const std::vector<Dead>& objs);
 
   uint64_t building_ = 0;  // the store publishes the empty snapshot 0 first
   std::vector<Dead> running_;

@@ -23,7 +23,7 @@ struct RecordTraits {
   static bool Less(Key a, Key b) { return a < b; }
   static void RetireTree(Record* r, Reclaimer& w) {
     Heap::Leave(w.heap.records, r->ByteSize());
-    w.Retire(r, ObjKind::kRecord);
+    w.Retire(r, ObjKind::kRecord, r->ByteSize());
   }
 };
 using RecordTrie = Champ<RecordTraits>;
@@ -48,7 +48,7 @@ struct NamespaceTraits {
   static void RetireTree(NamespaceTree* n, Reclaimer& w) {
     RecordTrie::RetireTree(n->root, w);
     Heap::Leave(w.heap.nodes, n->ByteSize());
-    w.Retire(n, ObjKind::kNamespace);
+    w.Retire(n, ObjKind::kNamespace, n->ByteSize());
   }
 };
 using NamespaceTrie = Champ<NamespaceTraits>;
@@ -66,7 +66,7 @@ struct ClusterTree : Versioned {
 inline void RetireCluster(ClusterTree* c, Reclaimer& w) {
   NamespaceTrie::RetireTree(c->root, w);
   Heap::Leave(w.heap.nodes, c->ByteSize());
-  w.Retire(c, ObjKind::kCluster);
+  w.Retire(c, ObjKind::kCluster, c->ByteSize());
 }
 
 }  // namespace kubefold::state::internal

@@ -78,8 +78,8 @@ struct TreeFreer {
 void Reclaimer::Free(const Dead& d) { FreeObject(d.obj, d.kind, d.bytes, heap, pool); }
 
 void Reclaimer::Retire(Versioned* o, ObjKind kind, size_t bytes) {
-  Dead d{o, static_cast<uint32_t>(bytes), kind};
-  if (o->birth == building_) {
+  Dead d{o, o->birth, static_cast<uint32_t>(bytes), kind};
+  if (d.birth == building_) {
     Free(d);  // never published: nobody can see it
     return;
   }
@@ -110,7 +110,7 @@ void Reclaimer::Publish() {
 void Reclaimer::Place(const Dead& d, uint64_t death) {
   // Visible in [birth, death): protected by the newest live seq below death.
   auto it = live_.lower_bound(death);
-  if (it == live_.begin() || *std::prev(it) < d.obj->birth) {
+  if (it == live_.begin() || *std::prev(it) < d.birth) {
     Free(d);
     return;
   }

@@ -58,8 +58,11 @@ class Reclaimer {
   NodePool pool;  // declared after heap, destroyed before: nothing uses it then
 
  private:
+  // Birth and size are copied here while the object is in cache, so that
+  // deciding its fate and freeing it later never read it.
   struct Dead {
     Versioned* obj;
+    uint64_t birth;
     uint32_t bytes;
     ObjKind kind;
   };

@@ -387,8 +387,10 @@ struct DeepCopyImpl {
   }
 };
 
-struct ShardedImpl {
-  ShardedMap map;
+// The sharded and tbb baselines share one interface over flat keys.
+template <class Map>
+struct FlatImpl {
+  Map map;
 
   void Load(const DataSet& ds) {
     for (uint32_t i = 0; i < ds.n; ++i) {
@@ -413,6 +415,7 @@ struct ShardedImpl {
   }
   int64_t ReadFresh(const Probe& p) const { return map.Generation(p.flat); }
 };
+using ShardedImpl = FlatImpl<ShardedMap>;
 
 struct CowAtomicImpl {
   CowAtomicMap map;
@@ -446,31 +449,7 @@ struct CowAtomicImpl {
   }
 };
 
-struct TbbImpl {
-  TbbMap map;
-
-  void Load(const DataSet& ds) {
-    for (uint32_t i = 0; i < ds.n; ++i) {
-      const WorkloadObject& o = ds.objects[i];
-      map.Upsert(FlatKey(ClusterName(i), NsName(i), o.key), Value{o.object_json, o.summary});
-    }
-  }
-
-  void Apply(const Event* ev, size_t count) {
-    for (size_t i = 0; i < count; ++i) {
-      const Event& e = ev[i];
-      if (e.type == Event::Type::kUpsert) {
-        map.Upsert(e.flat, Value{e.object.object_json, e.object.summary});
-      } else {
-        map.Erase(e.flat);
-      }
-    }
-  }
-
-  auto Reader() const {
-    return [this](const Probe& p) { return map.Generation(p.flat); };
-  }
-};
+using TbbImpl = FlatImpl<TbbMap>;
 
 // ---------------------------------------------------------------- fixture ---
 

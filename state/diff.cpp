@@ -18,10 +18,6 @@ std::string_view ChangeTypeName(ChangeType t) {
   return "unknown";
 }
 
-struct SnapshotAccess {
-  static const internal::SnapshotData* Data(const Snapshot& s) { return s.d_; }
-};
-
 namespace {
 
 class Differ {

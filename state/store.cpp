@@ -42,17 +42,7 @@ std::string FormatTime(TimePoint t) {
   return buf;
 }
 
-const SnapshotData* DataOf(const Snapshot& s);
-
-}  // namespace
-
-struct SnapshotAccess {
-  static SnapshotData* Data(const Snapshot& s) { return s.d_; }
-};
-
-namespace {
-const SnapshotData* DataOf(const Snapshot& s) { return SnapshotAccess::Data(s); }
-
+// Marks the single writer's section; a second concurrent writer is refused.
 struct WriterGuard {
   std::atomic<bool>& flag;
   bool owned;
@@ -620,7 +610,7 @@ std::vector<RetainedSnapshot> Store::ListRetained(uint64_t from_seq, size_t limi
 
 Result<Snapshot> Store::ComposeAt(const VersionVector& v) const {
   std::unique_lock<std::mutex> lock(history_mu_);
-  const SnapshotData* newest = DataOf(history_.back().snapshot);
+  const SnapshotData* newest = SnapshotAccess::Data(history_.back().snapshot);
   for (size_t i = 0; i < v.size(); ++i) {
     if (newest->Find(v.name(i)) < 0) {
       return InvalidArgument("vector names cluster \"" + std::string(v.name(i)) +

@@ -98,8 +98,7 @@ class Store {
   // Applies every operation of `batch` in order and publishes one snapshot
   // if anything changed. Errors, with nothing applied: kFailedPrecondition
   // when called concurrently; kInvalidArgument when the batch's DecidedFrom
-  // snapshot belongs to another store, is a composed view, or is not covered
-  // by the store's vector. Cost: O(ops x depth) plus O(#clusters) to publish,
+  // snapshot belongs to another store or is a composed view. Cost: O(ops x depth) plus O(#clusters) to publish,
   // O(cluster size) per ReplaceKind.
   Result<ApplyResult> Apply(Batch batch);
 

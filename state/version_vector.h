@@ -41,9 +41,8 @@ class VersionVector {
   // The counter of `cluster`; 0 when absent. O(log n), no allocation.
   uint64_t Get(std::string_view cluster) const;
 
-  // Sets one component. O(n) when `cluster` is new (copies the name list),
-  // O(log n) otherwise (copies the name list only if it is shared... never:
-  // names are immutable, counters are owned).
+  // Sets one component. O(log n) when `cluster` is present; O(n) when it is
+  // new (the shared name list is immutable, so a new one is made).
   void Set(std::string_view cluster, uint64_t counter);
 
   // Component-wise comparison; absent components count as 0. O(n + m).

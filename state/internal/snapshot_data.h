@@ -56,3 +56,12 @@ struct StoreDomain {
 void Unref(SnapshotData* d);
 
 }  // namespace kubefold::state::internal
+
+namespace kubefold::state {
+
+// The library's own access to a handle's data (Snapshot befriends it).
+struct SnapshotAccess {
+  static internal::SnapshotData* Data(const Snapshot& s) { return s.d_; }
+};
+
+}  // namespace kubefold::state

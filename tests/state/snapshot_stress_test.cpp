@@ -52,7 +52,7 @@ struct Failure {
   }
 };
 
-// Checks one snapshot; returns its total generation sum (for liveness).
+// Checks one snapshot's invariants; records the first violation in `fail`.
 void CheckSnapshot(const Snapshot& s, Failure& fail) {
   for (int c = 0; c < kClusters; ++c) {
     std::string name = ClusterName(c);
@@ -82,8 +82,7 @@ void CheckSnapshot(const Snapshot& s, Failure& fail) {
       fail.Set("cluster " + name + " has " + std::to_string(seen) + " workloads (count says " +
                std::to_string(info->workloads) + ")");
     }
-    // Re-adding after a removal costs 2 events (remove + the add of the
-    // first relisted workload is part of kPerCluster): see the writer.
+    // After the cluster's one removal the component carries a +1: see the writer.
     if (component != gen * kPerCluster && component != gen * kPerCluster + 1) {
       fail.Set("snapshot " + std::to_string(s.seq()) + ": cluster " + name + " at component " +
                std::to_string(component) + " but generation " + std::to_string(gen));
@@ -123,15 +122,13 @@ BOOST_AUTO_TEST_CASE(readers_never_see_a_torn_snapshot_while_the_writer_folds_at
       Batch b;
       ++gen[c];
       if (rng() % 50 == 0 && !removed_once[c]) {
-        // Remove the cluster (1 event) and publish; the next batch on it
-        // re-creates every workload. Only once per cluster keeps the
-        // component formula simple: gen*kPerCluster (+1 after the removal).
+        // Remove the cluster: one event, so its component becomes
+        // gen*kPerCluster + 1; the next batch on it re-creates every workload
+        // at generation gen+1, giving (gen+1)*kPerCluster + 1. Once per
+        // cluster keeps that "+1" the only offset the readers must accept.
         removed_once[c] = true;
         --gen[c];
         BOOST_REQUIRE(b.RemoveCluster(ClusterName(c)).ok());
-        // The component now is gen*kPerCluster + 1; re-creating writes
-        // kPerCluster events with generation gen+1... which would make the
-        // component (gen+1)*kPerCluster + 1. Both forms are accepted.
       } else {
         for (int n = 0; n < kNamespaces; ++n)
           for (int w = 0; w < kPerNamespace; ++w)

@@ -13,10 +13,6 @@ void FreeOp(auto& op) {
     }
   }
 }
-Status ClusterError(std::string_view cluster) {
-  Status s = ValidateClusterName(cluster);
-  return s;
-}
 }  // namespace
 
 Batch& Batch::operator=(Batch&& other) noexcept {
@@ -37,7 +33,7 @@ void Batch::Clear() {
 
 Status Batch::Upsert(std::string_view cluster, std::string_view ns, const WorkloadObject& object,
                      TimePoint received) {
-  if (Status s = ClusterError(cluster); !s.ok()) return s;
+  if (Status s = ValidateClusterName(cluster); !s.ok()) return s;
   if (Status s = ValidateWorkload(ns, object); !s.ok()) return s;
   Op op{};
   op.type = OpType::kUpsert;
@@ -52,7 +48,7 @@ Status Batch::Upsert(std::string_view cluster, std::string_view ns, const Worklo
 }
 
 Status Batch::Delete(std::string_view cluster, std::string_view ns, WorkloadKeyView key, TimePoint received) {
-  if (Status s = ClusterError(cluster); !s.ok()) return s;
+  if (Status s = ValidateClusterName(cluster); !s.ok()) return s;
   if (Status s = ValidateKey(ns, key); !s.ok()) return s;
   Op op{};
   op.type = OpType::kDelete;
@@ -70,7 +66,7 @@ Status Batch::Delete(std::string_view cluster, std::string_view ns, WorkloadKeyV
 
 Status Batch::ReplaceKind(std::string_view cluster, std::string_view group, std::string_view kind,
                           const std::vector<NamespacedObject>& objects, TimePoint received) {
-  if (Status s = ClusterError(cluster); !s.ok()) return s;
+  if (Status s = ValidateClusterName(cluster); !s.ok()) return s;
   if (Status s = ValidateKey("", WorkloadKeyView(group, kind, "x")); !s.ok()) return s;
   for (size_t i = 0; i < objects.size(); ++i) {
     const auto& o = objects[i];
@@ -100,7 +96,7 @@ Status Batch::ReplaceKind(std::string_view cluster, std::string_view group, std:
 }
 
 Status Batch::AddCluster(std::string_view cluster, TimePoint received) {
-  if (Status s = ClusterError(cluster); !s.ok()) return s;
+  if (Status s = ValidateClusterName(cluster); !s.ok()) return s;
   Op op{};
   op.type = OpType::kAddCluster;
   op.cluster = cluster;
@@ -110,7 +106,7 @@ Status Batch::AddCluster(std::string_view cluster, TimePoint received) {
 }
 
 Status Batch::RemoveCluster(std::string_view cluster, TimePoint received) {
-  if (Status s = ClusterError(cluster); !s.ok()) return s;
+  if (Status s = ValidateClusterName(cluster); !s.ok()) return s;
   Op op{};
   op.type = OpType::kRemoveCluster;
   op.cluster = cluster;

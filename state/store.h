@@ -21,8 +21,8 @@
 //   ComposeAt, CheckCausallyClosed, Stats, id.
 //   Current never takes a lock. History lookups take a mutex held for
 //   O(log retained); the writer holds it only to append and trim.
-//   The Store must outlive no thread that calls it; Snapshot handles may
-//   outlive the Store.
+//   No call may still be running when the Store is destroyed; Snapshot
+//   handles may outlive it.
 #pragma once
 
 #include <array>

@@ -21,7 +21,6 @@
 // is reachable from a published snapshot (published nodes never change).
 #pragma once
 
-#include <bit>
 #include <cassert>
 #include <cstdint>
 #include <cstdlib>

@@ -4,7 +4,8 @@
 #include <cstring>
 #include <new>
 
-static_assert(sizeof(kubefold::state::Record) == 64, "record header grew");
+static_assert(sizeof(kubefold::state::Record) == kubefold::state::Record::kHeaderBytes, "record header grew");
+static_assert(kubefold::state::kMaxKeyPartBytes <= 255, "key part lengths are stored in one byte");
 
 #include <xxhash.h>
 
@@ -46,28 +47,62 @@ static uint64_t HashContent(std::string_view json, const WorkloadSummary& s) {
   return XXH3_64bits_withSeed(json.data(), json.size(), seed);
 }
 
+namespace {
+constexpr size_t kMaxSummaryBytes = 5 * 10;  // five varints of at most 10 bytes
+
+// Zigzag varint: small magnitudes of either sign take one byte.
+size_t PutVarint(int64_t v, char* out) {
+  uint64_t z = (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
+  size_t n = 0;
+  while (z >= 0x80) {
+    out[n++] = static_cast<char>(z | 0x80);
+    z >>= 7;
+  }
+  out[n++] = static_cast<char>(z);
+  return n;
+}
+
+int64_t GetVarint(const char*& p) {
+  uint64_t z = 0;
+  for (unsigned shift = 0;; shift += 7) {
+    uint64_t byte = static_cast<unsigned char>(*p++);
+    z |= (byte & 0x7f) << shift;
+    if (byte < 0x80) break;
+  }
+  return static_cast<int64_t>(z >> 1) ^ -static_cast<int64_t>(z & 1);
+}
+
+size_t EncodeSummary(const WorkloadSummary& s, char* out) {
+  size_t n = PutVarint(s.generation, out);
+  n += PutVarint(s.observed_generation, out + n);
+  n += PutVarint(s.desired_replicas, out + n);
+  n += PutVarint(s.ready_replicas, out + n);
+  n += PutVarint(s.available_replicas, out + n);
+  return n;
+}
+}  // namespace
+
 Record* Record::Create(const WorkloadObject& o) {
-  size_t payload = o.key.group.size() + o.key.kind.size() + o.key.name.size() + o.object_json.size();
-  size_t bytes = sizeof(Record) + payload;  // data_[2] wastes two bytes; offsetof is not allowed here
-  void* mem = std::malloc(bytes);
+  char summary[kMaxSummaryBytes];
+  const size_t summary_len = EncodeSummary(o.summary, summary);
+  const size_t key_len = o.key.group.size() + o.key.kind.size() + o.key.name.size();
+  void* mem = std::malloc(kHeaderBytes + summary_len + key_len + o.object_json.size());
   if (mem == nullptr) throw std::bad_alloc();
   Record* r = new (mem) Record();
-  r->group_len_ = static_cast<uint16_t>(o.key.group.size());
-  r->kind_len_ = static_cast<uint16_t>(o.key.kind.size());
-  r->name_len_ = static_cast<uint16_t>(o.key.name.size());
+  r->group_len_ = static_cast<uint8_t>(o.key.group.size());
+  r->kind_len_ = static_cast<uint8_t>(o.key.kind.size());
+  r->name_len_ = static_cast<uint8_t>(o.key.name.size());
+  r->summary_len_ = static_cast<uint8_t>(summary_len);
   r->json_len_ = static_cast<uint32_t>(o.object_json.size());
-  r->generation_ = o.summary.generation;
-  r->observed_generation_ = o.summary.observed_generation;
-  r->desired_ = o.summary.desired_replicas;
-  r->ready_ = o.summary.ready_replicas;
-  r->available_ = o.summary.available_replicas;
-  char* p = r->data_;
+  char* p = reinterpret_cast<char*>(r) + kHeaderBytes;
   std::memcpy(p, o.key.group.data(), o.key.group.size());
   p += o.key.group.size();
   std::memcpy(p, o.key.kind.data(), o.key.kind.size());
   p += o.key.kind.size();
   std::memcpy(p, o.key.name.data(), o.key.name.size());
   p += o.key.name.size();
+  std::memcpy(p, summary, summary_len);
+  p += summary_len;
   std::memcpy(p, o.object_json.data(), o.object_json.size());
   r->content_hash_ = HashContent(o.object_json, o.summary);
   return r;
@@ -78,8 +113,20 @@ void Record::Destroy(Record* r) {
   std::free(r);
 }
 
+WorkloadSummary Record::summary() const {
+  const char* p = data() + KeyBytes();
+  WorkloadSummary s;
+  s.generation = GetVarint(p);
+  s.observed_generation = GetVarint(p);
+  s.desired_replicas = static_cast<int32_t>(GetVarint(p));
+  s.ready_replicas = static_cast<int32_t>(GetVarint(p));
+  s.available_replicas = static_cast<int32_t>(GetVarint(p));
+  return s;
+}
+
 bool Record::SameContent(const Record& other) const {
-  return content_hash_ == other.content_hash_ && summary() == other.summary() &&
+  // The varint encoding is canonical: equal summaries have equal bytes.
+  return content_hash_ == other.content_hash_ && summary_bytes() == other.summary_bytes() &&
          object_json() == other.object_json();
 }
 

@@ -75,43 +75,51 @@ class Record : public internal::Versioned {
   static Record* Create(const WorkloadObject& object);
   static void Destroy(Record* r);
 
-  std::string_view group() const { return {data_, group_len_}; }
-  std::string_view kind() const { return {data_ + group_len_, kind_len_}; }
-  std::string_view name() const { return {data_ + group_len_ + kind_len_, name_len_}; }
+  std::string_view group() const { return {data(), group_len_}; }
+  std::string_view kind() const { return {data() + group_len_, kind_len_}; }
+  std::string_view name() const { return {data() + group_len_ + kind_len_, name_len_}; }
   WorkloadKeyView key() const { return {group(), kind(), name()}; }
-  std::string_view object_json() const { return {data_ + group_len_ + kind_len_ + name_len_, json_len_}; }
-  WorkloadSummary summary() const {
-    return {generation_, observed_generation_, desired_, ready_, available_};
-  }
+  std::string_view object_json() const { return {data() + KeyBytes() + summary_len_, json_len_}; }
+  // Decodes the summary fields. O(1), no allocation.
+  WorkloadSummary summary() const;
   // xxh3-64 of the object JSON and the summary fields.
   uint64_t content_hash() const { return content_hash_; }
   // The writer's counter for this record's cluster when it was written.
   uint64_t counter() const { return counter_; }
-  // Bytes this record occupies (header + key + JSON), excluding allocator slack.
-  size_t ByteSize() const { return sizeof(Record) + size_t{group_len_} + kind_len_ + name_len_ + json_len_; }
+  // Bytes this record occupies (header + summary + key + JSON), excluding
+  // allocator slack.
+  size_t ByteSize() const { return kHeaderBytes + size_t{summary_len_} + KeyBytes() + json_len_; }
   // Bytes of the key and JSON only: the record's own payload.
-  size_t PayloadBytes() const { return size_t{group_len_} + kind_len_ + name_len_ + json_len_; }
+  size_t PayloadBytes() const { return KeyBytes() + json_len_; }
 
   // True when both records hold the same object JSON and summary.
   bool SameContent(const Record& other) const;
 
   void set_counter(uint64_t c) { counter_ = c; }  // writer, before publication
 
+  // The fixed part of every record; the summary, key and JSON follow it.
+  static constexpr size_t kHeaderBytes = 32;
+
  private:
   Record() = default;
-  // 64-byte header (with `birth`); the summary is flattened to avoid padding.
+  // group, kind, name, summary varints and JSON follow the header in the
+  // same allocation.
+  const char* data() const { return reinterpret_cast<const char*>(this) + kHeaderBytes; }
+  size_t KeyBytes() const { return size_t{group_len_} + kind_len_ + name_len_; }
+  std::string_view summary_bytes() const { return {data() + KeyBytes(), summary_len_}; }
+
+  // 32-byte header, with `birth`. Key parts are at most kMaxKeyPartBytes
+  // (253) long, so one byte holds each length. The summary is stored as five
+  // zigzag varints (one or two bytes each for typical values, at most 50),
+  // after the key: a record costs 32 bytes plus about 7 beyond its payload
+  // instead of a fixed 64.
   uint64_t counter_ = 0;
   uint64_t content_hash_ = 0;
-  int64_t generation_ = WorkloadSummary::kUnset;
-  int64_t observed_generation_ = WorkloadSummary::kUnset;
-  int32_t desired_ = -1;
-  int32_t ready_ = -1;
-  int32_t available_ = -1;
   uint32_t json_len_ = 0;
-  uint16_t group_len_ = 0;
-  uint16_t kind_len_ = 0;
-  uint16_t name_len_ = 0;
-  char data_[2];  // group, kind, name, json follow; sized at allocation
+  uint8_t group_len_ = 0;
+  uint8_t kind_len_ = 0;
+  uint8_t name_len_ = 0;
+  uint8_t summary_len_ = 0;
 };
 
 // Hash of a workload key, as the trie indexes it.

@@ -199,7 +199,7 @@ class Champ {
   static void PrefetchEntry(const Versioned* e) {
     const char* p = reinterpret_cast<const char*>(e);
     __builtin_prefetch(p);
-    __builtin_prefetch(p + 64);  // keys follow a 64-byte header
+    __builtin_prefetch(p + 64);  // the key after the 32-byte header may cross a line
   }
   // Moves `c` one level down; false when it has reached an entry or a miss.
   static bool Step(Cursor& c) {

@@ -15,6 +15,21 @@ ptrdiff_t SnapshotData::Find(std::string_view cluster) const {
   return it - names->begin();
 }
 
+SnapshotData* SnapshotData::Create(size_t clusters) {
+  static_assert(alignof(SnapshotData) % alignof(ClusterTree*) == 0);
+  void* mem = ::operator new(sizeof(SnapshotData) + clusters * sizeof(ClusterTree*));
+  auto* d = new (mem) SnapshotData();
+  auto** table = reinterpret_cast<ClusterTree**>(d + 1);
+  std::fill_n(table, clusters, nullptr);
+  d->clusters = std::span<ClusterTree*>(table, clusters);
+  return d;
+}
+
+void SnapshotData::Destroy(SnapshotData* d) {
+  d->~SnapshotData();
+  ::operator delete(d);
+}
+
 static void Push(StoreDomain* dom, SnapshotData* d) {
   SnapshotData* head = dom->pending.load(std::memory_order_relaxed);
   do {
@@ -42,7 +57,7 @@ void StoreDomain::Drain(bool writer) {
       SnapshotData* d = list;
       list = d->next_pending;
       if (d->composed) {
-        for (SnapshotData* s : d->sources) {
+        for (SnapshotData* s : *d->sources) {
           // Same domain (composition never crosses stores): push, the loop drains.
           if (s->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) Push(this, s);
         }
@@ -52,7 +67,7 @@ void StoreDomain::Drain(bool writer) {
       }
       // `d` may hold the last owner of this domain besides the caller's,
       // which keeps it alive for the whole loop.
-      delete d;
+      SnapshotData::Destroy(d);
     }
   }
 }

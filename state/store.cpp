@@ -58,7 +58,7 @@ Store::Store(StoreOptions options)
       options_(Normalize(std::move(options))),
       domain_(std::make_shared<internal::StoreDomain>()) {
   domain_->id = id_;
-  auto* d = new SnapshotData();
+  auto* d = SnapshotData::Create(0);
   d->domain = domain_;
   d->time = last_time_ = options_.clock();
   Heap::Enter(domain_->snapshots, d->ByteSize());
@@ -367,11 +367,10 @@ Result<ApplyResult> Store::Apply(Batch batch) {
 void Store::Publish(TimePoint now, const Snapshot& decided) {
   const TimePoint t = std::max(now, last_time_);  // snapshot times never go backwards
   last_time_ = t;
-  auto* d = new SnapshotData();
+  auto* d = SnapshotData::Create(working_.size());
   d->seq = ++seq_;
   d->time = t;
   std::vector<uint64_t> counters(working_.size());
-  d->clusters.resize(working_.size());
   for (size_t i = 0; i < working_.size(); ++i) {
     counters[i] = working_[i].counter;
     d->clusters[i] = working_[i].tree;
@@ -619,10 +618,9 @@ Result<Snapshot> Store::ComposeAt(const VersionVector& v) const {
   }
   const auto& names = newest->vector.shared_names();
   const size_t n = newest->vector.size();
-  auto* d = new SnapshotData();
+  auto* d = SnapshotData::Create(n);
   d->composed = true;
   d->domain = domain_;
-  d->clusters.resize(n);
   std::vector<uint64_t> counters(n);
   std::vector<SnapshotData*> sources;
   for (size_t ci = 0; ci < n; ++ci) {
@@ -632,7 +630,7 @@ Result<Snapshot> Store::ComposeAt(const VersionVector& v) const {
     auto it = std::partition_point(history_.begin(), history_.end(),
                                    [&](const Retained& r) { return r.snapshot.vector().Get(name) <= target; });
     if (it == history_.begin()) {
-      delete d;
+      SnapshotData::Destroy(d);
       return Gone("history no longer reaches cluster \"" + std::string(name) + "\" at counter " +
                   std::to_string(target) + ": the oldest retained snapshot (seq " +
                   std::to_string(history_.front().snapshot.seq()) + ") has it at " +
@@ -652,7 +650,7 @@ Result<Snapshot> Store::ComposeAt(const VersionVector& v) const {
   }
   for (SnapshotData* s : sources) s->refs.fetch_add(1, std::memory_order_relaxed);
   lock.unlock();
-  d->sources = std::move(sources);
+  d->sources = std::make_unique<std::vector<SnapshotData*>>(std::move(sources));
   d->vector = VersionVector(names, std::move(counters));
   CountRead(false, true);
   return Snapshot(d);

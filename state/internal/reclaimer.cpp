@@ -100,7 +100,10 @@ void Reclaimer::FreeAll(const std::vector<Dead>& objs) {
 
 void Reclaimer::Publish() {
   if (!running_.empty()) {
-    buckets_.emplace(building_, std::move(running_));
+    // An exact-size copy: a bucket may live as long as its snapshot is held,
+    // and growth slack would be kept with it. running_ keeps its capacity
+    // for the next batch instead of growing from nothing again.
+    buckets_.emplace(building_, std::vector<Dead>(running_.begin(), running_.end()));
     running_.clear();
   }
   live_.insert(building_);

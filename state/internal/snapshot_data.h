@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "state/internal/trees.h"
@@ -14,27 +15,36 @@ namespace kubefold::state::internal {
 struct StoreDomain;
 
 struct SnapshotData {
+  // One allocation holds the header and the cluster table (every entry
+  // nullptr). A retained snapshot costs this, plus its vector's counters.
+  static SnapshotData* Create(size_t clusters);
+  static void Destroy(SnapshotData* d);
+
   std::atomic<uint32_t> refs{1};
+  bool composed = false;
   // Constant after publication.
   uint64_t seq = 0;
   TimePoint time{};
   VersionVector vector;
   // Parallel to vector's names; nullptr = absent. Not owned: the objects stay
   // alive while this seq is live (see reclaimer.h); composed views borrow
-  // them from their sources.
-  std::vector<ClusterTree*> clusters;
+  // them from their sources. Points into this object's own allocation.
+  std::span<ClusterTree*> clusters;
   uint64_t workloads = 0;
-  bool composed = false;
   // Composed views borrow `clusters` from these (each holds a reference).
-  std::vector<SnapshotData*> sources;
+  std::unique_ptr<std::vector<SnapshotData*>> sources;
   std::shared_ptr<StoreDomain> domain;
   SnapshotData* next_pending = nullptr;  // reclamation stack link
 
   size_t ByteSize() const {
-    return sizeof(SnapshotData) + clusters.capacity() * sizeof(ClusterTree*) + vector.size() * sizeof(uint64_t);
+    return sizeof(SnapshotData) + clusters.size() * sizeof(ClusterTree*) + vector.size() * sizeof(uint64_t);
   }
   // Index of `cluster` in the table, or -1.
   ptrdiff_t Find(std::string_view cluster) const;
+
+ private:
+  SnapshotData() = default;
+  ~SnapshotData() = default;
 };
 
 // Shared by a store and all its snapshots, so handles may outlive the store:

@@ -163,6 +163,11 @@ def goal_rows(r):
         f"@1M {fmt_time(d_big)}", f"@10k {fmt_time(d_small)}", ratio(d_big, d_small),
         verdict(None if ratio(d_big, d_small) is None else ratio(d_big, d_small) <= 1.5))
 
+    c_big = r.get("DiffCold", "kubefold", BIG, "time_ns")
+    c_small = r.get("DiffCold", "kubefold", SMALL, "time_ns")
+    add("info: Diff from a cold cache, @1M vs @10k",
+        f"@1M {fmt_time(c_big)}", f"@10k {fmt_time(c_small)}", ratio(c_big, c_small), "info")
+
     # Lookup
     for n in SIZES:
         lo = r.get("Lookup", "kubefold", n, "time_ns")
@@ -226,6 +231,7 @@ MAIN_FIGURE = {
     "Lookup": ("time_ns", fmt_time),
     "Diff": ("time_ns", fmt_time),
     "DiffVisit": ("time_ns", fmt_time),
+    "DiffCold": ("time_ns", fmt_time),
     "Fold": ("items_per_second", fmt_rate),
 }
 

@@ -11,8 +11,9 @@ PACKAGES=(
   libboost-test-dev
   # Benchmarks: Google Benchmark, and TBB only as a baseline to compare against
   libbenchmark-dev libtbb-dev
-  # Libraries the code uses: xxHash for trie keys and content hashes, JSON
-  libxxhash-dev nlohmann-json3-dev
+  # Libraries the code uses: xxHash for trie keys and content hashes, JSON,
+  # YAML (kubeconfig files are YAML)
+  libxxhash-dev nlohmann-json3-dev libyaml-cpp-dev
   # Clang with its runtime libraries, for fuzz targets (libFuzzer)
   clang-14 libclang-rt-14-dev
 )

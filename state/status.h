@@ -13,6 +13,7 @@
 //   kResourceExhausted  a quota or size bound was hit.
 //   kUnauthenticated / kPermissionDenied  credentials missing / insufficient.
 //   kInternal           a bug or broken invariant.
+//   kCancelled          the caller (or shutdown) cancelled the operation; do not retry.
 //
 // Thread-safety: Status and Result are values; distinct objects may be used
 // from distinct threads without synchronization.
@@ -39,6 +40,7 @@ enum class StatusCode : int {
   kUnauthenticated,
   kPermissionDenied,
   kInternal,
+  kCancelled,
 };
 
 // Returns a stable lower-case name for `code`, e.g. "invalid_argument".
@@ -74,6 +76,8 @@ inline Status Gone(std::string m) { return {StatusCode::kGone, std::move(m)}; }
 inline Status FailedPrecondition(std::string m) { return {StatusCode::kFailedPrecondition, std::move(m)}; }
 inline Status InternalError(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 inline Status ResourceExhausted(std::string m) { return {StatusCode::kResourceExhausted, std::move(m)}; }
+inline Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
+inline Status Cancelled(std::string m) { return {StatusCode::kCancelled, std::move(m)}; }
 
 // Either a T or a non-OK Status.
 template <class T>

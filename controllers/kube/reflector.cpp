@@ -1,0 +1,334 @@
+#include "controllers/kube/reflector.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace kubefold::kube {
+
+namespace {
+
+constexpr size_t kMaxErrorBody = size_t{1} << 20;  // an error body read from a watch response
+constexpr auto kVeryShortWatch = std::chrono::seconds(1);
+
+std::string PercentEncode(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+        c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string Describe(const ApiStatus& s) {
+  std::string out = "HTTP " + std::to_string(s.code);
+  if (!s.reason.empty()) out += " " + s.reason;
+  if (!s.message.empty()) out += ": " + s.message;
+  return out;
+}
+
+}  // namespace
+
+std::string_view ReflectorEventTypeName(ReflectorEventType t) {
+  switch (t) {
+    case ReflectorEventType::kReplace: return "replace";
+    case ReflectorEventType::kSynced: return "synced";
+    case ReflectorEventType::kAdded: return "added";
+    case ReflectorEventType::kModified: return "modified";
+    case ReflectorEventType::kDeleted: return "deleted";
+  }
+  return "unknown";
+}
+
+Reflector::Reflector(Transport& transport, ReflectorOptions options, ReflectorHooks hooks)
+    : transport_(transport),
+      options_(std::move(options)),
+      hooks_(std::move(hooks)),
+      backoff_(options_.backoff, hooks_.clock ? hooks_.clock : ClockFn([] { return Clock::now(); }), hooks_.seed),
+      rng_(hooks_.seed ^ 0x5eedULL) {
+  if (!hooks_.clock) hooks_.clock = [] { return Clock::now(); };
+}
+
+void Reflector::Log(std::string_view message) const {
+  if (hooks_.log) hooks_.log(message);
+}
+
+bool Reflector::Sleep(std::chrono::milliseconds d) {
+  if (stop_.load()) return false;
+  if (hooks_.sleep) return hooks_.sleep(d) && !stop_.load();
+  std::unique_lock<std::mutex> lock(mu_);
+  return !stop_cv_.wait_for(lock, d, [&] { return stop_.load(); });
+}
+
+void Reflector::Stop() {
+  stop_.store(true);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (open_stream_ != nullptr) open_stream_->Cancel();
+  stop_cv_.notify_all();
+}
+
+std::string Reflector::resume_version() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return resume_version_;
+}
+
+ReflectorStats Reflector::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+std::string Reflector::CollectionPath() const {
+  std::string path = options_.type.group.empty() ? "/api/" + options_.type.version
+                                                 : "/apis/" + options_.type.group + "/" + options_.type.version;
+  if (!options_.namespace_name.empty()) path += "/namespaces/" + PercentEncode(options_.namespace_name);
+  return path + "/" + options_.resource;
+}
+
+std::string Reflector::Query(std::vector<std::pair<std::string, std::string>> params) const {
+  if (!options_.label_selector.empty()) params.emplace_back("labelSelector", options_.label_selector);
+  if (!options_.field_selector.empty()) params.emplace_back("fieldSelector", options_.field_selector);
+  std::string q;
+  for (const auto& [k, v] : params) {
+    q += q.empty() ? '?' : '&';
+    q += k;
+    q += '=';
+    q += PercentEncode(v);
+  }
+  return q;
+}
+
+std::chrono::milliseconds Reflector::RetryAfter(const Headers& headers) const {
+  auto ra = ParseRetryAfter(FindHeader(headers, "Retry-After"));
+  return ra ? std::chrono::duration_cast<std::chrono::milliseconds>(*ra) : std::chrono::milliseconds(0);
+}
+
+bool Reflector::WaitAfterFailure(std::string_view what, std::chrono::milliseconds at_least) {
+  std::chrono::milliseconds delay = std::max(backoff_.Next(), at_least);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.errors;
+  }
+  Log(std::string(what) + "; retrying in " + std::to_string(delay.count()) + " ms");
+  return Sleep(delay);
+}
+
+Result<HttpResponse> Reflector::SendList(const std::string& resource_version, const std::string& continue_token,
+                                         int limit) {
+  std::vector<std::pair<std::string, std::string>> params;
+  if (limit > 0) params.emplace_back("limit", std::to_string(limit));
+  if (!continue_token.empty()) {
+    params.emplace_back("continue", continue_token);
+  } else if (!resource_version.empty()) {
+    params.emplace_back("resourceVersion", resource_version);
+  }
+  HttpRequest req;
+  req.method = "GET";
+  req.path_and_query = CollectionPath() + Query(std::move(params));
+  req.headers.emplace_back("Accept", "application/json");
+  req.timeout = options_.request_timeout;
+  if (hooks_.authorize) {
+    if (Status s = hooks_.authorize(req); !s.ok()) return s;
+  }
+  return transport_.Send(req);
+}
+
+Reflector::Next Reflector::ListAndReplace() {
+  std::vector<DecodedObject> all;
+  std::string list_rv, continue_token;
+  int limit = options_.page_size;
+  const std::string what = "list " + CollectionPath();
+  for (;;) {
+    if (stop_.load()) return Next::kStop;
+    auto r = SendList("", continue_token, limit);
+    if (!r.ok()) return WaitAfterFailure(what + ": " + r.status().message()) ? Next::kRelist : Next::kStop;
+    if (r->status == 200) {
+      auto page = DecodeList(r->body, options_.type);
+      if (!page.ok()) return WaitAfterFailure(what + ": " + page.status().message()) ? Next::kRelist : Next::kStop;
+      if (list_rv.empty()) list_rv = page->resource_version;  // every page carries the first page's
+      for (DecodedObject& o : page->items) all.push_back(std::move(o));
+      if (page->continue_token.empty()) break;
+      continue_token = std::move(page->continue_token);
+      continue;
+    }
+    const ApiStatus st = DecodeStatus(r->body, r->status);
+    if (r->status == 410 && !continue_token.empty()) {
+      // The continue token expired between pages: one full list instead.
+      Log(what + ": continue token expired (" + Describe(st) + "); listing again without pages");
+      all.clear();
+      list_rv.clear();
+      continue_token.clear();
+      limit = 0;
+      continue;
+    }
+    if (r->status == 401 && hooks_.on_unauthorized) hooks_.on_unauthorized();
+    const bool retry_after = r->status == 429 || r->status >= 500;
+    return WaitAfterFailure(what + ": " + Describe(st), retry_after ? RetryAfter(r->headers) : std::chrono::milliseconds(0))
+               ? Next::kRelist
+               : Next::kStop;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    resume_version_ = list_rv;
+    ++stats_.lists;
+  }
+  ReflectorEvent replace;
+  replace.type = ReflectorEventType::kReplace;
+  replace.resource_version = list_rv;
+  replace.objects = std::move(all);
+  hooks_.sink(std::move(replace));
+  ReflectorEvent synced;
+  synced.type = ReflectorEventType::kSynced;
+  synced.resource_version = list_rv;
+  hooks_.sink(std::move(synced));
+  return Next::kWatch;
+}
+
+Reflector::Next Reflector::Watch() {
+  const std::string rv = resume_version();
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  const auto timeout_seconds = static_cast<int64_t>(static_cast<double>(options_.min_watch_timeout.count()) *
+                                                    (1.0 + unit(rng_)));
+  std::vector<std::pair<std::string, std::string>> params = {
+      {"watch", "true"},
+      {"allowWatchBookmarks", "true"},
+      {"resourceVersion", rv},
+      {"timeoutSeconds", std::to_string(std::min<int64_t>(timeout_seconds, 2 * options_.min_watch_timeout.count() - 1))}};
+  HttpRequest req;
+  req.method = "GET";
+  req.path_and_query = CollectionPath() + Query(std::move(params));
+  req.headers.emplace_back("Accept", "application/json");
+  req.timeout = options_.watch_inactivity;
+  const std::string what = "watch " + CollectionPath() + " from resourceVersion " + rv;
+  if (hooks_.authorize) {
+    if (Status s = hooks_.authorize(req); !s.ok()) {
+      return WaitAfterFailure(what + ": " + s.message()) ? Next::kWatch : Next::kStop;
+    }
+  }
+  auto opened = transport_.Open(req);
+  if (!opened.ok()) return WaitAfterFailure(what + ": " + opened.status().message()) ? Next::kWatch : Next::kStop;
+  std::unique_ptr<BodyStream> body = std::move(opened->body);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.watches;
+    open_stream_ = body.get();
+    if (stop_.load()) body->Cancel();
+  }
+  struct Unregister {
+    Reflector* self;
+    ~Unregister() {
+      std::lock_guard<std::mutex> lock(self->mu_);
+      self->open_stream_ = nullptr;
+    }
+  } unregister{this};
+
+  if (opened->status != 200) {
+    std::string text;
+    while (text.size() < kMaxErrorBody) {
+      auto chunk = body->Read();
+      if (!chunk.ok() || chunk->empty()) break;
+      text += *chunk;
+    }
+    const ApiStatus st = DecodeStatus(text, opened->status);
+    if (IsResourceExpired(st)) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        ++stats_.expired;
+      }
+      return WaitAfterFailure(what + ": " + Describe(st) + "; relisting") ? Next::kRelist : Next::kStop;
+    }
+    if (opened->status == 401 && hooks_.on_unauthorized) hooks_.on_unauthorized();
+    const bool retry_after = opened->status == 429 || opened->status >= 500;
+    return WaitAfterFailure(what + ": " + Describe(st),
+                            retry_after ? RetryAfter(opened->headers) : std::chrono::milliseconds(0))
+               ? Next::kWatch
+               : Next::kStop;
+  }
+
+  const Clock::time_point started = hooks_.clock();
+  uint64_t received = 0;
+  bool expired = false;
+  std::string error_event;
+  LineFramer framer(options_.max_line_bytes);
+  auto on_line = [&](std::string_view line) -> Status {
+    auto ev = DecodeWatchEvent(line, options_.type);
+    if (!ev.ok()) return ev.status();
+    ++received;
+    switch (ev->type) {
+      case EventType::kError:
+        expired = IsResourceExpired(ev->status);
+        error_event = Describe(ev->status);
+        return Gone("ERROR event");
+      case EventType::kBookmark: {
+        std::lock_guard<std::mutex> lock(mu_);
+        resume_version_ = ev->resource_version;
+        ++stats_.bookmarks;
+        return Status::Ok();
+      }
+      default: {
+        ReflectorEvent out;
+        out.type = ev->type == EventType::kAdded      ? ReflectorEventType::kAdded
+                   : ev->type == EventType::kModified ? ReflectorEventType::kModified
+                                                      : ReflectorEventType::kDeleted;
+        out.resource_version = ev->resource_version;
+        out.object = std::move(*ev->object);
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          resume_version_ = out.resource_version;
+          ++stats_.events;
+        }
+        hooks_.sink(std::move(out));
+        return Status::Ok();
+      }
+    }
+  };
+  for (;;) {
+    auto chunk = body->Read();
+    if (!chunk.ok()) {
+      if (chunk.status().code() == StatusCode::kCancelled || stop_.load()) return Next::kStop;
+      return WaitAfterFailure(what + ": " + chunk.status().message()) ? Next::kWatch : Next::kStop;
+    }
+    if (chunk->empty()) {  // the server ended the watch
+      if (framer.pending_bytes() > 0) {
+        return WaitAfterFailure(what + ": the stream ended inside an event (" +
+                                std::to_string(framer.pending_bytes()) + " bytes)")
+                   ? Next::kWatch
+                   : Next::kStop;
+      }
+      if (received == 0 && hooks_.clock() - started < kVeryShortWatch) {
+        return WaitAfterFailure(what + ": very short watch (closed within 1 s with no event)") ? Next::kWatch
+                                                                                               : Next::kStop;
+      }
+      return Next::kWatch;  // resume at once, no relist
+    }
+    Status s = framer.Feed(*chunk, on_line);
+    if (s.ok()) continue;
+    if (!error_event.empty()) {
+      if (expired) {
+        std::lock_guard<std::mutex> lock(mu_);
+        ++stats_.expired;
+      }
+      // client-go relists after any ERROR event; a 410 must.
+      return WaitAfterFailure(what + ": " + error_event + "; relisting") ? Next::kRelist : Next::kStop;
+    }
+    return WaitAfterFailure(what + ": " + s.message()) ? Next::kWatch : Next::kStop;
+  }
+}
+
+void Reflector::Run() {
+  Next next = resume_version().empty() ? Next::kRelist : Next::kWatch;
+  while (!stop_.load()) {
+    switch (next) {
+      case Next::kRelist: next = ListAndReplace(); break;
+      case Next::kWatch: next = Watch(); break;
+      case Next::kStop: return;
+    }
+  }
+}
+
+}  // namespace kubefold::kube

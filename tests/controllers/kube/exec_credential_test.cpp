@@ -329,12 +329,12 @@ BOOST_AUTO_TEST_CASE(a_plugin_that_hangs_is_killed_at_the_timeout) {
   WriteExecutable(script, "#!/bin/sh\necho starting >&2\nsleep 30\n");
   FakeClock clock;
   ExecCredentialSourceOptions options = Options(clock);
-  options.timeout = std::chrono::milliseconds(300);
+  options.timeout = std::chrono::milliseconds(1000);  // generous: sh must start and write first
   const auto start = std::chrono::steady_clock::now();
   auto token = ExecCredentialSource(Exec(script), options).Token();
   const auto took = std::chrono::steady_clock::now() - start;
   BOOST_TEST((token.status().code() == StatusCode::kUnavailable));
-  BOOST_TEST(token.status().message() == "exec plugin \"" + script + "\": no result within 300 ms; killed. stderr: starting");
+  BOOST_TEST(token.status().message() == "exec plugin \"" + script + "\": no result within 1000 ms; killed. stderr: starting");
   BOOST_TEST((took < seconds(10)));  // the sleeping child was killed with the plugin
 }
 

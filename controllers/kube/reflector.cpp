@@ -172,46 +172,57 @@ Reflector::Next Reflector::ListAndReplace() {
                ? Next::kRelist
                : Next::kStop;
   }
+  EmitReplace(std::move(all), list_rv);
+  return Next::kWatch;
+}
+
+void Reflector::EmitReplace(std::vector<DecodedObject> objects, const std::string& resource_version) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    resume_version_ = list_rv;
+    resume_version_ = resource_version;
     ++stats_.lists;
   }
   ReflectorEvent replace;
   replace.type = ReflectorEventType::kReplace;
-  replace.resource_version = list_rv;
-  replace.objects = std::move(all);
+  replace.resource_version = resource_version;
+  replace.objects = std::move(objects);
   hooks_.sink(std::move(replace));
   ReflectorEvent synced;
   synced.type = ReflectorEventType::kSynced;
-  synced.resource_version = list_rv;
+  synced.resource_version = resource_version;
   hooks_.sink(std::move(synced));
-  return Next::kWatch;
 }
 
-Reflector::Next Reflector::Watch() {
-  const std::string rv = resume_version();
+Reflector::Next Reflector::Watch(bool initial) {
+  const std::string rv = initial ? std::string() : resume_version();
+  // After a failure, a streaming list has nothing to resume from: relist.
+  const Next again = initial ? Next::kRelist : Next::kWatch;
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   const auto timeout_seconds = static_cast<int64_t>(static_cast<double>(options_.min_watch_timeout.count()) *
                                                     (1.0 + unit(rng_)));
-  std::vector<std::pair<std::string, std::string>> params = {
-      {"watch", "true"},
-      {"allowWatchBookmarks", "true"},
-      {"resourceVersion", rv},
-      {"timeoutSeconds", std::to_string(std::min<int64_t>(timeout_seconds, 2 * options_.min_watch_timeout.count() - 1))}};
+  std::vector<std::pair<std::string, std::string>> params = {{"watch", "true"}, {"allowWatchBookmarks", "true"}};
+  if (initial) {
+    params.emplace_back("sendInitialEvents", "true");
+    params.emplace_back("resourceVersionMatch", "NotOlderThan");
+  } else {
+    params.emplace_back("resourceVersion", rv);
+  }
+  params.emplace_back("timeoutSeconds",
+                      std::to_string(std::min<int64_t>(timeout_seconds, 2 * options_.min_watch_timeout.count() - 1)));
   HttpRequest req;
   req.method = "GET";
   req.path_and_query = CollectionPath() + Query(std::move(params));
   req.headers.emplace_back("Accept", "application/json");
   req.timeout = options_.watch_inactivity;
-  const std::string what = "watch " + CollectionPath() + " from resourceVersion " + rv;
+  const std::string what = initial ? "streaming list " + CollectionPath()
+                                   : "watch " + CollectionPath() + " from resourceVersion " + rv;
   if (hooks_.authorize) {
     if (Status s = hooks_.authorize(req); !s.ok()) {
-      return WaitAfterFailure(what + ": " + s.message()) ? Next::kWatch : Next::kStop;
+      return WaitAfterFailure(what + ": " + s.message()) ? again : Next::kStop;
     }
   }
   auto opened = transport_.Open(req);
-  if (!opened.ok()) return WaitAfterFailure(what + ": " + opened.status().message()) ? Next::kWatch : Next::kStop;
+  if (!opened.ok()) return WaitAfterFailure(what + ": " + opened.status().message()) ? again : Next::kStop;
   std::unique_ptr<BodyStream> body = std::move(opened->body);
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -235,6 +246,12 @@ Reflector::Next Reflector::Watch() {
       text += *chunk;
     }
     const ApiStatus st = DecodeStatus(text, opened->status);
+    if (initial && opened->status == 422) {
+      // The server does not do streaming lists (or refuses these parameters).
+      Log(what + ": " + Describe(st) + "; falling back to list and watch");
+      streaming_unsupported_ = true;
+      return Next::kRelist;
+    }
     if (IsResourceExpired(st)) {
       {
         std::lock_guard<std::mutex> lock(mu_);
@@ -246,7 +263,7 @@ Reflector::Next Reflector::Watch() {
     const bool retry_after = opened->status == 429 || opened->status >= 500;
     return WaitAfterFailure(what + ": " + Describe(st),
                             retry_after ? RetryAfter(opened->headers) : std::chrono::milliseconds(0))
-               ? Next::kWatch
+               ? again
                : Next::kStop;
   }
 
@@ -254,6 +271,7 @@ Reflector::Next Reflector::Watch() {
   uint64_t received = 0;
   bool expired = false;
   std::string error_event;
+  std::vector<DecodedObject> initial_objects;  // a streaming list's ADDEDs, until its bookmark
   LineFramer framer(options_.max_line_bytes);
   auto on_line = [&](std::string_view line) -> Status {
     auto ev = DecodeWatchEvent(line, options_.type);
@@ -265,12 +283,26 @@ Reflector::Next Reflector::Watch() {
         error_event = Describe(ev->status);
         return Gone("ERROR event");
       case EventType::kBookmark: {
+        if (initial && ev->initial_events_end) {
+          initial = false;  // the rest of this stream is a plain watch
+          EmitReplace(std::move(initial_objects), ev->resource_version);
+          return Status::Ok();
+        }
         std::lock_guard<std::mutex> lock(mu_);
         resume_version_ = ev->resource_version;
         ++stats_.bookmarks;
         return Status::Ok();
       }
       default: {
+        if (initial) {
+          // Initial events are ADDEDs; fold anything else in by key.
+          auto same = [&](const DecodedObject& o) {
+            return o.ns == ev->object->ns && o.workload.key.name == ev->object->workload.key.name;
+          };
+          std::erase_if(initial_objects, same);
+          if (ev->type != EventType::kDeleted) initial_objects.push_back(std::move(*ev->object));
+          return Status::Ok();
+        }
         ReflectorEvent out;
         out.type = ev->type == EventType::kAdded      ? ReflectorEventType::kAdded
                    : ev->type == EventType::kModified ? ReflectorEventType::kModified
@@ -287,12 +319,19 @@ Reflector::Next Reflector::Watch() {
       }
     }
   };
+  auto give_up_streaming = [&](const std::string& why) {
+    Log(what + ": " + why + "; falling back to list and watch");
+    streaming_unsupported_ = true;
+    return Next::kRelist;
+  };
   for (;;) {
     auto chunk = body->Read();
     if (!chunk.ok()) {
       if (chunk.status().code() == StatusCode::kCancelled || stop_.load()) return Next::kStop;
+      if (initial) return give_up_streaming(chunk.status().message());
       return WaitAfterFailure(what + ": " + chunk.status().message()) ? Next::kWatch : Next::kStop;
     }
+    if (chunk->empty() && initial) return give_up_streaming("the stream ended before the initial-events-end bookmark");
     if (chunk->empty()) {  // the server ended the watch
       if (framer.pending_bytes() > 0) {
         return WaitAfterFailure(what + ": the stream ended inside an event (" +
@@ -307,6 +346,10 @@ Reflector::Next Reflector::Watch() {
       return Next::kWatch;  // resume at once, no relist
     }
     Status s = framer.Feed(*chunk, on_line);
+    if (s.ok() && initial && hooks_.clock() - started > options_.initial_events_timeout) {
+      return give_up_streaming("no initial-events-end bookmark within " +
+                               std::to_string(options_.initial_events_timeout.count()) + " ms");
+    }
     if (s.ok()) continue;
     if (!error_event.empty()) {
       if (expired) {
@@ -316,7 +359,7 @@ Reflector::Next Reflector::Watch() {
       // client-go relists after any ERROR event; a 410 must.
       return WaitAfterFailure(what + ": " + error_event + "; relisting") ? Next::kRelist : Next::kStop;
     }
-    return WaitAfterFailure(what + ": " + s.message()) ? Next::kWatch : Next::kStop;
+    return WaitAfterFailure(what + ": " + s.message()) ? again : Next::kStop;
   }
 }
 
@@ -324,8 +367,10 @@ void Reflector::Run() {
   Next next = resume_version().empty() ? Next::kRelist : Next::kWatch;
   while (!stop_.load()) {
     switch (next) {
-      case Next::kRelist: next = ListAndReplace(); break;
-      case Next::kWatch: next = Watch(); break;
+      case Next::kRelist:
+        next = options_.streaming_list && !streaming_unsupported_ ? Watch(/*initial=*/true) : ListAndReplace();
+        break;
+      case Next::kWatch: next = Watch(/*initial=*/false); break;
       case Next::kStop: return;
     }
   }

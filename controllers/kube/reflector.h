@@ -64,6 +64,14 @@ struct ReflectorOptions {
   std::chrono::milliseconds request_timeout{std::chrono::seconds(60)};
   size_t max_line_bytes = LineFramer::kDefaultMaxLineBytes;
   Backoff::Options backoff;
+  // Streaming lists (KEP-3157, wire spec §2.5): the initial state arrives as
+  // ADDED events on a watch, ended by a bookmark annotated
+  // k8s.io/initial-events-end, instead of a LIST. A server that answers 422,
+  // a stream that ends before that bookmark, or a bookmark that has not come
+  // within initial_events_timeout makes the reflector fall back to
+  // LIST + WATCH for the rest of its life (logged): it never waits forever.
+  bool streaming_list = false;
+  std::chrono::milliseconds initial_events_timeout{std::chrono::seconds(60)};
 };
 
 enum class ReflectorEventType { kReplace, kSynced, kAdded, kModified, kDeleted };
@@ -122,7 +130,9 @@ class Reflector {
  private:
   enum class Next { kWatch, kRelist, kStop };
   Next ListAndReplace();
-  Next Watch();
+  // A watch from the resume point; with `initial`, a streaming list first.
+  Next Watch(bool initial);
+  void EmitReplace(std::vector<DecodedObject> objects, const std::string& resource_version);
   // Logs `what`, counts an error and waits for the backoff (at least
   // `at_least`); false when stopped meanwhile.
   bool WaitAfterFailure(std::string_view what, std::chrono::milliseconds at_least = std::chrono::milliseconds(0));
@@ -139,6 +149,7 @@ class Reflector {
   Backoff backoff_;
   std::mt19937_64 rng_;
 
+  bool streaming_unsupported_ = false;  // Run's thread only
   std::atomic<bool> stop_{false};
   mutable std::mutex mu_;
   std::condition_variable stop_cv_;

@@ -174,8 +174,9 @@ struct Harness {
   Clock::time_point now{};
   std::unique_ptr<Reflector> reflector;
 
-  Harness() {
+  explicit Harness(bool streaming = false) {
     ReflectorOptions o;
+    o.streaming_list = streaming;
     o.type = kDeployments;
     o.resource = "deployments";
     o.label_selector = "app=web,tier!=db";
@@ -394,4 +395,74 @@ BOOST_AUTO_TEST_CASE(stop_from_another_thread_cancels_an_open_watch) {
   runner.join();
   BOOST_TEST(transport.opened.size() == 1u);
   BOOST_TEST(transport.opened[0].path_and_query.rfind("/apis/apps/v1/namespaces/shop/deployments?", 0) == 0);
+}
+
+namespace {
+std::string EndBookmark(const std::string& rv) {
+  return R"({"type":"BOOKMARK","object":{"kind":"Deployment","apiVersion":"apps/v1","metadata":{"resourceVersion":")" +
+         rv + R"(","annotations":{"k8s.io/initial-events-end":"true"}}}})" + "\n";
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_streaming_list_replaces_at_its_bookmark_and_goes_on_as_a_watch) {
+  Harness h(/*streaming=*/true);
+  h.transport.opens.push_back(WatchBody(WatchLine("ADDED", "a", "20") + WatchLine("ADDED", "b", "25") +
+                                            EndBookmark("30") + WatchLine("MODIFIED", "a", "31"),
+                                        9));
+  h.reflector->Run();
+  BOOST_TEST((h.Kinds() == Strings{"replace(2)@30", "synced@30", "modified a@31"}));
+  BOOST_TEST(h.transport.sent.empty());  // no LIST at all
+  BOOST_TEST_REQUIRE(h.transport.opened.size() == 2u);
+  auto first = QueryOf(h.transport.opened[0].path_and_query);
+  BOOST_TEST(first["sendInitialEvents"] == "true");
+  BOOST_TEST(first["resourceVersionMatch"] == "NotOlderThan");
+  BOOST_TEST(first["allowWatchBookmarks"] == "true");
+  BOOST_TEST(!first.count("resourceVersion"));
+  auto second = QueryOf(h.transport.opened[1].path_and_query);
+  BOOST_TEST(!second.count("sendInitialEvents"));
+  BOOST_TEST(second["resourceVersion"] == "31");
+}
+
+BOOST_AUTO_TEST_CASE(a_server_that_refuses_streaming_lists_gets_list_and_watch) {
+  Harness h(/*streaming=*/true);
+  h.transport.opens.push_back([](const HttpRequest&) -> Result<HttpStream> {
+    auto s = std::make_unique<FakeStream>();
+    s->chunks.emplace_back(
+        R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"ListOptions.meta.k8s.io \"\" is invalid: sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled","reason":"Invalid","code":422})");
+    return HttpStream{422, {}, std::move(s)};
+  });
+  h.transport.sends.push_back(ListAnswer("8", "", {Item("a", "7")}));
+  h.reflector->Run();
+  BOOST_TEST((h.Kinds() == Strings{"replace(1)@8", "synced@8"}));
+  BOOST_TEST(h.sleeps.empty());  // a fallback, not a failure
+  BOOST_TEST_REQUIRE(h.transport.opened.size() == 2u);
+  BOOST_TEST(!QueryOf(h.transport.opened[1].path_and_query).count("sendInitialEvents"));
+  BOOST_TEST(h.LogsContain("falling back to list and watch"));
+}
+
+BOOST_AUTO_TEST_CASE(a_streaming_list_never_waits_forever_for_its_bookmark) {
+  // Events keep coming but the bookmark never does: after the deadline the
+  // reflector lists instead. The clock advances 20 s per read.
+  Harness h(/*streaming=*/true);
+  FakeStream* endless = nullptr;
+  h.transport.opens.push_back([&](const HttpRequest&) -> Result<HttpStream> {
+    auto s = std::make_unique<FakeStream>();
+    for (int i = 0; i < 100; ++i) s->chunks.emplace_back(WatchLine("ADDED", "w" + std::to_string(i), "5"));
+    s->on_read = [&] { h.now += 20s; };
+    endless = s.get();
+    return HttpStream{200, {}, std::move(s)};
+  });
+  h.transport.sends.push_back(ListAnswer("9", "", {Item("a", "7")}));
+  h.reflector->Run();
+  BOOST_TEST(endless != nullptr);
+  BOOST_TEST((h.Kinds() == Strings{"replace(1)@9", "synced@9"}));
+  BOOST_TEST(h.LogsContain("no initial-events-end bookmark within 60000 ms; falling back to list and watch"));
+
+  // A stream that ends before the bookmark falls back too.
+  Harness cut(/*streaming=*/true);
+  cut.transport.opens.push_back(WatchBody(WatchLine("ADDED", "a", "3"), 11));
+  cut.transport.sends.push_back(ListAnswer("4", "", {Item("a", "3")}));
+  cut.reflector->Run();
+  BOOST_TEST((cut.Kinds() == Strings{"replace(1)@4", "synced@4"}));
+  BOOST_TEST(cut.LogsContain("the stream ended before the initial-events-end bookmark"));
 }

@@ -1,0 +1,196 @@
+#include "controllers/kube/rest_client.h"
+
+#include <thread>
+#include <utility>
+
+namespace kubefold::kube {
+
+namespace {
+
+bool IsUnreserved(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+         c == '_' || c == '~';
+}
+
+std::string Escape(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (IsUnreserved(static_cast<char>(c))) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+StatusCode CodeFor(int http, std::string_view reason) {
+  switch (http) {
+    case 400:
+    case 415:
+    case 422: return StatusCode::kInvalidArgument;
+    case 401: return StatusCode::kUnauthenticated;
+    case 403: return StatusCode::kPermissionDenied;
+    case 404: return StatusCode::kNotFound;
+    case 409: return reason == "AlreadyExists" ? StatusCode::kAlreadyExists : StatusCode::kConflict;
+    case 410: return StatusCode::kGone;
+    case 429: return StatusCode::kUnavailable;
+    default: break;
+  }
+  if (http >= 500) return StatusCode::kUnavailable;
+  return StatusCode::kFailedPrecondition;
+}
+
+}  // namespace
+
+std::string ResourcePath(std::string_view group, std::string_view version, std::string_view resource,
+                         std::string_view ns, std::string_view name, std::string_view subresource) {
+  std::string path = group.empty() ? "/api/" + std::string(version)
+                                   : "/apis/" + std::string(group) + "/" + std::string(version);
+  if (!ns.empty()) path += "/namespaces/" + Escape(ns);
+  path += "/" + std::string(resource);
+  if (!name.empty()) path += "/" + Escape(name);
+  if (!subresource.empty()) path += "/" + std::string(subresource);
+  return path;
+}
+
+Status StatusFromResponse(const HttpResponse& response) {
+  ApiStatus s = DecodeStatus(response.body, response.status);
+  std::string message = "HTTP " + std::to_string(response.status);
+  if (!s.reason.empty()) message += " " + s.reason;
+  if (!s.message.empty()) message += ": " + s.message;
+  return Status(CodeFor(response.status, s.reason), std::move(message));
+}
+
+RestClient::RestClient(std::unique_ptr<Transport> transport, std::shared_ptr<TokenSource> tokens,
+                       RestClientOptions options, RestClientHooks hooks)
+    : transport_(std::move(transport)),
+      tokens_(std::move(tokens)),
+      options_(std::move(options)),
+      hooks_(std::move(hooks)),
+      bucket_(options_.qps, options_.burst, hooks_.clock ? hooks_.clock : ClockFn([] { return Clock::now(); })) {
+  if (!hooks_.sleep) hooks_.sleep = [](std::chrono::nanoseconds d) { std::this_thread::sleep_for(d); };
+}
+
+Status RestClient::Authorize(HttpRequest& request) {
+  if (!tokens_) return Status::Ok();
+  auto token = tokens_->Token();
+  if (!token.ok()) return token.status();
+  if (token->empty()) return Status::Ok();
+  for (auto& [k, v] : request.headers) {
+    if (k == "Authorization") {
+      v = "Bearer " + *token;
+      return Status::Ok();
+    }
+  }
+  request.headers.emplace_back("Authorization", "Bearer " + *token);
+  return Status::Ok();
+}
+
+void RestClient::OnUnauthorized() {
+  if (tokens_) tokens_->Invalidate();
+}
+
+Result<HttpResponse> RestClient::Do(HttpRequest request) {
+  if (FindHeader(request.headers, "User-Agent").empty()) request.headers.emplace_back("User-Agent", options_.user_agent);
+  if (FindHeader(request.headers, "Accept").empty()) request.headers.emplace_back("Accept", "application/json");
+  bool reauthorized = false;
+  for (int attempt = 0;; ++attempt) {
+    std::chrono::nanoseconds wait;
+    {
+      std::lock_guard<std::mutex> lock(bucket_mu_);
+      wait = bucket_.Reserve();
+    }
+    if (wait.count() > 0) hooks_.sleep(wait);
+    if (Status s = Authorize(request); !s.ok()) return s;
+    auto response = transport_->Send(request);
+    if (!response.ok()) return response.status();
+    if (response->status == 401 && tokens_ && !reauthorized) {
+      OnUnauthorized();  // a rotated token: ask the source again, once
+      reauthorized = true;
+      continue;
+    }
+    if ((response->status == 429 || response->status >= 500) && attempt < options_.max_retries) {
+      if (auto after = ParseRetryAfter(FindHeader(response->headers, "Retry-After"))) {
+        hooks_.sleep(*after);
+        continue;
+      }
+    }
+    return response;
+  }
+}
+
+Result<std::string> RestClient::Expect2xx(HttpRequest request) {
+  request.timeout = options_.timeout;
+  auto response = Do(std::move(request));
+  if (!response.ok()) return response.status();
+  if (response->status < 200 || response->status > 299) return StatusFromResponse(*response);
+  return std::move(response->body);
+}
+
+Result<std::string> RestClient::Get(const std::string& path) {
+  HttpRequest r;
+  r.method = "GET";
+  r.path_and_query = path;
+  return Expect2xx(std::move(r));
+}
+
+Result<std::string> RestClient::Create(const std::string& collection_path, const std::string& json) {
+  HttpRequest r;
+  r.method = "POST";
+  r.path_and_query = collection_path;
+  r.headers.emplace_back("Content-Type", "application/json");
+  r.body = json;
+  return Expect2xx(std::move(r));
+}
+
+Result<std::string> RestClient::Update(const std::string& path, const std::string& json) {
+  HttpRequest r;
+  r.method = "PUT";
+  r.path_and_query = path;
+  r.headers.emplace_back("Content-Type", "application/json");
+  r.body = json;
+  return Expect2xx(std::move(r));
+}
+
+Result<std::string> RestClient::Delete(const std::string& path) {
+  HttpRequest r;
+  r.method = "DELETE";
+  r.path_and_query = path;
+  return Expect2xx(std::move(r));
+}
+
+Result<std::string> RestClient::Patch(const std::string& path, const std::string& body, const PatchOptions& options) {
+  HttpRequest r;
+  r.method = "PATCH";
+  r.path_and_query = path;
+  r.body = body;
+  switch (options.type) {
+    case PatchType::kMerge:
+      r.headers.emplace_back("Content-Type", "application/merge-patch+json");
+      break;
+    case PatchType::kJsonPatch:
+      r.headers.emplace_back("Content-Type", "application/json-patch+json");
+      break;
+    case PatchType::kApply: {
+      if (options.field_manager.empty()) {
+        return InvalidArgument("server-side apply needs a field manager (PatchOptions.field_manager is empty)");
+      }
+      r.headers.emplace_back("Content-Type", "application/apply-patch+yaml");
+      r.path_and_query += (path.find('?') == std::string::npos ? "?" : "&");
+      r.path_and_query += "fieldManager=" + Escape(options.field_manager);
+      if (options.force) r.path_and_query += "&force=true";
+      break;
+    }
+  }
+  if (!options.field_manager.empty() && options.type != PatchType::kApply) {
+    r.path_and_query += (path.find('?') == std::string::npos ? "?" : "&");
+    r.path_and_query += "fieldManager=" + Escape(options.field_manager);
+  }
+  return Expect2xx(std::move(r));
+}
+
+}  // namespace kubefold::kube

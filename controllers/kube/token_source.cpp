@@ -25,8 +25,6 @@ WallClock OrSystemClock(WallClock clock) {
   return [] { return std::chrono::system_clock::now(); };
 }
 
-Status Unavailable(std::string message) { return Status(StatusCode::kUnavailable, std::move(message)); }
-
 std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 // The first lines of a plugin's stderr, for an error message.

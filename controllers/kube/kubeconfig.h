@@ -123,15 +123,17 @@ Result<Kubeconfig> LoadDefaultKubeconfig();
 // file, validates the server URL, defaults the namespace to "default".
 // Errors:
 //   kFailedPrecondition  no context given and current-context unset; a file
-//                        named by the config cannot be read; an unsupported
-//                        feature (proxy-url, auth-provider, exec
-//                        interactiveMode Always, exec apiVersion v1alpha1).
+//                        named by the config cannot be read, or the token
+//                        file is empty; an unsupported feature (proxy-url,
+//                        auth-provider, exec interactiveMode Always, exec
+//                        apiVersion v1alpha1).
 //   kNotFound            `context_name` (or current-context) is not defined.
 //   kInvalidArgument     the context names no or an unknown cluster or user;
 //                        bad server URL; namespace not a DNS-1123 label; PEM
 //                        data that is not PEM; cert without key; conflicting
 //                        auth methods; impersonation without `as`; an exec
 //                        section without command/apiVersion/interactiveMode.
+//   kResourceExhausted   a file named by the config is larger than 4 MiB.
 // Allocates; reads files; O(size of the config and those files).
 Result<RestConfig> ResolveContext(const Kubeconfig& config, std::string_view context_name = {});
 

@@ -163,6 +163,8 @@ struct ExecCredentialSourceOptions {
 //   kResourceExhausted   stdout exceeded max_output_bytes (killed).
 //   kInvalidArgument     its output is not a valid ExecCredential (see
 //                        ParseExecCredential).
+//   kInternal            it could not be started for another reason (pipes,
+//                        fork/exec resources).
 class ExecCredentialSource final : public TokenSource {
  public:
   explicit ExecCredentialSource(ExecConfig config, ExecCredentialSourceOptions options = {});

@@ -14,6 +14,8 @@ PACKAGES=(
   # Libraries the code uses: xxHash for trie keys and content hashes, JSON,
   # YAML (kubeconfig files are YAML)
   libxxhash-dev nlohmann-json3-dev libyaml-cpp-dev
+  # Parsing what API servers send (watch lines, lists): simdjson
+  libsimdjson-dev
   # HTTP client (cpprestsdk, kept behind controllers/kube/transport.h) and TLS
   libcpprest-dev libssl-dev
   # Clang with its runtime libraries, for fuzz targets (libFuzzer)

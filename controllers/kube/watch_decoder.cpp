@@ -2,145 +2,96 @@
 
 #include <algorithm>
 #include <exception>
-#include <nlohmann/json.hpp>
+#include <simdjson.h>
 #include <utility>
 
 namespace kubefold::kube {
 
 namespace {
 
-using nlohmann::json;
+using simdjson::dom::element;
+using simdjson::dom::element_type;
+using simdjson::dom::object;
 
 constexpr std::string_view kLastApplied = "kubectl.kubernetes.io/last-applied-configuration";
 constexpr std::string_view kInitialEventsEnd = "k8s.io/initial-events-end";
 
-// Parses `text`, dropping the noise listed in the header as it goes (the
-// dropped values are scanned but never built) and refusing deep nesting.
-// Only the workload's own metadata is pruned, not metadata nested in it (a
-// pod template's is the user's content): its children sit at
-// `metadata_child_depth` (2 for a bare object, 3 in a watch event, 4 for a
-// list item). The path of keys is tracked because the callback sees one key
-// at a time.
-class PruningParser {
- public:
-  explicit PruningParser(int metadata_child_depth) : metadata_child_depth_(metadata_child_depth) {}
+// One parser per thread, reused: simdjson parses into buffers it keeps and
+// grows to the largest document seen (bounded by the framer's line limit).
+// Depth is limited here, so deeply nested input fails fast.
+simdjson::dom::parser& Parser() {
+  thread_local simdjson::dom::parser parser = [] {
+    simdjson::dom::parser p;
+    // On failure (no memory) parse() reports it; the depth limit then stays
+    // simdjson's default.
+    simdjson::error_code ignored = p.allocate(64 * 1024, kMaxDepth);
+    (void)ignored;
+    return p;
+  }();
+  return parser;
+}
 
-  Result<json> Parse(std::string_view text, std::string_view what) {
-    keys_.assign(8, std::string());
-    too_deep_ = false;
-    json out;
-    try {
-      out = json::parse(
-          text.begin(), text.end(),
-          [this](int depth, json::parse_event_t event, json& parsed) { return Keep(depth, event, parsed); },
-          /*allow_exceptions=*/true, /*ignore_comments=*/false);
-    } catch (const json::parse_error& e) {
-      return InvalidArgument(std::string(what) + " is not valid JSON: " + Explain(e));
-    } catch (const std::exception& e) {
-      return InvalidArgument(std::string(what) + " could not be parsed: " + e.what());
-    }
-    if (too_deep_) {
-      return InvalidArgument(std::string(what) + " nests deeper than " + std::to_string(kMaxDepth) + " levels");
-    }
-    return out;
+Result<element> Parse(std::string_view text, std::string_view what) {
+  element doc;
+  simdjson::error_code err = Parser().parse(text.data(), text.size()).get(doc);
+  if (err == simdjson::DEPTH_ERROR) {
+    return InvalidArgument(std::string(what) + " nests deeper than " + std::to_string(kMaxDepth) + " levels");
   }
-
- private:
-  static std::string Explain(const json::parse_error& e) {
-    // nlohmann's message starts "[json.exception.parse_error.101] parse error at line 1, column 5: ...".
-    std::string m = e.what();
-    if (auto p = m.find("] "); p != std::string::npos) m.erase(0, p + 2);
-    return m;
+  if (err != simdjson::SUCCESS) {
+    return InvalidArgument(std::string(what) + " is not valid JSON: " + simdjson::error_message(err));
   }
+  return doc;
+}
 
-  const std::string& KeyAt(int depth) const {
-    static const std::string kNone;
-    return depth >= 0 && static_cast<size_t>(depth) < keys_.size() ? keys_[static_cast<size_t>(depth)] : kNone;
-  }
-
-  bool Keep(int depth, json::parse_event_t event, json& parsed) {
-    if (depth > kMaxDepth) {
-      too_deep_ = true;
-      return false;
-    }
-    const auto d = static_cast<size_t>(depth);
-    switch (event) {
-      case json::parse_event_t::array_start:
-        // Elements of an array have no key of their own.
-        if (keys_.size() <= d + 1) keys_.resize(d + 2);
-        keys_[d + 1].clear();
-        return true;
-      case json::parse_event_t::key: {
-        if (keys_.size() <= d) keys_.resize(d + 1);
-        keys_[d] = parsed.get_ref<const std::string&>();
-        const std::string& key = keys_[d];
-        const std::string& parent = KeyAt(depth - 1);
-        if (depth == metadata_child_depth_ && parent == "metadata" &&
-            (key == "managedFields" || key == "selfLink")) {
-          return false;
-        }
-        if (depth == metadata_child_depth_ + 1 && parent == "annotations" && key == kLastApplied &&
-            KeyAt(depth - 2) == "metadata") {
-          return false;
-        }
-        return true;
-      }
-      default:
-        return true;
-    }
-  }
-
-  const int metadata_child_depth_;
-  std::vector<std::string> keys_;
-  bool too_deep_ = false;
-};
-
-std::string_view TypeName(const json& v) {
+std::string_view TypeName(element v) {
   switch (v.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::object: return "an object";
-    case json::value_t::array: return "an array";
-    case json::value_t::string: return "a string";
-    case json::value_t::boolean: return "a boolean";
-    case json::value_t::number_integer:
-    case json::value_t::number_unsigned: return "an integer";
-    case json::value_t::number_float: return "a number with a fraction";
-    default: return "a value of another type";
+    case element_type::NULL_VALUE: return "null";
+    case element_type::OBJECT: return "an object";
+    case element_type::ARRAY: return "an array";
+    case element_type::STRING: return "a string";
+    case element_type::BOOL: return "a boolean";
+    case element_type::INT64:
+    case element_type::UINT64: return "an integer";
+    case element_type::DOUBLE: return "a number with a fraction";
   }
+  return "a value of another type";
 }
 
-const json* Member(const json& obj, const char* key) {
-  if (!obj.is_object()) return nullptr;
-  auto it = obj.find(key);
-  return it == obj.end() ? nullptr : &*it;
+// The member `key` of `obj` (an object, or not: then nothing), or nullopt.
+std::optional<element> Member(element obj, std::string_view key) {
+  if (obj.type() != element_type::OBJECT) return std::nullopt;
+  element v;
+  if (object(obj).at_key(key).get(v) != simdjson::SUCCESS) return std::nullopt;
+  return v;
 }
 
-// An optional string member; an error when present with another type.
-Result<std::string> OptionalString(const json& obj, const char* key, std::string_view path) {
-  const json* v = Member(obj, key);
-  if (v == nullptr || v->is_null()) return std::string();
-  if (!v->is_string()) {
+Result<std::string> OptionalString(std::optional<element> obj, std::string_view key, std::string_view path) {
+  if (!obj) return std::string();
+  auto v = Member(*obj, key);
+  if (!v || v->is_null()) return std::string();
+  std::string_view s;
+  if (v->get_string().get(s) != simdjson::SUCCESS) {
     return InvalidArgument(std::string(path) + ": expected a string, got " + std::string(TypeName(*v)));
   }
-  return v->get<std::string>();
+  return std::string(s);
 }
 
-// An optional integer member within [lo, hi]; nullopt when absent.
-Result<std::optional<int64_t>> OptionalInt(const json& obj, const char* key, std::string_view path, int64_t lo,
-                                           int64_t hi) {
-  const json* v = Member(obj, key);
-  if (v == nullptr || v->is_null()) return std::optional<int64_t>();
-  if (v->is_number_unsigned()) {
-    uint64_t u = v->get<uint64_t>();
+Result<std::optional<int64_t>> OptionalInt(std::optional<element> obj, std::string_view key, std::string_view path,
+                                           int64_t lo, int64_t hi) {
+  if (!obj) return std::optional<int64_t>();
+  auto v = Member(*obj, key);
+  if (!v || v->is_null()) return std::optional<int64_t>();
+  if (v->type() == element_type::UINT64) {
+    uint64_t u = v->get_uint64().value_unsafe();
     if (u > static_cast<uint64_t>(hi)) {
       return InvalidArgument(std::string(path) + ": " + std::to_string(u) + " is out of range");
     }
     return std::optional<int64_t>(static_cast<int64_t>(u));
   }
-  if (!v->is_number_integer()) {
+  if (v->type() != element_type::INT64) {
     return InvalidArgument(std::string(path) + ": expected an integer, got " + std::string(TypeName(*v)));
   }
-  int64_t i = v->get<int64_t>();
+  int64_t i = v->get_int64().value_unsafe();
   if (i < lo || i > hi) return InvalidArgument(std::string(path) + ": " + std::to_string(i) + " is out of range");
   return std::optional<int64_t>(i);
 }
@@ -154,51 +105,129 @@ bool IsBuiltinWorkload(const ResourceType& t) {
 // counts from status (omitempty), so an absent count there is 0; for other
 // kinds an absent field stays unset. spec.replicas is a pointer defaulted
 // by the server: absent means unset.
-Result<state::WorkloadSummary> Summarize(const json& obj, const ResourceType& t) {
+Result<state::WorkloadSummary> Summarize(element obj, const ResourceType& t) {
   constexpr int64_t kI32Min = INT32_MIN, kI32Max = INT32_MAX;
   state::WorkloadSummary s;
-  const json* meta = Member(obj, "metadata");
-  const json* spec = Member(obj, "spec");
-  const json* status = Member(obj, "status");
+  const auto meta = Member(obj, "metadata");
+  const auto spec = Member(obj, "spec");
+  const auto status = Member(obj, "status");
   const bool builtin = IsBuiltinWorkload(t);
   const bool daemonset = builtin && t.kind == "DaemonSet";
   const int64_t absent_count = builtin ? 0 : state::WorkloadSummary::kUnset;
 
-  auto gen = OptionalInt(meta ? *meta : json(), "generation", "metadata.generation", 0, INT64_MAX);
+  auto gen = OptionalInt(meta, "generation", "metadata.generation", 0, INT64_MAX);
   if (!gen.ok()) return gen.status();
   if (*gen) s.generation = **gen;
 
-  auto observed = OptionalInt(status ? *status : json(), "observedGeneration", "status.observedGeneration", 0,
-                              INT64_MAX);
+  auto observed = OptionalInt(status, "observedGeneration", "status.observedGeneration", 0, INT64_MAX);
   if (!observed.ok()) return observed.status();
   s.observed_generation = observed->value_or(absent_count);
 
   const char* desired_field = daemonset ? "desiredNumberScheduled" : "replicas";
-  const json* desired_in = daemonset ? status : spec;
-  std::string desired_path = std::string(daemonset ? "status." : "spec.") + desired_field;
-  auto desired = OptionalInt(desired_in ? *desired_in : json(), desired_field, desired_path, 0, kI32Max);
+  const std::string desired_path = std::string(daemonset ? "status." : "spec.") + desired_field;
+  auto desired = OptionalInt(daemonset ? status : spec, desired_field, desired_path, 0, kI32Max);
   if (!desired.ok()) return desired.status();
-  s.desired_replicas = static_cast<int32_t>(desired->value_or(daemonset ? absent_count : state::WorkloadSummary::kUnset));
+  s.desired_replicas =
+      static_cast<int32_t>(desired->value_or(daemonset ? absent_count : state::WorkloadSummary::kUnset));
 
   const char* ready_field = daemonset ? "numberReady" : "readyReplicas";
-  auto ready = OptionalInt(status ? *status : json(), ready_field, std::string("status.") + ready_field, kI32Min,
-                           kI32Max);
+  auto ready = OptionalInt(status, ready_field, std::string("status.") + ready_field, kI32Min, kI32Max);
   if (!ready.ok()) return ready.status();
   s.ready_replicas = static_cast<int32_t>(ready->value_or(absent_count));
 
   const char* available_field = daemonset ? "numberAvailable" : "availableReplicas";
-  auto available = OptionalInt(status ? *status : json(), available_field, std::string("status.") + available_field,
-                               kI32Min, kI32Max);
+  auto available = OptionalInt(status, available_field, std::string("status.") + available_field, kI32Min, kI32Max);
   if (!available.ok()) return available.status();
   s.available_replicas = static_cast<int32_t>(available->value_or(absent_count));
   return s;
 }
 
-// Turns a parsed (already pruned) object into a DecodedObject. `what` names
-// the object in errors ("watch event ADDED", "list item 3").
-Result<DecodedObject> FromJson(json& obj, const ResourceType& type, std::string_view what) {
+// A JSON string literal for `s` (valid UTF-8, as simdjson guarantees).
+void AppendQuoted(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += "\\u00";
+          out += kHex[(c >> 4) & 15];
+          out += kHex[c & 15];
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+}
+
+void AppendMember(std::string& out, bool& first, std::string_view key, element value) {
+  if (!first) out += ',';
+  first = false;
+  AppendQuoted(out, key);
+  out += ':';
+  out += simdjson::minify(value);
+}
+
+// The object, compact, without the noise in its own metadata (nested
+// metadata, such as a pod template's, is the user's content and stays), and
+// with apiVersion and kind first when it lacks them (list items do).
+std::string SerializePruned(element obj, const ResourceType& type, bool add_type) {
+  std::string out;
+  out.reserve(4096);
+  out += '{';
+  bool first = true;
+  if (add_type) {
+    first = false;
+    out += "\"apiVersion\":";
+    AppendQuoted(out, type.ApiVersion());
+    out += ",\"kind\":";
+    AppendQuoted(out, type.kind);
+  }
+  for (auto field : object(obj)) {
+    if (field.key != "metadata" || field.value.type() != element_type::OBJECT) {
+      AppendMember(out, first, field.key, field.value);
+      continue;
+    }
+    if (!first) out += ',';
+    first = false;
+    out += "\"metadata\":{";
+    bool mfirst = true;
+    for (auto m : object(field.value)) {
+      if (m.key == "managedFields" || m.key == "selfLink") continue;
+      if (m.key != "annotations" || m.value.type() != element_type::OBJECT) {
+        AppendMember(out, mfirst, m.key, m.value);
+        continue;
+      }
+      if (!mfirst) out += ',';
+      mfirst = false;
+      out += "\"annotations\":{";
+      bool afirst = true;
+      for (auto a : object(m.value)) {
+        if (a.key != kLastApplied) AppendMember(out, afirst, a.key, a.value);
+      }
+      out += '}';
+    }
+    out += '}';
+  }
+  out += '}';
+  return out;
+}
+
+// Turns a parsed object into a DecodedObject. `what` names the object in
+// errors ("watch event ADDED", "list item 3").
+Result<DecodedObject> FromElement(element obj, const ResourceType& type, std::string_view what) {
   const std::string where = std::string(what) + " (" + type.ApiVersion() + " " + type.kind + ")";
-  if (!obj.is_object()) return InvalidArgument(where + ": expected an object, got " + std::string(TypeName(obj)));
+  if (obj.type() != element_type::OBJECT) {
+    return InvalidArgument(where + ": expected an object, got " + std::string(TypeName(obj)));
+  }
   auto api_version = OptionalString(obj, "apiVersion", "apiVersion");
   if (!api_version.ok()) return InvalidArgument(where + ": " + api_version.status().message());
   auto kind = OptionalString(obj, "kind", "kind");
@@ -209,18 +238,18 @@ Result<DecodedObject> FromJson(json& obj, const ResourceType& type, std::string_
   if (!kind->empty() && *kind != type.kind) {
     return InvalidArgument(where + ": kind is \"" + *kind + "\", expected \"" + type.kind + "\"");
   }
-  const json* meta = Member(obj, "metadata");
-  if (meta == nullptr || !meta->is_object()) return InvalidArgument(where + ": metadata is missing");
-  auto name = OptionalString(*meta, "name", "metadata.name");
+  const auto meta = Member(obj, "metadata");
+  if (!meta || meta->type() != element_type::OBJECT) return InvalidArgument(where + ": metadata is missing");
+  auto name = OptionalString(meta, "name", "metadata.name");
   if (!name.ok()) return InvalidArgument(where + ": " + name.status().message());
   if (name->empty()) return InvalidArgument(where + ": metadata.name is missing");
   const std::string named = where + " \"" + *name + "\"";
   DecodedObject out;
-  auto ns = OptionalString(*meta, "namespace", "metadata.namespace");
+  auto ns = OptionalString(meta, "namespace", "metadata.namespace");
   if (!ns.ok()) return InvalidArgument(named + ": " + ns.status().message());
-  auto rv = OptionalString(*meta, "resourceVersion", "metadata.resourceVersion");
+  auto rv = OptionalString(meta, "resourceVersion", "metadata.resourceVersion");
   if (!rv.ok()) return InvalidArgument(named + ": " + rv.status().message());
-  auto uid = OptionalString(*meta, "uid", "metadata.uid");
+  auto uid = OptionalString(meta, "uid", "metadata.uid");
   if (!uid.ok()) return InvalidArgument(named + ": " + uid.status().message());
   auto summary = Summarize(obj, type);
   if (!summary.ok()) return InvalidArgument(named + ": " + summary.status().message());
@@ -233,14 +262,7 @@ Result<DecodedObject> FromJson(json& obj, const ResourceType& type, std::string_
   if (Status s = state::ValidateWorkload(out.ns, out.workload); !s.ok()) {
     return InvalidArgument(named + ": " + s.message());
   }
-  // The stored form always says what it is, like a watch object does.
-  if (api_version->empty()) obj["apiVersion"] = type.ApiVersion();
-  if (kind->empty()) obj["kind"] = type.kind;
-  try {
-    out.workload.object_json = obj.dump();
-  } catch (const std::exception& e) {
-    return InvalidArgument(named + ": cannot be serialised: " + e.what());
-  }
+  out.workload.object_json = SerializePruned(obj, type, api_version->empty() || kind->empty());
   if (out.workload.object_json.size() > state::kMaxObjectBytes) {
     return InvalidArgument(named + ": the pruned object is " + std::to_string(out.workload.object_json.size()) +
                            " bytes; at most 64 MiB are allowed");
@@ -248,33 +270,39 @@ Result<DecodedObject> FromJson(json& obj, const ResourceType& type, std::string_
   return out;
 }
 
-ApiStatus StatusFromJson(const json& obj) {
+ApiStatus StatusFromElement(element obj) {
   ApiStatus s;
-  if (const json* code = Member(obj, "code"); code != nullptr && code->is_number_integer()) {
-    int64_t c = code->get<int64_t>();
+  if (auto code = Member(obj, "code"); code && code->type() == element_type::INT64) {
+    int64_t c = code->get_int64().value_unsafe();
     if (c >= 0 && c <= 999) s.code = static_cast<int32_t>(c);
+  } else if (code && code->type() == element_type::UINT64) {
+    uint64_t c = code->get_uint64().value_unsafe();
+    if (c <= 999) s.code = static_cast<int32_t>(c);
   }
-  if (const json* r = Member(obj, "reason"); r != nullptr && r->is_string()) s.reason = r->get<std::string>();
-  if (const json* m = Member(obj, "message"); m != nullptr && m->is_string()) s.message = m->get<std::string>();
-  if (const json* details = Member(obj, "details")) {
-    if (const json* ra = Member(*details, "retryAfterSeconds"); ra != nullptr && ra->is_number_integer()) {
-      s.retry_after_seconds = ra->get<int64_t>();
+  std::string_view text;
+  if (auto r = Member(obj, "reason"); r && r->get_string().get(text) == simdjson::SUCCESS) s.reason = text;
+  if (auto m = Member(obj, "message"); m && m->get_string().get(text) == simdjson::SUCCESS) s.message = text;
+  if (auto details = Member(obj, "details")) {
+    if (auto ra = Member(*details, "retryAfterSeconds"); ra && ra->type() == element_type::INT64) {
+      s.retry_after_seconds = ra->get_int64().value_unsafe();
     }
   }
   return s;
 }
 
-Result<EventType> ParseEventType(const json& ev) {
-  const json* t = Member(ev, "type");
-  if (t == nullptr) return InvalidArgument("watch event has no \"type\"");
-  if (!t->is_string()) return InvalidArgument("watch event \"type\" is " + std::string(TypeName(*t)) + ", not a string");
-  const auto& name = t->get_ref<const std::string&>();
+Result<EventType> ParseEventType(element ev) {
+  auto t = Member(ev, "type");
+  if (!t) return InvalidArgument("watch event has no \"type\"");
+  std::string_view name;
+  if (t->get_string().get(name) != simdjson::SUCCESS) {
+    return InvalidArgument("watch event \"type\" is " + std::string(TypeName(*t)) + ", not a string");
+  }
   if (name == "ADDED") return EventType::kAdded;
   if (name == "MODIFIED") return EventType::kModified;
   if (name == "DELETED") return EventType::kDeleted;
   if (name == "BOOKMARK") return EventType::kBookmark;
   if (name == "ERROR") return EventType::kError;
-  std::string shown = name.size() > 64 ? name.substr(0, 64) + "..." : name;
+  std::string shown = name.size() > 64 ? std::string(name.substr(0, 64)) + "..." : std::string(name);
   return InvalidArgument("watch event has unknown type \"" + shown +
                          "\" (expected ADDED, MODIFIED, DELETED, BOOKMARK or ERROR)");
 }
@@ -295,42 +323,42 @@ std::string_view EventTypeName(EventType t) {
 }
 
 Result<WatchEvent> DecodeWatchEvent(std::string_view line, const ResourceType& type) {
-  PruningParser parser(3);  // {"object":{"metadata":{...}}}
-  auto parsed = parser.Parse(line, "watch line");
+  auto parsed = Parse(line, "watch line");
   if (!parsed.ok()) return parsed.status();
-  json& ev = *parsed;
-  if (!ev.is_object()) return InvalidArgument("watch line is " + std::string(TypeName(ev)) + ", not an event object");
+  element ev = *parsed;
+  if (ev.type() != element_type::OBJECT) {
+    return InvalidArgument("watch line is " + std::string(TypeName(ev)) + ", not an event object");
+  }
   auto type_or = ParseEventType(ev);
   if (!type_or.ok()) return type_or.status();
   WatchEvent out;
   out.type = *type_or;
   const std::string what = "watch event " + std::string(EventTypeName(out.type));
-  auto it = ev.find("object");
-  if (it == ev.end() || !it->is_object()) {
-    return InvalidArgument(what + ": \"object\" is " + (it == ev.end() ? "missing" : std::string(TypeName(*it))));
+  auto obj = Member(ev, "object");
+  if (!obj || obj->type() != element_type::OBJECT) {
+    return InvalidArgument(what + ": \"object\" is " + (!obj ? "missing" : std::string(TypeName(*obj))));
   }
-  json& obj = *it;
   switch (out.type) {
     case EventType::kError:
-      out.status = StatusFromJson(obj);
+      out.status = StatusFromElement(*obj);
       return out;
     case EventType::kBookmark: {
       // Only the resume point and annotations count; the rest may be any
       // zero-value noise a typed server emits.
-      const json* meta = Member(obj, "metadata");
-      auto rv = meta ? OptionalString(*meta, "resourceVersion", "metadata.resourceVersion")
-                     : Result<std::string>(std::string());
+      const auto meta = Member(*obj, "metadata");
+      auto rv = OptionalString(meta, "resourceVersion", "metadata.resourceVersion");
       if (!rv.ok()) return InvalidArgument(what + ": " + rv.status().message());
       if (rv->empty()) return InvalidArgument(what + ": metadata.resourceVersion is missing");
       out.resource_version = std::move(*rv);
-      if (const json* ann = meta ? Member(*meta, "annotations") : nullptr) {
-        const json* end = Member(*ann, std::string(kInitialEventsEnd).c_str());
-        out.initial_events_end = end != nullptr && end->is_string() && end->get_ref<const std::string&>() == "true";
+      if (auto ann = meta ? Member(*meta, "annotations") : std::nullopt) {
+        std::string_view end;
+        auto v = Member(*ann, kInitialEventsEnd);
+        out.initial_events_end = v && v->get_string().get(end) == simdjson::SUCCESS && end == "true";
       }
       return out;
     }
     default: {
-      auto decoded = FromJson(obj, type, what);
+      auto decoded = FromElement(*obj, type, what);
       if (!decoded.ok()) return decoded.status();
       if (decoded->resource_version.empty()) {
         return InvalidArgument(what + " \"" + decoded->workload.key.name + "\": metadata.resourceVersion is missing");
@@ -343,51 +371,52 @@ Result<WatchEvent> DecodeWatchEvent(std::string_view line, const ResourceType& t
 }
 
 Result<DecodedObject> DecodeObject(std::string_view text, const ResourceType& type) {
-  PruningParser parser(2);  // {"metadata":{...}}
-  auto parsed = parser.Parse(text, "object");
+  auto parsed = Parse(text, "object");
   if (!parsed.ok()) return parsed.status();
-  return FromJson(*parsed, type, "object");
+  return FromElement(*parsed, type, "object");
 }
 
 Result<ListPage> DecodeList(std::string_view body, const ResourceType& type) {
-  PruningParser parser(4);  // {"items":[{"metadata":{...}}]}
-  auto parsed = parser.Parse(body, type.kind + "List body");
-  if (!parsed.ok()) return parsed.status();
-  json& list = *parsed;
   const std::string what = type.kind + "List";
-  if (!list.is_object()) return InvalidArgument(what + " body is " + std::string(TypeName(list)) + ", not an object");
+  auto parsed = Parse(body, what + " body");
+  if (!parsed.ok()) return parsed.status();
+  element list = *parsed;
+  if (list.type() != element_type::OBJECT) {
+    return InvalidArgument(what + " body is " + std::string(TypeName(list)) + ", not an object");
+  }
   ListPage page;
-  if (const json* meta = Member(list, "metadata")) {
-    auto rv = OptionalString(*meta, "resourceVersion", "metadata.resourceVersion");
+  if (const auto meta = Member(list, "metadata")) {
+    auto rv = OptionalString(meta, "resourceVersion", "metadata.resourceVersion");
     if (!rv.ok()) return InvalidArgument(what + ": " + rv.status().message());
-    auto cont = OptionalString(*meta, "continue", "metadata.continue");
+    auto cont = OptionalString(meta, "continue", "metadata.continue");
     if (!cont.ok()) return InvalidArgument(what + ": " + cont.status().message());
-    auto remaining = OptionalInt(*meta, "remainingItemCount", "metadata.remainingItemCount", 0, INT64_MAX);
+    auto remaining = OptionalInt(meta, "remainingItemCount", "metadata.remainingItemCount", 0, INT64_MAX);
     if (!remaining.ok()) return InvalidArgument(what + ": " + remaining.status().message());
     page.resource_version = std::move(*rv);
     page.continue_token = std::move(*cont);
     page.remaining_item_count = *remaining;
   }
   if (page.resource_version.empty()) return InvalidArgument(what + ": metadata.resourceVersion is missing");
-  auto items = list.find("items");
-  if (items == list.end() || items->is_null()) return page;
-  if (!items->is_array()) return InvalidArgument(what + ": items is " + std::string(TypeName(*items)) + ", not an array");
-  page.items.reserve(items->size());
-  for (size_t i = 0; i < items->size(); ++i) {
-    auto item = FromJson((*items)[i], type, what + " item " + std::to_string(i));
-    if (!item.ok()) return item.status();
-    page.items.push_back(std::move(*item));
+  auto items = Member(list, "items");
+  if (!items || items->is_null()) return page;
+  if (items->type() != element_type::ARRAY) {
+    return InvalidArgument(what + ": items is " + std::string(TypeName(*items)) + ", not an array");
+  }
+  size_t i = 0;
+  for (element item : simdjson::dom::array(*items)) {
+    auto decoded = FromElement(item, type, what + " item " + std::to_string(i++));
+    if (!decoded.ok()) return decoded.status();
+    page.items.push_back(std::move(*decoded));
   }
   return page;
 }
 
 ApiStatus DecodeStatus(std::string_view body, int32_t http_code) {
   ApiStatus s;
-  try {
-    json obj = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
-    if (obj.is_object()) s = StatusFromJson(obj);
-  } catch (const std::exception&) {
-    // Not JSON (or not parseable): keep the text below.
+  element doc;
+  if (Parser().parse(body.data(), body.size()).get(doc) == simdjson::SUCCESS &&
+      doc.type() == element_type::OBJECT) {
+    s = StatusFromElement(doc);
   }
   if (s.code == 0) s.code = http_code;
   if (s.message.empty()) {

@@ -2,12 +2,19 @@
 // §1.3, §2.2, §2.3): watch lines framed by "\n" across arbitrary chunk
 // boundaries, watch events, list pages, single objects and Status bodies.
 //
-// Every object is pruned before it goes anywhere: metadata.managedFields is
-// dropped while parsing (never built), and so are metadata.selfLink and the
+// Every object is pruned before it goes anywhere: the workload's own
+// metadata.managedFields, metadata.selfLink and the
 // kubectl.kubernetes.io/last-applied-configuration annotation (an old copy
-// of the object). What is kept is the rest of metadata, spec and status,
-// serialised compactly, plus the summary fields the failover reconciler
-// reads without parsing JSON (state::WorkloadSummary).
+// of the object) are left out. What is kept is the rest of metadata, spec
+// and status, written compactly, plus the summary fields the failover
+// reconciler reads without parsing JSON (state::WorkloadSummary).
+//
+// Parsing is simdjson's (Debian libsimdjson-dev): it validates UTF-8 and
+// structure at several GB/s and leaves a tape from which the pruned object
+// is written. A realistic 4.4 KB Deployment event decodes in ~16 µs on this
+// machine, against ~80 µs for nlohmann::json merely to parse it
+// (tests/bench/decode_bench.cpp). Each thread keeps one parser, whose
+// buffers grow to the largest line it has seen (at most the framer's bound).
 //
 // Bad input never crashes and never passes silently: a line that is not
 // JSON, an event of an unknown type, an object without a name, a replica
@@ -16,8 +23,8 @@
 // over the framer's bound gives kResourceExhausted. The reflector logs the
 // reason and restarts its watch.
 //
-// Thread-safety: the functions are pure; a LineFramer is a value used by one
-// thread at a time.
+// Thread-safety: the functions may be called from any thread (each uses its
+// thread's own parser); a LineFramer is a value used by one thread at a time.
 #pragma once
 
 #include <cstddef>

@@ -3,6 +3,7 @@
 #   make test        build everything and run the full test suite
 #   make check       test + ThreadSanitizer + AddressSanitizer/UBSan runs
 #   make bench-state state/ benchmarks, JSON in build/bench/state.json
+#   make bench-decode  watch decoding against nlohmann's parse, build/bench/decode.json
 #
 # Variables: JOBS (build parallelism, default: nproc), CTEST_JOBS (default 2),
 # BENCH_ARGS (extra Google Benchmark flags, e.g. --benchmark_filter=Diff).
@@ -28,7 +29,7 @@ configure = test -f $(1)/build.ninja || $(CMAKE) -G Ninja -S . -B $(1) $(2)
 # The targets share build directories and a 2-core machine; run them in order.
 .NOTPARALLEL:
 
-.PHONY: all deps build test test-tsan test-asan bench-state fuzz check clean
+.PHONY: all deps build test test-tsan test-asan bench-state bench-decode fuzz check clean
 
 all: build
 
@@ -61,6 +62,13 @@ bench-state: deps
 	mkdir -p build/bench
 	build-bench/tests/bench/state_bench \
 	  --benchmark_out=build/bench/state.json --benchmark_out_format=json $(BENCH_ARGS)
+
+bench-decode: deps
+	$(call configure,build-bench,-DCMAKE_BUILD_TYPE=Release -DKUBEFOLD_BUILD_BENCH=ON)
+	$(CMAKE) --build build-bench --parallel $(JOBS) --target decode_bench
+	mkdir -p build/bench
+	build-bench/tests/bench/decode_bench \
+	  --benchmark_out=build/bench/decode.json --benchmark_out_format=json $(BENCH_ARGS)
 
 # Each fuzz target runs FUZZ_SECONDS from its seed corpus (copied, so runs
 # never write into the source tree); a crash fails the target and leaves the

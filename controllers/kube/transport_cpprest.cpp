@@ -28,6 +28,7 @@
 //     fixed count would need in_avail(), an unsynchronized read of a counter
 //     the network thread writes.)
 #include <arpa/inet.h>
+#include <cerrno>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -208,7 +209,11 @@ void OnTlsInfo(const SSL* const_ssl, int where, int value) {
     if (peer->verify) SSL_set_verify(ssl, SSL_VERIFY_PEER, &OnVerify);
   } else if ((where & SSL_CB_ALERT) != 0 && (where & SSL_CB_READ) != 0 && (value >> 8) == SSL3_AL_FATAL &&
              peer->log) {
-    peer->log->Record(std::string("the server sent TLS alert \"") + SSL_alert_desc_string_long(value) + "\"");
+    // OpenSSL 3.0 has no text for TLS 1.3's certificate_required (116),
+    // which is what a server that wants a client certificate sends.
+    const int alert = value & 0xff;
+    std::string text = alert == 116 ? "certificate required" : SSL_alert_desc_string_long(value);
+    peer->log->Record("the server sent TLS alert \"" + text + "\" (" + std::to_string(alert) + ")");
   }
 }
 
@@ -279,25 +284,45 @@ Status ConfigureTls(boost::asio::ssl::context& ctx, const TlsSettings& s) {
 // Errors
 // ---------------------------------------------------------------------------
 
-// A cpprestsdk failure as a kUnavailable message naming the cause.
-std::string DescribeFailure(std::exception_ptr error, bool https, const std::string& tls_detail) {
+// cpprestsdk's own words for a failure: "Failed to read HTTP status line",
+// with the errno when it is meaningful.
+std::string FailureText(std::exception_ptr error, std::string* what_out = nullptr) {
   std::string what;
   std::string code;
   try {
     std::rethrow_exception(error);
   } catch (const web::http::http_exception& e) {
     what = e.what();
-    std::string m = e.error_code().message();
-    if (m.rfind("Unknown error", 0) != 0) code = m;
+    // cpprestsdk keeps an Asio error's number but not its category, so only
+    // numbers that are unambiguously socket errnos are worth naming.
+    switch (e.error_code().value()) {
+      case ECONNRESET:
+      case ECONNABORTED:
+      case EPIPE:
+      case ETIMEDOUT:
+      case ENETUNREACH:
+      case ECANCELED:
+        code = std::generic_category().message(e.error_code().value());
+        break;
+      default:
+        break;
+    }
   } catch (const std::exception& e) {
     what = e.what();
   } catch (...) {
     what = "unknown error";
   }
-  std::string detail = what + (code.empty() ? "" : ": " + code);
+  if (what_out != nullptr) *what_out = what;
+  return what + (code.empty() ? "" : ": " + code);
+}
+
+// A cpprestsdk failure as a kUnavailable message naming the cause.
+std::string DescribeFailure(std::exception_ptr error, bool https, const std::string& tls_detail) {
+  std::string what;
+  std::string detail = FailureText(error, &what);
   if (what.find("Failed to connect") != std::string::npos) {
     // cpprestsdk reports ECONNREFUSED as EHOSTUNREACH; say both.
-    return "connection refused or host unreachable (" + detail + ")";
+    return "connection refused or host unreachable (" + what + ")";
   }
   if (what.find("resolv") != std::string::npos) return "cannot resolve the host (" + detail + ")";
   if (!tls_detail.empty()) return tls_detail + " (" + detail + ")";
@@ -456,8 +481,7 @@ class CpprestBodyStream final : public BodyStream {
       if (!state_->error) return std::string();
       std::exception_ptr error = state_->error;
       lock.unlock();
-      failure_ = Unavailable("reading " + what_ + ": the connection broke: " +
-                             DescribeFailure(error, /*https=*/false, ""));
+      failure_ = Unavailable("reading " + what_ + ": the connection broke (" + FailureText(error) + ")");
       return *failure_;
     }
     lock.unlock();

@@ -3,28 +3,14 @@
 #include <algorithm>
 #include <utility>
 
+#include "controllers/kube/paths.h"
+
 namespace kubefold::kube {
 
 namespace {
 
 constexpr size_t kMaxErrorBody = size_t{1} << 20;  // an error body read from a watch response
 constexpr auto kVeryShortWatch = std::chrono::seconds(1);
-
-std::string PercentEncode(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-        c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
 
 std::string Describe(const ApiStatus& s) {
   std::string out = "HTTP " + std::to_string(s.code);
@@ -84,10 +70,7 @@ ReflectorStats Reflector::stats() const {
 }
 
 std::string Reflector::CollectionPath() const {
-  std::string path = options_.type.group.empty() ? "/api/" + options_.type.version
-                                                 : "/apis/" + options_.type.group + "/" + options_.type.version;
-  if (!options_.namespace_name.empty()) path += "/namespaces/" + PercentEncode(options_.namespace_name);
-  return path + "/" + options_.resource;
+  return ResourcePath(options_.type.group, options_.type.version, options_.resource, options_.namespace_name);
 }
 
 std::string Reflector::Query(std::vector<std::pair<std::string, std::string>> params) const {

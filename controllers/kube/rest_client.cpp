@@ -7,26 +7,6 @@ namespace kubefold::kube {
 
 namespace {
 
-bool IsUnreserved(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-         c == '_' || c == '~';
-}
-
-std::string Escape(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (IsUnreserved(static_cast<char>(c))) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 StatusCode CodeFor(int http, std::string_view reason) {
   switch (http) {
     case 400:
@@ -45,17 +25,6 @@ StatusCode CodeFor(int http, std::string_view reason) {
 }
 
 }  // namespace
-
-std::string ResourcePath(std::string_view group, std::string_view version, std::string_view resource,
-                         std::string_view ns, std::string_view name, std::string_view subresource) {
-  std::string path = group.empty() ? "/api/" + std::string(version)
-                                   : "/apis/" + std::string(group) + "/" + std::string(version);
-  if (!ns.empty()) path += "/namespaces/" + Escape(ns);
-  path += "/" + std::string(resource);
-  if (!name.empty()) path += "/" + Escape(name);
-  if (!subresource.empty()) path += "/" + std::string(subresource);
-  return path;
-}
 
 Status StatusFromResponse(const HttpResponse& response) {
   ApiStatus s = DecodeStatus(response.body, response.status);
@@ -181,14 +150,14 @@ Result<std::string> RestClient::Patch(const std::string& path, const std::string
       }
       r.headers.emplace_back("Content-Type", "application/apply-patch+yaml");
       r.path_and_query += (path.find('?') == std::string::npos ? "?" : "&");
-      r.path_and_query += "fieldManager=" + Escape(options.field_manager);
+      r.path_and_query += "fieldManager=" + PercentEncode(options.field_manager);
       if (options.force) r.path_and_query += "&force=true";
       break;
     }
   }
   if (!options.field_manager.empty() && options.type != PatchType::kApply) {
     r.path_and_query += (path.find('?') == std::string::npos ? "?" : "&");
-    r.path_and_query += "fieldManager=" + Escape(options.field_manager);
+    r.path_and_query += "fieldManager=" + PercentEncode(options.field_manager);
   }
   return Expect2xx(std::move(r));
 }

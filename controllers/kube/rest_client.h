@@ -24,16 +24,12 @@
 #include <string>
 
 #include "controllers/kube/backoff.h"
+#include "controllers/kube/paths.h"  // ResourcePath, for callers
 #include "controllers/kube/token_source.h"
 #include "controllers/kube/transport.h"
 #include "controllers/kube/watch_decoder.h"
 
 namespace kubefold::kube {
-
-// "/apis/apps/v1/namespaces/shop/deployments/web/status"; group "" is the
-// core group (/api/v1). Empty namespace, name and subresource are left out.
-std::string ResourcePath(std::string_view group, std::string_view version, std::string_view resource,
-                         std::string_view ns = {}, std::string_view name = {}, std::string_view subresource = {});
 
 enum class PatchType { kMerge, kJsonPatch, kApply };
 

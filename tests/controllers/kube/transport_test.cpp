@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -64,7 +65,9 @@ std::unique_ptr<Transport> MustTransport(const RestConfig& config, TransportOpti
   return std::move(t).value();
 }
 
-HttpRequest Get(std::string path, std::chrono::milliseconds timeout = 2s) {
+// Deadlines in tests that are not about deadlines are generous: they only
+// bound a broken run (sanitizer builds on a loaded machine are slow).
+HttpRequest Get(std::string path, std::chrono::milliseconds timeout = 10s) {
   HttpRequest r;
   r.method = "GET";
   r.path_and_query = std::move(path);
@@ -350,15 +353,15 @@ BOOST_AUTO_TEST_CASE(send_times_out_on_a_server_that_never_answers) {
   BOOST_TEST(static_cast<int>(response.status().code()) == static_cast<int>(StatusCode::kUnavailable));
   BOOST_TEST(Contains(response.status().message(), "timed out after 300 ms"), response.status().message());
   BOOST_TEST(elapsed >= 300ms);
-  BOOST_TEST(elapsed < 1500ms);
+  BOOST_TEST(elapsed < 2500ms);
 }
 
 BOOST_AUTO_TEST_CASE(send_timeout_covers_the_whole_exchange_not_just_silence) {
   // A byte every 50 ms never lets an inactivity timer fire; the exchange as
-  // a whole (1 s) still outlasts the 400 ms deadline.
+  // a whole (2 s) still outlasts the 400 ms deadline.
   TestServer server(Plain(), [](const ReceivedRequest&, ServerConnection& c) {
-    if (!c.Write("HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n")) return;
-    for (int i = 0; i < 20; ++i) {
+    if (!c.Write("HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n")) return;
+    for (int i = 0; i < 40; ++i) {
       if (c.StallUntilPeerCloses(50ms) || !c.Write("x")) return;
     }
   });
@@ -368,7 +371,7 @@ BOOST_AUTO_TEST_CASE(send_timeout_covers_the_whole_exchange_not_just_silence) {
   BOOST_TEST_REQUIRE(!response.ok());
   BOOST_TEST_MESSAGE(response.status().message());
   BOOST_TEST(Contains(response.status().message(), "timed out after 400 ms"), response.status().message());
-  BOOST_TEST((Clock::now() - start) < 900ms);
+  BOOST_TEST((Clock::now() - start) < 1800ms);
 }
 
 BOOST_AUTO_TEST_CASE(open_times_out_when_the_headers_never_come) {
@@ -439,13 +442,20 @@ BOOST_AUTO_TEST_CASE(an_error_status_on_open_still_has_its_body) {
 }
 
 BOOST_AUTO_TEST_CASE(a_stalled_stream_is_unavailable_after_the_inactivity_timeout) {
-  TestServer server(Tls(Pki().server_ip), [](const ReceivedRequest&, ServerConnection& c) {
+  TestServer server(Tls(Pki().server_ip), [](const ReceivedRequest& r, ServerConnection& c) {
+    if (r.target == "/warm") {
+      c.Respond(200, {}, "");
+      return;
+    }
     c.StartChunked(200, {});
     c.Chunk("{\"type\":\"BOOKMARK\"}\n");
     c.StallUntilPeerCloses(2s);
   });
   auto transport = MustTransport(ConfigFor(server));
-  auto stream = transport->Open(Get("/api/v1/pods?watch=true", 300ms));
+  // The deadline covers the headers too: warm a keep-alive connection
+  // first so that a slow TLS handshake (sanitizers) does not eat it.
+  BOOST_TEST_REQUIRE(transport->Send(Get("/warm")).ok());
+  auto stream = transport->Open(Get("/api/v1/pods?watch=true", 1000ms));
   BOOST_TEST_REQUIRE(stream.ok(), Describe(stream.status()));
   auto first = stream->body->Read();
   BOOST_TEST_REQUIRE(first.ok(), Describe(first.status()));
@@ -456,9 +466,10 @@ BOOST_AUTO_TEST_CASE(a_stalled_stream_is_unavailable_after_the_inactivity_timeou
   BOOST_TEST_REQUIRE(!stalled.ok());
   BOOST_TEST_MESSAGE(stalled.status().message());
   BOOST_TEST(static_cast<int>(stalled.status().code()) == static_cast<int>(StatusCode::kUnavailable));
-  BOOST_TEST(Contains(stalled.status().message(), "inactivity"), stalled.status().message());
-  BOOST_TEST(elapsed >= 300ms);
-  BOOST_TEST(elapsed < 1500ms);
+  BOOST_TEST(Contains(stalled.status().message(), "no data for 1000 ms (inactivity timeout)"),
+             stalled.status().message());
+  BOOST_TEST(elapsed >= 1000ms);
+  BOOST_TEST(elapsed < 3000ms);
   // It stays failed.
   BOOST_TEST(!stream->body->Read().ok());
 }
@@ -495,7 +506,7 @@ BOOST_AUTO_TEST_CASE(cancel_from_another_thread_unblocks_a_waiting_read) {
     if (c.StallUntilPeerCloses(2s)) stream_closed.Notify();
   });
   auto transport = MustTransport(ConfigFor(server));
-  auto stream = transport->Open(Get("/api/v1/pods?watch=true", 2s));
+  auto stream = transport->Open(Get("/api/v1/pods?watch=true"));
   BOOST_TEST_REQUIRE(stream.ok(), Describe(stream.status()));
   BodyStream* body = stream->body.get();
   std::thread canceller([body] {
@@ -511,7 +522,7 @@ BOOST_AUTO_TEST_CASE(cancel_from_another_thread_unblocks_a_waiting_read) {
   BOOST_TEST_REQUIRE(!bytes.ok());
   BOOST_TEST_MESSAGE(bytes.status().message());
   BOOST_TEST(static_cast<int>(bytes.status().code()) == static_cast<int>(StatusCode::kCancelled));
-  BOOST_TEST(elapsed < 1500ms);  // well before the 2 s inactivity deadline
+  BOOST_TEST(elapsed < 2500ms);  // well before the 10 s inactivity deadline
   BOOST_TEST(static_cast<int>(body->Read().status().code()) == static_cast<int>(StatusCode::kCancelled));
   // Cancel closed the connection.
   BOOST_TEST(stream_closed.WaitFor(2s));
@@ -551,34 +562,42 @@ BOOST_AUTO_TEST_CASE(concurrent_sends_and_streams_share_one_transport) {
   });
   auto transport = MustTransport(ConfigFor(server));
   std::atomic<int> failures{0};
+  std::mutex mu;
+  std::string first_failure;
+  auto fail = [&](const std::string& why) {
+    ++failures;
+    std::lock_guard<std::mutex> lock(mu);
+    if (first_failure.empty()) first_failure = why;
+  };
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 5; ++i) {
         std::string path = "/item/" + std::to_string(t) + "/" + std::to_string(i);
         auto response = transport->Send(Get(path));
-        if (!response.ok() || response->body != path) ++failures;
+        if (!response.ok()) fail(response.status().message());
+        else if (response->body != path) fail("wrong body " + response->body);
         auto stream = transport->Open(Get("/watch"));
         if (!stream.ok()) {
-          ++failures;
+          fail(stream.status().message());
           continue;
         }
         std::string body;
         for (;;) {
           auto bytes = stream->body->Read();
           if (!bytes.ok()) {
-            ++failures;
+            fail(bytes.status().message());
             break;
           }
           if (bytes->empty()) break;
           body += *bytes;
         }
-        if (body != "x\n") ++failures;
+        if (body != "x\n") fail("wrong stream body " + body);
       }
     });
   }
   for (auto& t : threads) t.join();
-  BOOST_TEST(failures.load() == 0);
+  BOOST_TEST(failures.load() == 0, first_failure);
 }
 
 }  // namespace

@@ -460,8 +460,14 @@ class CpprestBodyStream final : public BodyStream {
       : state_(std::move(state)), cts_(std::move(cts)), timeout_(timeout), what_(std::move(what)) {}
 
   ~CpprestBodyStream() override {
-    // Close a connection still receiving; harmless after the end.
-    cts_.cancel();
+    // Close a connection still receiving. After a clean end leave it alone:
+    // it may be on its way back to the keep-alive pool.
+    bool clean_end;
+    {
+      std::lock_guard<std::mutex> lock(state_->mu);
+      clean_end = state_->ended && !state_->error;
+    }
+    if (!clean_end) cts_.cancel();
   }
 
   Result<std::string> Read() override {

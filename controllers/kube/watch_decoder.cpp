@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <exception>
 #include <simdjson.h>
+#include <unordered_set>
 #include <utility>
 
 namespace kubefold::kube {
@@ -221,6 +222,19 @@ std::string SerializePruned(element obj, const ResourceType& type, bool add_type
   return out;
 }
 
+// The first key that `obj` holds twice, or "". API servers never send
+// duplicates; where kubefold interprets keys (the object itself, its
+// metadata and annotations) a duplicate would make the stored JSON mean
+// something else than what was checked, so it is refused.
+std::string_view DuplicateKey(element obj) {
+  if (obj.type() != element_type::OBJECT) return {};
+  std::unordered_set<std::string_view> seen;
+  for (auto field : object(obj)) {
+    if (!seen.insert(field.key).second) return field.key;
+  }
+  return {};
+}
+
 // Turns a parsed object into a DecodedObject. `what` names the object in
 // errors ("watch event ADDED", "list item 3").
 Result<DecodedObject> FromElement(element obj, const ResourceType& type, std::string_view what) {
@@ -240,6 +254,14 @@ Result<DecodedObject> FromElement(element obj, const ResourceType& type, std::st
   }
   const auto meta = Member(obj, "metadata");
   if (!meta || meta->type() != element_type::OBJECT) return InvalidArgument(where + ": metadata is missing");
+  const auto annotations = Member(*meta, "annotations");
+  for (auto [level, prefix] : {std::pair{std::optional<element>(obj), ""}, std::pair{meta, "metadata."},
+                               std::pair{annotations, "metadata.annotations."}}) {
+    if (!level) continue;
+    if (std::string_view dup = DuplicateKey(*level); !dup.empty()) {
+      return InvalidArgument(where + ": duplicate field \"" + prefix + std::string(dup) + "\"");
+    }
+  }
   auto name = OptionalString(meta, "name", "metadata.name");
   if (!name.ok()) return InvalidArgument(where + ": " + name.status().message());
   if (name->empty()) return InvalidArgument(where + ": metadata.name is missing");

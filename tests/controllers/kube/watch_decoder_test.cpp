@@ -204,6 +204,25 @@ BOOST_AUTO_TEST_CASE(bad_watch_lines_get_errors_naming_what_is_wrong) {
                  "\": workload name is 300 bytes long; at most 253 are allowed");
 }
 
+BOOST_AUTO_TEST_CASE(duplicate_fields_where_kubefold_reads_keys_are_refused) {
+  // Found by watch_decoder_fuzz: a second "kind" would have been stored.
+  BOOST_TEST(ErrorOf(DecodeWatchEvent(
+                 R"({"type":"DELETED","object":{"kind":"Deployment","metadata":{"name":"w","resourceVersion":"5"},"kind":{"replicas":3}}})",
+                 kDeployments)) == "watch event DELETED (apps/v1 Deployment): duplicate field \"kind\"");
+  BOOST_TEST(ErrorOf(DecodeWatchEvent(
+                 R"({"type":"ADDED","object":{"metadata":{"name":"w","resourceVersion":"5","name":"x"}}})",
+                 kDeployments)) == "watch event ADDED (apps/v1 Deployment): duplicate field \"metadata.name\"");
+  BOOST_TEST(ErrorOf(DecodeWatchEvent(
+                 R"({"type":"ADDED","object":{"metadata":{"name":"w","resourceVersion":"5","annotations":{"a":"1","a":"2"}}}})",
+                 kDeployments)) ==
+             "watch event ADDED (apps/v1 Deployment): duplicate field \"metadata.annotations.a\"");
+  // Elsewhere the content is opaque and kept as sent.
+  BOOST_TEST(DecodeWatchEvent(
+                 R"({"type":"ADDED","object":{"metadata":{"name":"w","resourceVersion":"5"},"spec":{"x":1,"x":2}}})",
+                 kDeployments)
+                 .ok());
+}
+
 BOOST_AUTO_TEST_CASE(deep_nesting_and_invalid_utf8_are_refused) {
   std::string deep = R"({"type":"ADDED","object":{"metadata":{"name":"w","resourceVersion":"1"},"spec":)";
   for (int i = 0; i < 1000; ++i) deep += "[";

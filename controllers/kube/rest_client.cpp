@@ -92,7 +92,13 @@ Result<HttpResponse> RestClient::Do(HttpRequest request) {
   }
 }
 
-Result<std::string> RestClient::Expect2xx(HttpRequest request) {
+Result<std::string> RestClient::Verb(const char* method, std::string path_and_query, const char* content_type,
+                                     const std::string& body) {
+  HttpRequest request;
+  request.method = method;
+  request.path_and_query = std::move(path_and_query);
+  if (content_type != nullptr) request.headers.emplace_back("Content-Type", content_type);
+  request.body = body;
   request.timeout = options_.timeout;
   auto response = Do(std::move(request));
   if (!response.ok()) return response.status();
@@ -100,66 +106,34 @@ Result<std::string> RestClient::Expect2xx(HttpRequest request) {
   return std::move(response->body);
 }
 
-Result<std::string> RestClient::Get(const std::string& path) {
-  HttpRequest r;
-  r.method = "GET";
-  r.path_and_query = path;
-  return Expect2xx(std::move(r));
-}
+Result<std::string> RestClient::Get(const std::string& path) { return Verb("GET", path, nullptr, {}); }
 
 Result<std::string> RestClient::Create(const std::string& collection_path, const std::string& json) {
-  HttpRequest r;
-  r.method = "POST";
-  r.path_and_query = collection_path;
-  r.headers.emplace_back("Content-Type", "application/json");
-  r.body = json;
-  return Expect2xx(std::move(r));
+  return Verb("POST", collection_path, "application/json", json);
 }
 
 Result<std::string> RestClient::Update(const std::string& path, const std::string& json) {
-  HttpRequest r;
-  r.method = "PUT";
-  r.path_and_query = path;
-  r.headers.emplace_back("Content-Type", "application/json");
-  r.body = json;
-  return Expect2xx(std::move(r));
+  return Verb("PUT", path, "application/json", json);
 }
 
-Result<std::string> RestClient::Delete(const std::string& path) {
-  HttpRequest r;
-  r.method = "DELETE";
-  r.path_and_query = path;
-  return Expect2xx(std::move(r));
-}
+Result<std::string> RestClient::Delete(const std::string& path) { return Verb("DELETE", path, nullptr, {}); }
 
 Result<std::string> RestClient::Patch(const std::string& path, const std::string& body, const PatchOptions& options) {
-  HttpRequest r;
-  r.method = "PATCH";
-  r.path_and_query = path;
-  r.body = body;
-  switch (options.type) {
-    case PatchType::kMerge:
-      r.headers.emplace_back("Content-Type", "application/merge-patch+json");
-      break;
-    case PatchType::kJsonPatch:
-      r.headers.emplace_back("Content-Type", "application/json-patch+json");
-      break;
-    case PatchType::kApply: {
-      if (options.field_manager.empty()) {
-        return InvalidArgument("server-side apply needs a field manager (PatchOptions.field_manager is empty)");
-      }
-      r.headers.emplace_back("Content-Type", "application/apply-patch+yaml");
-      r.path_and_query += (path.find('?') == std::string::npos ? "?" : "&");
-      r.path_and_query += "fieldManager=" + PercentEncode(options.field_manager);
-      if (options.force) r.path_and_query += "&force=true";
-      break;
+  const char* content_type = "application/merge-patch+json";
+  if (options.type == PatchType::kJsonPatch) content_type = "application/json-patch+json";
+  if (options.type == PatchType::kApply) {
+    if (options.field_manager.empty()) {
+      return InvalidArgument("server-side apply needs a field manager (PatchOptions.field_manager is empty)");
     }
+    content_type = "application/apply-patch+yaml";
   }
-  if (!options.field_manager.empty() && options.type != PatchType::kApply) {
-    r.path_and_query += (path.find('?') == std::string::npos ? "?" : "&");
-    r.path_and_query += "fieldManager=" + PercentEncode(options.field_manager);
+  std::string target = path;
+  if (!options.field_manager.empty()) {
+    target += path.find('?') == std::string::npos ? "?" : "&";
+    target += "fieldManager=" + PercentEncode(options.field_manager);
+    if (options.type == PatchType::kApply && options.force) target += "&force=true";
   }
-  return Expect2xx(std::move(r));
+  return Verb("PATCH", std::move(target), content_type, body);
 }
 
 }  // namespace kubefold::kube

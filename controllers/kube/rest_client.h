@@ -82,7 +82,9 @@ class RestClient {
   Transport& transport() { return *transport_; }
 
  private:
-  Result<std::string> Expect2xx(HttpRequest request);
+  // One verb: the body of a 2xx answer, else the decoded error.
+  Result<std::string> Verb(const char* method, std::string path_and_query, const char* content_type,
+                           const std::string& body);
 
   std::unique_ptr<Transport> transport_;
   std::shared_ptr<TokenSource> tokens_;

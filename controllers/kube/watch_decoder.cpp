@@ -1,7 +1,5 @@
 #include "controllers/kube/watch_decoder.h"
 
-#include <algorithm>
-#include <exception>
 #include <simdjson.h>
 #include <unordered_set>
 #include <utility>
@@ -169,11 +167,16 @@ void AppendQuoted(std::string& out, std::string_view s) {
   out += '"';
 }
 
-void AppendMember(std::string& out, bool& first, std::string_view key, element value) {
+// Writes the separator and `"key":`; the value follows.
+void AppendKey(std::string& out, bool& first, std::string_view key) {
   if (!first) out += ',';
   first = false;
   AppendQuoted(out, key);
   out += ':';
+}
+
+void AppendMember(std::string& out, bool& first, std::string_view key, element value) {
+  AppendKey(out, first, key);
   out += simdjson::minify(value);
 }
 
@@ -197,9 +200,8 @@ std::string SerializePruned(element obj, const ResourceType& type, bool add_type
       AppendMember(out, first, field.key, field.value);
       continue;
     }
-    if (!first) out += ',';
-    first = false;
-    out += "\"metadata\":{";
+    AppendKey(out, first, "metadata");
+    out += '{';
     bool mfirst = true;
     for (auto m : object(field.value)) {
       if (m.key == "managedFields" || m.key == "selfLink") continue;
@@ -207,9 +209,8 @@ std::string SerializePruned(element obj, const ResourceType& type, bool add_type
         AppendMember(out, mfirst, m.key, m.value);
         continue;
       }
-      if (!mfirst) out += ',';
-      mfirst = false;
-      out += "\"annotations\":{";
+      AppendKey(out, mfirst, "annotations");
+      out += '{';
       bool afirst = true;
       for (auto a : object(m.value)) {
         if (a.key != kLastApplied) AppendMember(out, afirst, a.key, a.value);

@@ -18,6 +18,10 @@ PACKAGES=(
   libsimdjson-dev
   # HTTP client (cpprestsdk, kept behind controllers/kube/transport.h) and TLS
   libcpprest-dev libssl-dev
+  # Command-line flags of the programs (header-only)
+  libcli11-dev
+  # A second real Kubernetes client to check the API-server emulator with
+  python3-kubernetes
   # Clang with its runtime libraries, for fuzz targets (libFuzzer)
   clang-14 libclang-rt-14-dev
 )

@@ -115,6 +115,7 @@ Result<HttpResponse> Reflector::SendList(const std::string& resource_version, co
   req.path_and_query = CollectionPath() + Query(std::move(params));
   req.headers.emplace_back("Accept", "application/json");
   req.timeout = options_.request_timeout;
+  if (hooks_.throttle) hooks_.throttle();
   if (hooks_.authorize) {
     if (Status s = hooks_.authorize(req); !s.ok()) return s;
   }
@@ -199,6 +200,7 @@ Reflector::Next Reflector::Watch(bool initial) {
   req.timeout = options_.watch_inactivity;
   const std::string what = initial ? "streaming list " + CollectionPath()
                                    : "watch " + CollectionPath() + " from resourceVersion " + rv;
+  if (hooks_.throttle) hooks_.throttle();
   if (hooks_.authorize) {
     if (Status s = hooks_.authorize(req); !s.ok()) {
       return WaitAfterFailure(what + ": " + s.message()) ? again : Next::kStop;

@@ -92,6 +92,9 @@ struct ReflectorHooks {
   // Adds credentials to a request (the REST layer's bearer token); an error
   // is treated as a transport failure.
   std::function<Status(HttpRequest&)> authorize;
+  // Called before every list and watch request: the per-cluster client-side
+  // rate limit (RestClient::Throttle). Empty: no limit.
+  std::function<void()> throttle;
   // Told after a 401, so the token source drops its cached token.
   std::function<void()> on_unauthorized;
   // Warnings and the reasons for restarts.

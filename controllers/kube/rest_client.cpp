@@ -59,6 +59,15 @@ Status RestClient::Authorize(HttpRequest& request) {
   return Status::Ok();
 }
 
+void RestClient::Throttle() {
+  std::chrono::nanoseconds wait;
+  {
+    std::lock_guard<std::mutex> lock(bucket_mu_);
+    wait = bucket_.Reserve();
+  }
+  if (wait.count() > 0) hooks_.sleep(wait);
+}
+
 void RestClient::OnUnauthorized() {
   if (tokens_) tokens_->Invalidate();
 }
@@ -68,12 +77,7 @@ Result<HttpResponse> RestClient::Do(HttpRequest request) {
   if (FindHeader(request.headers, "Accept").empty()) request.headers.emplace_back("Accept", "application/json");
   bool reauthorized = false;
   for (int attempt = 0;; ++attempt) {
-    std::chrono::nanoseconds wait;
-    {
-      std::lock_guard<std::mutex> lock(bucket_mu_);
-      wait = bucket_.Reserve();
-    }
-    if (wait.count() > 0) hooks_.sleep(wait);
+    Throttle();
     if (Status s = Authorize(request); !s.ok()) return s;
     auto response = transport_->Send(request);
     if (!response.ok()) return response.status();

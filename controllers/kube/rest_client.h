@@ -76,8 +76,11 @@ class RestClient {
   // status is a response. For callers with needs the verbs do not cover.
   Result<HttpResponse> Do(HttpRequest request);
 
-  // For reflectors sharing this client's transport and credentials.
+  // For reflectors sharing this client's transport, credentials and rate
+  // limit. Throttle waits for the client's token bucket (QPS/burst), as
+  // every request of Do does.
   Status Authorize(HttpRequest& request);
+  void Throttle();
   void OnUnauthorized();
   Transport& transport() { return *transport_; }
 

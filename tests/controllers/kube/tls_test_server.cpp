@@ -28,105 +28,30 @@ namespace {
   throw std::runtime_error("tls_test_server: " + what + ": " + buf);
 }
 
-struct PkeyFree { void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); } };
-struct X509Free { void operator()(X509* p) const { X509_free(p); } };
-struct BioFree { void operator()(BIO* p) const { BIO_free(p); } };
-using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
-using Cert = std::unique_ptr<X509, X509Free>;
-using Bio = std::unique_ptr<BIO, BioFree>;
-
-std::string BioString(BIO* bio) {
-  char* data = nullptr;
-  long n = BIO_get_mem_data(bio, &data);
-  return std::string(data, static_cast<std::size_t>(n));
-}
-
-std::string CertPem(X509* cert) {
-  Bio bio(BIO_new(BIO_s_mem()));
-  if (!bio || PEM_write_bio_X509(bio.get(), cert) != 1) Fail("PEM_write_bio_X509");
-  return BioString(bio.get());
-}
-
-std::string KeyPem(EVP_PKEY* key) {
-  Bio bio(BIO_new(BIO_s_mem()));
-  if (!bio || PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
-    Fail("PEM_write_bio_PrivateKey");
-  }
-  return BioString(bio.get());
-}
-
-Pkey NewKey() {
-  Pkey key(EVP_EC_gen("P-256"));
-  if (!key) Fail("EVP_EC_gen");
-  return key;
-}
-
-void AddExt(X509* cert, X509V3_CTX* ctx, int nid, const char* value) {
-  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, ctx, nid, value);
-  if (ext == nullptr) Fail(std::string("extension ") + value);
-  X509_add_ext(cert, ext, -1);
-  X509_EXTENSION_free(ext);
-}
-
-struct CertSpec {
-  std::string cn;
-  bool ca = false;
-  std::string san;  // "IP:127.0.0.1", "DNS:x"; empty: none
-  const char* eku = nullptr;  // "serverAuth" / "clientAuth"
-};
-
-// A certificate for `key`, signed by (issuer, issuer_key) or self-signed.
-Cert MakeCert(EVP_PKEY* key, const CertSpec& spec, X509* issuer, EVP_PKEY* issuer_key) {
-  static std::atomic<long> serial{1};
-  Cert cert(X509_new());
-  if (!cert) Fail("X509_new");
-  X509_set_version(cert.get(), 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), serial++);
-  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
-  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 24 * 3600);
-  X509_set_pubkey(cert.get(), key);
-  X509_NAME* name = X509_get_subject_name(cert.get());
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(spec.cn.c_str()),
-                             -1, -1, 0);
-  X509_set_issuer_name(cert.get(), issuer != nullptr ? X509_get_subject_name(issuer) : name);
-  X509V3_CTX ctx;
-  X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, issuer != nullptr ? issuer : cert.get(), cert.get(), nullptr, nullptr, 0);
-  if (spec.ca) {
-    AddExt(cert.get(), &ctx, NID_basic_constraints, "critical,CA:TRUE");
-    AddExt(cert.get(), &ctx, NID_key_usage, "critical,keyCertSign,cRLSign");
-  } else {
-    AddExt(cert.get(), &ctx, NID_basic_constraints, "CA:FALSE");
-    AddExt(cert.get(), &ctx, NID_key_usage, "critical,digitalSignature");
-  }
-  AddExt(cert.get(), &ctx, NID_subject_key_identifier, "hash");
-  if (!spec.san.empty()) AddExt(cert.get(), &ctx, NID_subject_alt_name, spec.san.c_str());
-  if (spec.eku != nullptr) AddExt(cert.get(), &ctx, NID_ext_key_usage, spec.eku);
-  if (X509_sign(cert.get(), issuer_key != nullptr ? issuer_key : key, EVP_sha256()) == 0) Fail("X509_sign");
-  return cert;
-}
-
-KeyPair Leaf(const CertSpec& spec, X509* ca, EVP_PKEY* ca_key) {
-  Pkey key = NewKey();
-  Cert cert = MakeCert(key.get(), spec, ca, ca_key);
-  return {CertPem(cert.get()), KeyPem(key.get())};
-}
-
 TestPki MakePki() {
+  using emulator::CertificateAuthority;
+  using emulator::CertSpec;
+  auto server = [](std::string cn, std::string san) {
+    CertSpec spec;
+    spec.cn = std::move(cn);
+    spec.san = std::move(san);
+    return spec;
+  };
+  CertSpec client;
+  client.cn = "kubefold-client";
+  client.server = false;
+
   TestPki pki;
-  Pkey ca_key = NewKey();
-  Cert ca = MakeCert(ca_key.get(), {"kubefold-test-ca", true, "", nullptr}, nullptr, nullptr);
-  Pkey other_key = NewKey();
-  Cert other = MakeCert(other_key.get(), {"kubefold-other-ca", true, "", nullptr}, nullptr, nullptr);
-  pki.ca_pem = CertPem(ca.get());
-  pki.other_ca_pem = CertPem(other.get());
-  pki.server_ip = Leaf({"kubefold-test-server", false, "IP:127.0.0.1", "serverAuth"}, ca.get(), ca_key.get());
-  pki.server_dns =
-      Leaf({"kubernetes.default.svc", false, "DNS:kubernetes.default.svc", "serverAuth"}, ca.get(), ca_key.get());
-  pki.server_wrong = Leaf({"wrong.example.com", false, "DNS:wrong.example.com", "serverAuth"}, ca.get(), ca_key.get());
-  pki.server_cn_only = Leaf({"127.0.0.1", false, "", "serverAuth"}, ca.get(), ca_key.get());
-  pki.client = Leaf({"kubefold-client", false, "", "clientAuth"}, ca.get(), ca_key.get());
-  pki.client_other_ca = Leaf({"kubefold-client", false, "", "clientAuth"}, other.get(), other_key.get());
+  CertificateAuthority ca("kubefold-test-ca");
+  CertificateAuthority other("kubefold-other-ca");
+  pki.ca_pem = ca.cert_pem();
+  pki.other_ca_pem = other.cert_pem();
+  pki.server_ip = ca.Issue(server("kubefold-test-server", "IP:127.0.0.1"));
+  pki.server_dns = ca.Issue(server("kubernetes.default.svc", "DNS:kubernetes.default.svc"));
+  pki.server_wrong = ca.Issue(server("wrong.example.com", "DNS:wrong.example.com"));
+  pki.server_cn_only = ca.Issue(server("127.0.0.1", ""));
+  pki.client = ca.Issue(client);
+  pki.client_other_ca = other.Issue(client);
   return pki;
 }
 
@@ -151,22 +76,6 @@ std::string StatusLine(int status) {
   const char* reason = status == 200 ? "OK" : status == 404 ? "Not Found" : status == 503 ? "Service Unavailable"
                                                                                           : "Status";
   return "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\n";
-}
-
-void LoadPem(SSL_CTX* ctx, const KeyPair& pair) {
-  Bio cert_bio(BIO_new_mem_buf(pair.cert_pem.data(), static_cast<int>(pair.cert_pem.size())));
-  Cert cert(PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr));
-  Bio key_bio(BIO_new_mem_buf(pair.key_pem.data(), static_cast<int>(pair.key_pem.size())));
-  Pkey key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
-  if (!cert || !key || SSL_CTX_use_certificate(ctx, cert.get()) != 1 || SSL_CTX_use_PrivateKey(ctx, key.get()) != 1) {
-    Fail("server certificate");
-  }
-}
-
-void TrustPem(SSL_CTX* ctx, const std::string& pem) {
-  Bio bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  Cert cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-  if (!cert || X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx), cert.get()) != 1) Fail("client CA");
 }
 
 }  // namespace
@@ -272,9 +181,9 @@ TestServer::TestServer(ServerOptions options, Handler handler)
   if (options_.tls) {
     ctx_ = SSL_CTX_new(TLS_server_method());
     if (ctx_ == nullptr) Fail("SSL_CTX_new");
-    LoadPem(ctx_, options_.server);
+    emulator::UseKeyPair(ctx_, options_.server);
     if (!options_.client_ca_pem.empty()) {
-      TrustPem(ctx_, options_.client_ca_pem);
+      emulator::TrustCertificates(ctx_, options_.client_ca_pem);
       SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
     }
   }

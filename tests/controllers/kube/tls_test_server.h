@@ -24,15 +24,14 @@
 #include <utility>
 #include <vector>
 
+#include "tests/emulator/pki.h"
+
 typedef struct ssl_st SSL;
 typedef struct ssl_ctx_st SSL_CTX;
 
 namespace kubefold::kube::testing {
 
-struct KeyPair {
-  std::string cert_pem;
-  std::string key_pem;
-};
+using KeyPair = emulator::KeyPair;
 
 // Certificates for the transport tests, generated once per process (EC P-256).
 struct TestPki {

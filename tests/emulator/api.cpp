@@ -1,0 +1,1710 @@
+#include "tests/emulator/api.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <random>
+#include <regex>
+#include <thread>
+
+#include "tests/emulator/patch.h"
+#include "tests/emulator/selectors.h"
+
+namespace kubefold::emulator {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// ---------------------------------------------------------------------------
+// Small utilities
+// ---------------------------------------------------------------------------
+
+bool IEquals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string NowRfc3339() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+const char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+// base64.RawURLEncoding, as continue tokens use.
+std::string Base64RawUrl(std::string_view in) {
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
+                       static_cast<unsigned char>(in[i + 2]);
+    out += kB64[(v >> 18) & 63];
+    out += kB64[(v >> 12) & 63];
+    out += kB64[(v >> 6) & 63];
+    out += kB64[v & 63];
+  }
+  if (i < in.size()) {
+    unsigned v = static_cast<unsigned char>(in[i]) << 16;
+    if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
+    out += kB64[(v >> 18) & 63];
+    out += kB64[(v >> 12) & 63];
+    if (i + 1 < in.size()) out += kB64[(v >> 6) & 63];
+  }
+  return out;
+}
+
+std::optional<std::string> DecodeBase64RawUrl(std::string_view in) {
+  std::string out;
+  unsigned acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    const char* p = std::strchr(kB64, c);
+    if (c == '\0' || p == nullptr) return std::nullopt;
+    acc = (acc << 6) | static_cast<unsigned>(p - kB64);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xff);
+    }
+  }
+  return out;
+}
+
+std::optional<std::uint64_t> ParseRv(const std::string& text) {
+  if (text.empty() || text.size() > 19) return std::nullopt;
+  std::uint64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return v;
+}
+
+std::optional<std::int64_t> ParseInt(const std::string& text) {
+  if (text.empty() || text.size() > 18) return std::nullopt;
+  std::size_t i = text[0] == '-' ? 1 : 0;
+  if (i == text.size()) return std::nullopt;
+  std::int64_t v = 0;
+  for (; i < text.size(); ++i) {
+    if (text[i] < '0' || text[i] > '9') return std::nullopt;
+    v = v * 10 + (text[i] - '0');
+  }
+  return text[0] == '-' ? -v : v;
+}
+
+const Json& Field(const Json& j, const char* key) {
+  static const Json kNull;
+  if (!j.is_object()) return kNull;
+  auto it = j.find(key);
+  return it == j.end() ? kNull : *it;
+}
+
+std::string StrField(const Json& j, const char* key) {
+  const Json& v = Field(j, key);
+  return v.is_string() ? v.get<std::string>() : std::string();
+}
+
+// Real servers write kind, apiVersion, metadata (in ObjectMeta's field
+// order), then the rest; lists rely on it to drop the type fields.
+Json Canonical(const Json& in) {
+  static const char* const kMetaOrder[] = {
+      "name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation", "creationTimestamp",
+      "deletionTimestamp", "deletionGracePeriodSeconds", "labels", "annotations", "ownerReferences", "finalizers",
+      "managedFields"};
+  Json out = Json::object();
+  if (in.contains("kind")) out["kind"] = in["kind"];
+  if (in.contains("apiVersion")) out["apiVersion"] = in["apiVersion"];
+  if (in.contains("metadata") && in["metadata"].is_object()) {
+    const Json& m = in["metadata"];
+    Json meta = Json::object();
+    for (const char* k : kMetaOrder) {
+      if (m.contains(k)) {
+        meta[k] = m[k];
+      } else if (std::string_view(k) == "resourceVersion") {
+        meta[k] = "";  // its place; the store writes the value
+      }
+    }
+    for (auto it = m.begin(); it != m.end(); ++it) {
+      if (!meta.contains(it.key())) meta[it.key()] = it.value();
+    }
+    out["metadata"] = std::move(meta);
+  }
+  for (auto it = in.begin(); it != in.end(); ++it) {
+    if (!out.contains(it.key())) out[it.key()] = it.value();
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Status bodies (spec §5.1: kind, apiVersion, metadata, status, message,
+// reason, details, code)
+// ---------------------------------------------------------------------------
+
+struct Cause {
+  std::string reason;
+  std::string message;
+  std::string field;
+};
+
+Json StatusJson(int code, const std::string& reason, const std::string& message, Json details = Json()) {
+  Json s = Json::object();
+  s["kind"] = "Status";
+  s["apiVersion"] = "v1";
+  s["metadata"] = Json::object();
+  s["status"] = "Failure";
+  if (!message.empty()) s["message"] = message;
+  if (!reason.empty()) s["reason"] = reason;
+  if (!details.is_null()) s["details"] = std::move(details);
+  s["code"] = code;
+  return s;
+}
+
+// details{name, group, kind, uid, causes, retryAfterSeconds}, omitting empties.
+Json Details(const std::string& name, const std::string& group, const std::string& kind,
+             const std::vector<Cause>& causes = {}, int retry_after = 0) {
+  Json d = Json::object();
+  if (!name.empty()) d["name"] = name;
+  if (!group.empty()) d["group"] = group;
+  if (!kind.empty()) d["kind"] = kind;
+  if (!causes.empty()) {
+    Json cs = Json::array();
+    for (const auto& c : causes) {
+      Json cj = Json::object();
+      if (!c.reason.empty()) cj["reason"] = c.reason;
+      if (!c.message.empty()) cj["message"] = c.message;
+      if (!c.field.empty()) cj["field"] = c.field;
+      cs.push_back(std::move(cj));
+    }
+    d["causes"] = std::move(cs);
+  }
+  if (retry_after > 0) d["retryAfterSeconds"] = retry_after;
+  return d;
+}
+
+// A request that failed with a Status; thrown inside the handlers only and
+// caught in Handle, so every path ends in exactly one response.
+struct StatusError {
+  int code;
+  Json body;
+  Headers headers;
+};
+
+[[noreturn]] void Fail(int code, const std::string& reason, const std::string& message, Json details = Json()) {
+  throw StatusError{code, StatusJson(code, reason, message, std::move(details)), {}};
+}
+
+[[noreturn]] void BadRequest(const std::string& message) { Fail(400, "BadRequest", message); }
+
+[[noreturn]] void NotFoundPath() {
+  Fail(404, "NotFound", "the server could not find the requested resource", Json::object());
+}
+
+
+[[noreturn]] void NamespaceNotFound(const std::string& ns) {
+  Fail(404, "NotFound", "namespaces \"" + ns + "\" not found", Details(ns, "", "namespaces"));
+}
+
+// 409 Conflict on a stale resourceVersion; `why` replaces the standard
+// "the object has been modified..." text (delete preconditions).
+StatusError ConflictError(const ResourceType& t, const std::string& name, const std::string& why = "") {
+  return StatusError{409,
+                     StatusJson(409, "Conflict",
+                                "Operation cannot be fulfilled on " + t.GroupResource() + " \"" + name + "\": " +
+                                    (why.empty() ? "the object has been modified; please apply your changes to the "
+                                                   "latest version and try again"
+                                                 : why),
+                                Details(name, t.group, t.resource)),
+                     {}};
+}
+
+StatusError NotFoundError(const ResourceType& t, const std::string& name) {
+  return StatusError{404, StatusJson(404, "NotFound", t.GroupResource() + " \"" + name + "\" not found",
+                                     Details(name, t.group, t.resource)),
+                     {}};
+}
+
+[[noreturn]] void NotFound(const ResourceType& t, const std::string& name) { throw NotFoundError(t, name); }
+
+std::string JoinCauses(const std::vector<Cause>& causes) {
+  auto one = [](const Cause& c) { return c.field.empty() ? c.message : c.field + ": " + c.message; };
+  if (causes.size() == 1) return one(causes[0]);
+  std::string s = "[";
+  for (std::size_t i = 0; i < causes.size(); ++i) s += (i ? ", " : "") + one(causes[i]);
+  return s + "]";
+}
+
+[[noreturn]] void Invalid(const std::string& group, const std::string& kind, const std::string& name,
+                          const std::vector<Cause>& causes) {
+  const std::string gk = group.empty() ? kind : kind + "." + group;
+  Fail(422, "Invalid", gk + " \"" + name + "\" is invalid: " + JoinCauses(causes), Details(name, group, kind, causes));
+}
+
+// The reason for a field error message prefix, as field.ErrorType names them.
+std::string CauseReason(const std::string& message) {
+  if (message.starts_with("Required value")) return "FieldValueRequired";
+  if (message.starts_with("Forbidden")) return "FieldValueForbidden";
+  if (message.starts_with("Unsupported value")) return "FieldValueNotSupported";
+  if (message.starts_with("Duplicate value")) return "FieldValueDuplicate";
+  if (message.starts_with("Too long")) return "FieldValueTooLong";
+  return "FieldValueInvalid";
+}
+
+Cause FieldCause(const std::string& field, const std::string& message) {
+  return {CauseReason(message), message, field};
+}
+
+// 422 on ListOptions / PatchOptions (query parameter validation).
+[[noreturn]] void InvalidOptions(const std::string& kind, const std::string& field, const std::string& message) {
+  Invalid("meta.k8s.io", kind, "", {FieldCause(field, message)});
+}
+
+// ---------------------------------------------------------------------------
+// Validation of built-in objects: the checks a real server makes that a
+// client can trip (not the whole of the Kubernetes validation).
+// ---------------------------------------------------------------------------
+
+const std::regex& Subdomain() {
+  static const std::regex re("[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
+  return re;
+}
+
+const std::regex& Label() {
+  static const std::regex re("[a-z0-9]([-a-z0-9]*[a-z0-9])?");
+  return re;
+}
+
+std::string NameProblem(const std::string& name, bool label) {
+  if (label) {
+    if (name.size() > 63 || !std::regex_match(name, Label())) {
+      return "Invalid value: \"" + name +
+             "\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
+             "start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
+             "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+    }
+  } else if (name.size() > 253 || !std::regex_match(name, Subdomain())) {
+    return "Invalid value: \"" + name +
+           "\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and "
+           "must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is "
+           "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+  }
+  return "";
+}
+
+std::string GoMap(const Json& labels) {
+  std::string s = "map[string]string{";
+  bool first = true;
+  for (auto it = labels.begin(); it != labels.end(); ++it) {
+    s += (first ? "" : ", ") + Json(it.key()).dump() + ":" + it.value().dump();
+    first = false;
+  }
+  return s + "}";
+}
+
+bool IsMicroTime(const std::string& s) {
+  static const std::regex re("\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(\\.\\d{1,9})?(Z|[+-]\\d\\d:\\d\\d)");
+  return std::regex_match(s, re);
+}
+
+// Decode errors (wrong JSON types for typed fields) are 400s on a real
+// server: the object cannot be decoded at all.
+void CheckDecodable(const ResourceType& t, const Json& o) {
+  auto fail = [&](const std::string& detail) {
+    BadRequest(t.kind + " in version \"" + t.version + "\" cannot be handled as a " + t.kind + ": " + detail);
+  };
+  if (!o.is_object()) fail("json: cannot unmarshal into Go value of type " + t.kind);
+  const Json& meta = Field(o, "metadata");
+  if (!meta.is_null() && !meta.is_object()) fail("json: cannot unmarshal into Go struct field .metadata of type v1.ObjectMeta");
+  for (const char* k : {"labels", "annotations"}) {
+    const Json& m = Field(meta, k);
+    if (m.is_null()) continue;
+    if (!m.is_object()) fail(std::string("json: cannot unmarshal into Go struct field ObjectMeta.metadata.") + k +
+                             " of type map[string]string");
+    for (auto it = m.begin(); it != m.end(); ++it) {
+      if (!it.value().is_string()) {
+        fail(std::string("json: cannot unmarshal ") + (it.value().is_number() ? "number" : "value") +
+             " into Go struct field ObjectMeta.metadata." + k + " of type string");
+      }
+    }
+  }
+  if (t.custom) return;
+  const Json& spec = Field(o, "spec");
+  if ((t.kind == "Deployment" || t.kind == "StatefulSet") && !Field(spec, "replicas").is_null() &&
+      !Field(spec, "replicas").is_number_integer()) {
+    fail("json: cannot unmarshal " + std::string(Field(spec, "replicas").is_string() ? "string" : "value") +
+         " into Go struct field " + t.kind + "Spec.spec.replicas of type int32");
+  }
+  if (t.kind == "ConfigMap") {
+    const Json& data = Field(o, "data");
+    if (data.is_object()) {
+      for (auto it = data.begin(); it != data.end(); ++it) {
+        if (!it.value().is_string()) fail("json: cannot unmarshal value into Go struct field ConfigMap.data of type string");
+      }
+    }
+  }
+  if (t.kind == "Lease") {
+    for (const char* k : {"acquireTime", "renewTime"}) {
+      const Json& v = Field(spec, k);
+      if (v.is_null()) continue;
+      if (!v.is_string() || !IsMicroTime(v.get<std::string>())) {
+        fail("parsing time " + v.dump() + " as \"2006-01-02T15:04:05.000000Z07:00\": cannot parse");
+      }
+    }
+  }
+}
+
+std::vector<Cause> ValidateBuiltin(const ResourceType& t, const Json& o) {
+  std::vector<Cause> causes;
+  const Json& spec = Field(o, "spec");
+  auto pod_spec = [&](const Json& ps, const std::string& at) {
+    const Json& containers = Field(ps, "containers");
+    if (!containers.is_array() || containers.empty()) {
+      causes.push_back(FieldCause(at + ".containers", "Required value"));
+      return;
+    }
+    for (std::size_t i = 0; i < containers.size(); ++i) {
+      const std::string c = at + ".containers[" + std::to_string(i) + "]";
+      const std::string name = StrField(containers[i], "name");
+      if (name.empty()) {
+        causes.push_back(FieldCause(c + ".name", "Required value"));
+      } else if (auto p = NameProblem(name, true); !p.empty()) {
+        causes.push_back(FieldCause(c + ".name", p));
+      }
+      if (StrField(containers[i], "image").empty()) causes.push_back(FieldCause(c + ".image", "Required value"));
+    }
+  };
+  if (t.kind == "Deployment" || t.kind == "StatefulSet" || t.kind == "DaemonSet") {
+    const Json& replicas = Field(spec, "replicas");
+    if (replicas.is_number_integer() && replicas.get<long long>() < 0) {
+      causes.push_back(FieldCause("spec.replicas", "Invalid value: " + replicas.dump() +
+                                                       ": must be greater than or equal to 0"));
+    }
+    const Json& selector = Field(spec, "selector");
+    const Json& labels = Field(Field(Field(spec, "template"), "metadata"), "labels");
+    if (!selector.is_object()) {
+      causes.push_back(FieldCause("spec.selector", "Required value"));
+    } else {
+      const Json& match = Field(selector, "matchLabels");
+      if (match.is_object() && match.empty() && Field(selector, "matchExpressions").is_null()) {
+        causes.push_back(FieldCause("spec.selector", "Invalid value: \"null\": empty selector is invalid for deployment"));
+      }
+      bool matches = labels.is_object();
+      if (match.is_object()) {
+        for (auto it = match.begin(); it != match.end() && matches; ++it) {
+          matches = labels.contains(it.key()) && labels[it.key()] == it.value();
+        }
+      }
+      if (!matches) {
+        causes.push_back(FieldCause("spec.template.metadata.labels",
+                                    "Invalid value: " + GoMap(labels.is_object() ? labels : Json::object()) +
+                                        ": `selector` does not match template `labels`"));
+      }
+    }
+    pod_spec(Field(Field(spec, "template"), "spec"), "spec.template.spec");
+  } else if (t.kind == "Pod") {
+    pod_spec(spec, "spec");
+  } else if (t.kind == "Lease") {
+    const Json& d = Field(spec, "leaseDurationSeconds");
+    if (d.is_number_integer() && d.get<long long>() <= 0) {
+      causes.push_back(FieldCause("spec.leaseDurationSeconds", "Invalid value: " + d.dump() + ": must be greater than 0"));
+    }
+    const Json& tr = Field(spec, "leaseTransitions");
+    if (tr.is_number_integer() && tr.get<long long>() < 0) {
+      causes.push_back(FieldCause("spec.leaseTransitions", "Invalid value: " + tr.dump() +
+                                                              ": must be greater than or equal to 0"));
+    }
+  }
+  return causes;
+}
+
+// ---------------------------------------------------------------------------
+// Watch lines
+// ---------------------------------------------------------------------------
+
+void AppendEvent(std::string& out, const char* type, std::string_view object_text) {
+  out += "{\"type\":\"";
+  out += type;
+  out += "\",\"object\":";
+  out += object_text;
+  out += "}\n";
+}
+
+// A bookmark as a typed server writes it: the type fields, the RV, and the
+// zero values Go's encoder leaves in (spec §2.3), which clients must ignore.
+std::string BookmarkLine(const ResourceType& t, std::uint64_t rv, bool initial_events_end) {
+  Json o = Json::object();
+  o["kind"] = t.kind;
+  o["apiVersion"] = t.ApiVersion();
+  Json meta = Json::object();
+  meta["resourceVersion"] = std::to_string(rv);
+  if (!t.custom) meta["creationTimestamp"] = nullptr;
+  if (initial_events_end) meta["annotations"] = Json{{"k8s.io/initial-events-end", "true"}};
+  o["metadata"] = std::move(meta);
+  if (t.kind == "Deployment" || t.kind == "StatefulSet" || t.kind == "DaemonSet") {
+    o["spec"] = Json{{"selector", nullptr},
+                     {"template", Json{{"metadata", Json{{"creationTimestamp", nullptr}}},
+                                       {"spec", Json{{"containers", nullptr}}}}}};
+    o["status"] = Json::object();
+  } else if (t.kind == "Pod") {
+    o["spec"] = Json{{"containers", nullptr}};
+    o["status"] = Json::object();
+  }
+  std::string line;
+  AppendEvent(line, "BOOKMARK", o.dump());
+  return line;
+}
+
+std::string ErrorLine(const Json& status) {
+  std::string line;
+  AppendEvent(line, "ERROR", status.dump());
+  return line;
+}
+
+// The object text with its RV replaced (a DELETED for a selector
+// transition carries the previous state at the event's RV, spec §2.3).
+std::string WithRv(const StoredObject& o, std::uint64_t rv) {
+  Json j = o.json;
+  j["metadata"]["resourceVersion"] = std::to_string(rv);
+  return j.dump();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Request
+// ---------------------------------------------------------------------------
+
+std::string Request::Header(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (IEquals(k, name)) return v;
+  }
+  return "";
+}
+
+const std::string* Request::Query(std::string_view name) const {
+  for (const auto& [k, v] : query) {
+    if (k == name) return &v;
+  }
+  return nullptr;
+}
+
+std::optional<bool> ParseGoBool(std::string_view t) {
+  if (t == "1" || t == "t" || t == "T" || t == "TRUE" || t == "true" || t == "True") return true;
+  if (t == "0" || t == "f" || t == "F" || t == "FALSE" || t == "false" || t == "False") return false;
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------
+// Cluster
+// ---------------------------------------------------------------------------
+
+struct Cluster::Context {
+  const Request& req;
+  ResponseWriter& w;
+  std::shared_ptr<const Registry> registry;
+  std::string user;
+  const ResourceType* type = nullptr;
+  std::string ns;
+  std::string name;
+  std::string sub;
+  Headers warnings;
+
+  bool QueryBool(const char* key) const {
+    const std::string* v = req.Query(key);
+    if (v == nullptr || v->empty()) return false;
+    auto b = ParseGoBool(*v);
+    if (!b) BadRequest("strconv.ParseBool: parsing \"" + *v + "\": invalid syntax");
+    return *b;
+  }
+  std::string QueryStr(const char* key) const {
+    const std::string* v = req.Query(key);
+    return v == nullptr ? std::string() : *v;
+  }
+  bool HasQuery(const char* key) const { return req.Query(key) != nullptr; }
+};
+
+namespace {
+
+Headers JsonHeaders(const Headers& extra = {}) {
+  Headers h{{"Content-Type", "application/json"}, {"Cache-Control", "no-cache, private"}};
+  h.insert(h.end(), extra.begin(), extra.end());
+  return h;
+}
+
+void SendJson(ResponseWriter& w, int code, const Json& body, const Headers& extra = {}) {
+  w.Send(code, JsonHeaders(extra), body.dump());
+}
+
+}  // namespace
+
+Cluster::Cluster(ClusterOptions options)
+    : options_(std::move(options)),
+      store_(options_.max_events),
+      registry_(Registry::BuiltIn()),
+      watch_list_(options_.watch_list),
+      expired_reason_(options_.expired_reason) {
+  // The namespaces every cluster starts with.
+  for (const char* ns : {"default", "kube-system", "kube-public", "kube-node-lease"}) {
+    store_.Mutate("/namespaces", "", ns, [&](const ObjectPtr&) {
+      Json o = Json::object();
+      o["kind"] = "Namespace";
+      o["apiVersion"] = "v1";
+      o["metadata"] = Json{{"name", ns}, {"uid", NewUid()}, {"creationTimestamp", NowRfc3339()},
+                           {"labels", Json{{"kubernetes.io/metadata.name", ns}}}};
+      o["spec"] = Json{{"finalizers", Json::array({"kubernetes"})}};
+      o["status"] = Json{{"phase", "Active"}};
+      return Mutation::Put(Canonical(o));
+    });
+  }
+}
+
+Cluster::~Cluster() { Shutdown(); }
+
+std::shared_ptr<const Registry> Cluster::registry() const {
+  std::lock_guard lock(mu_);
+  return registry_;
+}
+
+std::string Cluster::NewUid() {
+  // A version-4 UUID; unique per process, random enough for a fixture.
+  static thread_local std::mt19937_64 rng(std::random_device{}());
+  std::uint64_t a = rng(), b = rng();
+  a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
+  b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
+                static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xffff),
+                static_cast<unsigned>(b >> 48), static_cast<unsigned long long>(b & 0xffffffffffffULL));
+  return buf;
+}
+
+void Cluster::SetToken(const std::string& token, const std::string& user) {
+  std::lock_guard lock(mu_);
+  tokens_[token] = user;
+}
+
+void Cluster::RevokeToken(const std::string& token) {
+  std::lock_guard lock(mu_);
+  tokens_.erase(token);
+}
+
+void Cluster::FailNext(const FailSpec& spec) {
+  std::lock_guard lock(mu_);
+  fail_ = spec;
+}
+
+void Cluster::SetDelay(std::chrono::milliseconds delay) {
+  std::lock_guard lock(mu_);
+  delay_ = delay;
+}
+
+void Cluster::SetSplitChunks(bool on) { split_chunks_ = on; }
+
+void Cluster::DropWatches(bool reset) {
+  drop_reset_ = reset;
+  ++drop_epoch_;
+  store_.WakeAll();
+}
+
+void Cluster::SetStallWatches(bool on) {
+  stall_ = on;
+  store_.WakeAll();
+}
+
+void Cluster::SetWatchList(bool on) {
+  std::lock_guard lock(mu_);
+  watch_list_ = on;
+}
+
+void Cluster::SetExpiredReason(const std::string& reason) {
+  std::lock_guard lock(mu_);
+  expired_reason_ = reason;
+}
+
+void Cluster::Shutdown() {
+  shutdown_ = true;
+  store_.WakeAll();
+}
+
+void Cluster::Handle(const Request& request, ResponseWriter& writer) {
+  ++requests_;
+  Context ctx{request, writer, registry(), "", nullptr, "", "", "", {}};
+  try {
+    // Faults first: an overloaded or broken server answers before it
+    // authenticates anything.
+    FailSpec fail;
+    std::chrono::milliseconds delay{0};
+    {
+      std::lock_guard lock(mu_);
+      if (fail_.count > 0) {
+        --fail_.count;
+        fail = fail_;
+        fail.count = 1;
+      }
+      delay = delay_;
+    }
+    if (delay.count() > 0) std::this_thread::sleep_for(delay);
+    if (fail.count == 1) {
+      Headers h;
+      if (fail.retry_after_s >= 0) h.emplace_back("Retry-After", std::to_string(fail.retry_after_s));
+      if (fail.code == 429 && !fail.json) {
+        // The max-in-flight / priority-and-fairness filter's plain-text reply.
+        h.emplace_back("Content-Type", "text/plain; charset=utf-8");
+        h.emplace_back("X-Content-Type-Options", "nosniff");
+        writer.Send(429, h, "Too many requests, please try again later.\n");
+        return;
+      }
+      if (fail.code == 429) {
+        SendJson(writer, 429,
+                 StatusJson(429, "TooManyRequests", "Too many requests, please try again later.",
+                            Details("", "", "", {}, std::max(fail.retry_after_s, 0))),
+                 h);
+        return;
+      }
+      SendJson(writer, fail.code,
+               StatusJson(fail.code, fail.code == 503 ? "ServiceUnavailable" : "InternalError",
+                          fail.code == 503 ? "the server is currently unable to handle the request"
+                                           : "an error on the server (\"injected fault\") has prevented the request "
+                                             "from succeeding",
+                          Json::object()),
+               h);
+      return;
+    }
+
+    // Authentication: a bearer token we issued, or a client certificate
+    // from our CA. Any token we do not know is a 401, wherever it is sent.
+    const std::string auth = request.Header("Authorization");
+    if (!auth.empty()) {
+      std::string token;
+      if (auth.size() > 7 && IEquals(auth.substr(0, 7), "Bearer ")) token = auth.substr(7);
+      std::lock_guard lock(mu_);
+      auto it = tokens_.find(token);
+      if (it != tokens_.end()) ctx.user = it->second;
+    } else {
+      ctx.user = request.client_cert_user;
+    }
+    const bool public_path = request.path == "/healthz" || request.path == "/livez" || request.path == "/readyz" ||
+                             request.path == "/version";
+    if (ctx.user.empty() && (!auth.empty() || !public_path)) {
+      Fail(401, "Unauthorized", "Unauthorized");
+    }
+    Route(ctx);
+  } catch (const StatusError& e) {
+    Headers h = e.headers;
+    h.insert(h.end(), ctx.warnings.begin(), ctx.warnings.end());
+    SendJson(writer, e.code, e.body, h);
+  } catch (const std::exception& e) {
+    SendJson(writer, 500,
+             StatusJson(500, "InternalError",
+                        std::string("an error on the server (\"") + e.what() +
+                            "\") has prevented the request from succeeding",
+                        Json::object()));
+  }
+}
+
+void Cluster::Route(Context& ctx) {
+  const Request& req = ctx.req;
+  const std::string& path = req.path;
+  std::vector<std::string> seg;
+  for (std::size_t start = 1; start <= path.size();) {
+    const auto slash = path.find('/', start);
+    const auto end = slash == std::string::npos ? path.size() : slash;
+    if (end > start) seg.push_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  const bool get = req.method == "GET" || req.method == "HEAD";
+  if (path == "/healthz" || path == "/livez" || path == "/readyz") {
+    if (!get) NotFoundPath();
+    ctx.w.Send(200, {{"Content-Type", "text/plain; charset=utf-8"}, {"X-Content-Type-Options", "nosniff"}}, "ok");
+    return;
+  }
+  if (path == "/version") {
+    if (!get) NotFoundPath();
+    SendJson(ctx.w, 200,
+             Json{{"major", "1"}, {"minor", "32"}, {"gitVersion", "v1.32.0"},
+                  {"gitCommit", "0000000000000000000000000000000000000000"}, {"gitTreeState", "clean"},
+                  {"buildDate", "2024-12-11T00:00:00Z"}, {"goVersion", "go1.23.3"}, {"compiler", "gc"},
+                  {"platform", "linux/amd64"}});
+    return;
+  }
+  if (seg.empty()) NotFoundPath();
+
+  std::string group, version;
+  std::size_t rest = 0;
+  if (seg[0] == "api") {
+    if (seg.size() == 1) {
+      if (!get) NotFoundPath();
+      SendJson(ctx.w, 200, ctx.registry->ApiVersions());
+      return;
+    }
+    version = seg[1];
+    rest = 2;
+  } else if (seg[0] == "apis") {
+    if (seg.size() == 1) {
+      if (!get) NotFoundPath();
+      SendJson(ctx.w, 200, ctx.registry->ApiGroupList());
+      return;
+    }
+    group = seg[1];
+    if (seg.size() == 2) {
+      auto g = ctx.registry->ApiGroup(group);
+      if (!g || !get) NotFoundPath();
+      SendJson(ctx.w, 200, *g);
+      return;
+    }
+    version = seg[2];
+    rest = 3;
+  } else {
+    NotFoundPath();
+  }
+  auto list = ctx.registry->ResourceList(group, version);
+  if (!list) NotFoundPath();
+  if (seg.size() == rest) {
+    if (!get) NotFoundPath();
+    SendJson(ctx.w, 200, *list);
+    return;
+  }
+
+  // The request-info rules of the real server: namespaces/NS/RESOURCE...,
+  // except namespaces/NS and its own subresources (status, finalize).
+  std::vector<std::string> r(seg.begin() + static_cast<std::ptrdiff_t>(rest), seg.end());
+  std::string resource;
+  bool in_namespace = false;
+  if (r[0] == "namespaces" && r.size() >= 3 && r[2] != "status" && r[2] != "finalize") {
+    ctx.ns = r[1];
+    in_namespace = true;
+    r.erase(r.begin(), r.begin() + 2);
+  }
+  resource = r[0];
+  if (r.size() >= 2) ctx.name = r[1];
+  if (r.size() >= 3) ctx.sub = r[2];
+  if (r.size() > 3) NotFoundPath();
+  ctx.type = ctx.registry->Find(group, version, resource);
+  if (ctx.type == nullptr) NotFoundPath();
+  const ResourceType& t = *ctx.type;
+  if (in_namespace && !t.namespaced) NotFoundPath();
+  if (!t.namespaced) ctx.ns.clear();
+  if (!ctx.sub.empty() && !(ctx.sub == "status" && t.status_subresource)) NotFoundPath();
+  // A namespaced object is only reachable through its namespace.
+  if (t.namespaced && !in_namespace && !ctx.name.empty()) NotFoundPath();
+
+  const std::string& m = req.method;
+  if (ctx.name.empty()) {
+    if (get) {
+      if (ctx.QueryBool("watch")) {
+        ServeWatch(ctx);
+      } else {
+        ServeList(ctx);
+      }
+    } else if (m == "POST") {
+      if (t.namespaced && !in_namespace) NotFoundPath();
+      ServeCreate(ctx);
+    } else if (m == "DELETE") {
+      ServeDeleteCollection(ctx);
+    } else {
+      Fail(405, "MethodNotAllowed", "the server does not allow this method on the requested resource",
+           Json::object());
+    }
+    return;
+  }
+  if (get) {
+    if (ctx.QueryBool("watch")) {
+      ServeWatch(ctx);
+    } else {
+      ServeGet(ctx);
+    }
+  } else if (m == "PUT") {
+    ServeUpdate(ctx);
+  } else if (m == "PATCH") {
+    ServePatch(ctx);
+  } else if (m == "DELETE" && ctx.sub.empty()) {
+    ServeDelete(ctx);
+  } else {
+    Fail(405, "MethodNotAllowed", "the server does not allow this method on the requested resource", Json::object());
+  }
+}
+
+// ---------------------------------------------------------------------------
+// LIST (spec §1)
+// ---------------------------------------------------------------------------
+
+namespace {
+
+struct Selectors {
+  LabelSelector labels;
+  FieldSelector fields;
+  bool empty() const { return labels.Empty() && fields.Empty(); }
+};
+
+Selectors ParseSelectors(const Request& req, const ResourceType& t) {
+  std::string error;
+  const std::string* ls = req.Query("labelSelector");
+  auto labels = LabelSelector::Parse(ls ? *ls : "", &error);
+  if (!labels) BadRequest(error);
+  const std::string* fs = req.Query("fieldSelector");
+  auto fields = FieldSelector::Parse(fs ? *fs : "", SupportedFieldLabels(t.kind), &error);
+  if (!fields) BadRequest(error);
+  return {std::move(*labels), std::move(*fields)};
+}
+
+bool Selected(const Selectors& s, const StoredObject& o, const std::string& ns) {
+  if (!ns.empty() && o.ns != ns) return false;
+  return s.labels.Matches(o.json) && s.fields.Matches(o.json);
+}
+
+std::string ObjectKey(const StoredObject& o) { return o.ns + "/" + o.name; }
+
+std::string ExpiredContinueMessage() {
+  return "The provided continue parameter is too old to display a consistent list result. You can start a new "
+         "list without the continue parameter.";
+}
+
+}  // namespace
+
+void Cluster::ServeList(Context& ctx) {
+  ++lists_;
+  const ResourceType& t = *ctx.type;
+  if (ctx.HasQuery("sendInitialEvents")) {
+    InvalidOptions("ListOptions", "sendInitialEvents", "Forbidden: sendInitialEvents is forbidden for list");
+  }
+  const Selectors sel = ParseSelectors(ctx.req, t);
+  const std::string rv_text = ctx.QueryStr("resourceVersion");
+  const std::string match = ctx.QueryStr("resourceVersionMatch");
+  const std::string cont = ctx.QueryStr("continue");
+  std::int64_t limit = 0;
+  if (ctx.HasQuery("limit")) {
+    auto l = ParseInt(ctx.QueryStr("limit"));
+    if (!l) BadRequest("limit: invalid value \"" + ctx.QueryStr("limit") + "\"");
+    limit = std::max<std::int64_t>(*l, 0);
+  }
+  if (!match.empty()) {
+    if (match != "Exact" && match != "NotOlderThan") {
+      InvalidOptions("ListOptions", "resourceVersionMatch",
+                     "Unsupported value: \"" + match + "\": supported values: \"Exact\", \"NotOlderThan\", \"\"");
+    }
+    if (rv_text.empty()) {
+      InvalidOptions("ListOptions", "resourceVersionMatch",
+                     "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided");
+    }
+    if (!cont.empty()) {
+      InvalidOptions("ListOptions", "resourceVersionMatch",
+                     "Forbidden: resourceVersionMatch is forbidden when continue is provided");
+    }
+    if (match == "Exact" && rv_text == "0") {
+      InvalidOptions("ListOptions", "resourceVersionMatch",
+                     "Forbidden: resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"");
+    }
+  }
+  std::optional<std::uint64_t> rv;
+  if (!rv_text.empty()) {
+    rv = ParseRv(rv_text);
+    if (!rv) BadRequest("invalid resource version: strconv.ParseUint: parsing \"" + rv_text + "\": invalid syntax");
+  }
+
+  std::string start;       // the first key to return
+  std::optional<std::uint64_t> at;  // list at this RV (nullopt: current)
+  bool paged = limit > 0;
+  if (!cont.empty()) {
+    if (rv && *rv != 0) BadRequest("specifying resource version is not allowed when using continue");
+    auto raw = DecodeBase64RawUrl(cont);
+    Json token;
+    if (raw) token = Json::parse(*raw, nullptr, /*allow_exceptions=*/false);
+    if (!raw || !token.is_object() || StrField(token, "v") != "meta.k8s.io/v1" ||
+        !Field(token, "rv").is_number_integer() || !Field(token, "start").is_string()) {
+      BadRequest("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)");
+    }
+    const std::int64_t token_rv = token["rv"];
+    if (token_rv <= 0) BadRequest("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)");
+    at = static_cast<std::uint64_t>(token_rv);
+    start = token["start"];
+  } else if (rv && *rv == 0) {
+    paged = false;  // "Any": served from the cache, which ignores limit (spec §1.4)
+  } else if (rv) {
+    const bool exact = match == "Exact" || (match.empty() && paged);
+    if (*rv > store_.CurrentRv()) {
+      // Not reached yet: wait a little for it, as the watch cache does.
+      if (!store_.WaitForRv(*rv, Clock::now() + options_.too_large_rv_wait)) {
+        Fail(504, "Timeout",
+             "Timeout: Too large resource version: " + std::to_string(*rv) +
+                 ", current: " + std::to_string(store_.CurrentRv()),
+             Details("", "", "", {{"ResourceVersionTooLarge", "Too large resource version", ""}}, 1));
+      }
+    }
+    if (exact) at = *rv;
+  }
+
+  auto result = store_.List(t.StoreKey(), at);
+  if (!result) {
+    if (!cont.empty()) {
+      Fail(410, "Expired", ExpiredContinueMessage());
+    }
+    Fail(410, "Expired", "The resourceVersion for the provided list is too old.");
+  }
+
+  std::string items;
+  std::size_t count = 0;
+  std::string last_key;
+  std::int64_t remaining = 0;
+  bool more = false;
+  for (const ObjectPtr& o : result->objects) {
+    if (!start.empty() && ObjectKey(*o) < start) continue;
+    if (!Selected(sel, *o, ctx.ns)) continue;
+    if (paged && static_cast<std::int64_t>(count) >= limit) {
+      more = true;
+      ++remaining;
+      continue;
+    }
+    if (count++ > 0) items += ',';
+    if (!t.custom && o->body_start > 0) {
+      items += '{';
+      items.append(o->text, o->body_start, std::string::npos);
+    } else {
+      items += o->text;
+    }
+    last_key = ObjectKey(*o);
+  }
+  std::string meta = "{\"resourceVersion\":\"" + std::to_string(result->rv) + "\"";
+  if (more) {
+    Json token{{"v", "meta.k8s.io/v1"}, {"rv", result->rv}, {"start", last_key + std::string(1, '\0')}};
+    meta += ",\"continue\":\"" + Base64RawUrl(token.dump()) + "\"";
+    if (sel.empty()) meta += ",\"remainingItemCount\":" + std::to_string(remaining);
+  }
+  meta += "}";
+  std::string body = "{\"kind\":\"" + t.kind + "List\",\"apiVersion\":\"" + t.ApiVersion() +
+                     "\",\"metadata\":" + meta + ",\"items\":[" + items + "]}";
+  ctx.w.Send(200, JsonHeaders(ctx.warnings), body);
+}
+
+// ---------------------------------------------------------------------------
+// WATCH (spec §2)
+// ---------------------------------------------------------------------------
+
+void Cluster::ServeWatch(Context& ctx) {
+  const ResourceType& t = *ctx.type;
+  Selectors sel = ParseSelectors(ctx.req, t);
+  if (!ctx.name.empty()) {
+    // A name in the path becomes metadata.name=NAME; a different one is a 400.
+    auto want = sel.fields.RequiredValue("metadata.name");
+    if (want && *want != ctx.name) {
+      BadRequest("fieldSelector metadata.name=" + *want + " is invalid: must match the name in the path");
+    }
+    std::string error;
+    std::string fs = ctx.QueryStr("fieldSelector");
+    fs = fs.empty() ? "metadata.name=" + ctx.name : fs + ",metadata.name=" + ctx.name;
+    sel.fields = *FieldSelector::Parse(fs, SupportedFieldLabels(t.kind), &error);
+  }
+  const std::string rv_text = ctx.QueryStr("resourceVersion");
+  const std::string match = ctx.QueryStr("resourceVersionMatch");
+  const bool bookmarks = ctx.QueryBool("allowWatchBookmarks");
+  const bool has_initial = ctx.HasQuery("sendInitialEvents");
+  const bool initial = has_initial && ctx.QueryBool("sendInitialEvents");
+  bool watch_list, expired_gone;
+  {
+    std::lock_guard lock(mu_);
+    watch_list = watch_list_;
+    expired_gone = expired_reason_ == "Gone";
+  }
+  // ListOptions validation for watches (spec §2.5 [VAL]).
+  if (has_initial) {
+    if (!watch_list) {
+      InvalidOptions("ListOptions", "sendInitialEvents",
+                     "Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is "
+                     "enabled");
+    }
+    if (match != "NotOlderThan") {
+      InvalidOptions("ListOptions", "resourceVersionMatch",
+                     "Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan");
+    }
+    if (initial && !bookmarks) {
+      InvalidOptions("ListOptions", "allowWatchBookmarks",
+                     "Forbidden: sendInitialEvents requires setting allowWatchBookmarks to true");
+    }
+  } else if (!match.empty()) {
+    InvalidOptions("ListOptions", "resourceVersionMatch",
+                   "Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided");
+  }
+  std::optional<std::uint64_t> rv;
+  if (!rv_text.empty()) {
+    rv = ParseRv(rv_text);
+    if (!rv) BadRequest("invalid resource version: strconv.ParseUint: parsing \"" + rv_text + "\": invalid syntax");
+  }
+  std::chrono::milliseconds timeout;
+  if (ctx.HasQuery("timeoutSeconds") && ctx.QueryStr("timeoutSeconds") != "0") {
+    auto s = ParseInt(ctx.QueryStr("timeoutSeconds"));
+    if (!s || *s < 0) BadRequest("timeoutSeconds: invalid value \"" + ctx.QueryStr("timeoutSeconds") + "\"");
+    timeout = std::chrono::seconds(*s);
+  } else {
+    static thread_local std::mt19937_64 rng(std::random_device{}());
+    const auto min = std::chrono::duration_cast<std::chrono::milliseconds>(options_.min_request_timeout);
+    timeout = min + std::chrono::milliseconds(std::uniform_int_distribution<std::int64_t>(0, min.count())(rng));
+  }
+  // A watch-list of an RV the store has not reached: 504 after the wait.
+  if (initial && rv && *rv > store_.CurrentRv() &&
+      !store_.WaitForRv(*rv, Clock::now() + options_.too_large_rv_wait)) {
+    Fail(504, "Timeout",
+         "Timeout: Too large resource version: " + std::to_string(*rv) + ", current: " +
+             std::to_string(store_.CurrentRv()),
+         Details("", "", "", {{"ResourceVersionTooLarge", "Too large resource version", ""}}, 1));
+  }
+
+  const auto deadline = Clock::now() + timeout;
+  const std::uint64_t epoch = drop_epoch_.load();
+  ResponseWriter& w = ctx.w;
+  ++open_watches_;
+  struct Closer {
+    std::atomic<int>& n;
+    ~Closer() { --n; }
+  } closer{open_watches_};
+
+  if (!w.StartChunked(200, JsonHeaders(ctx.warnings))) return;
+
+  // Initial state: synthetic ADDED events for RV unset / "0", and for
+  // sendInitialEvents=true, which then ends with the annotated bookmark.
+  std::uint64_t pos;
+  std::string out;
+  const bool synthetic = initial || !rv || *rv == 0;
+  if (synthetic) {
+    auto state = store_.List(t.StoreKey(), std::nullopt);
+    pos = state->rv;
+    for (const ObjectPtr& o : state->objects) {
+      if (Selected(sel, *o, ctx.ns)) AppendEvent(out, "ADDED", o->text);
+    }
+    if (initial) out += BookmarkLine(t, pos, /*initial_events_end=*/true);
+  } else {
+    pos = *rv;
+  }
+  if (!out.empty() && !w.WriteChunk(out)) return;
+
+  auto next_bookmark = Clock::now() + options_.bookmark_interval;
+  const auto final_bookmark = deadline - std::chrono::seconds(2);
+  bool final_sent = false;
+  auto dropped = [&] { return drop_epoch_.load() != epoch || shutdown_.load(); };
+  auto end_dropped = [&] {
+    if (shutdown_.load() || drop_reset_.load()) {
+      w.Reset();
+    } else {
+      w.EndChunked();
+    }
+  };
+  for (;;) {
+    if (dropped()) return end_dropped();
+    if (stall_.load()) {
+      // A silently dead server: nothing more on this connection.
+      while (stall_.load() && !dropped() && !w.PeerGone()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      if (w.PeerGone()) return;
+      continue;
+    }
+    const auto now = Clock::now();
+    if (now >= deadline) {
+      w.EndChunked();  // the deadline: a clean end, no final event (spec §2.4)
+      return;
+    }
+    auto wake_at = deadline;
+    if (bookmarks) wake_at = std::min(wake_at, final_sent || final_bookmark <= now ? next_bookmark
+                                                                                   : std::min(next_bookmark, final_bookmark));
+    auto batch = store_.WaitEvents(t.StoreKey(), pos, wake_at, std::chrono::milliseconds(200),
+                                   [&] { return dropped() || stall_.load() || w.PeerGone(); });
+    if (w.PeerGone()) return;
+    if (batch.expired) {
+      const std::string reason = expired_gone ? "Gone" : "Expired";
+      w.WriteChunk(ErrorLine(StatusJson(410, reason,
+                                        "too old resource version: " + std::to_string(pos) + " (" +
+                                            std::to_string(batch.compacted_rv) + ")")));
+      w.EndChunked();
+      return;
+    }
+    out.clear();
+    for (const StoreEvent& e : batch.events) {
+      pos = e.rv;
+      const bool was = e.previous && Selected(sel, *e.previous, ctx.ns);
+      const bool is = e.type != EventType::kDeleted && Selected(sel, *e.object, ctx.ns);
+      if (e.type == EventType::kDeleted) {
+        if (Selected(sel, *e.object, ctx.ns)) AppendEvent(out, "DELETED", e.object->text);
+      } else if (is && was) {
+        AppendEvent(out, "MODIFIED", e.object->text);
+      } else if (is) {
+        AppendEvent(out, "ADDED", e.object->text);
+      } else if (was) {
+        AppendEvent(out, "DELETED", WithRv(*e.previous, e.rv));
+      }
+    }
+    if (!out.empty() && !w.WriteChunk(out)) return;
+    if (bookmarks) {
+      const auto t_now = Clock::now();
+      const bool final_due = !final_sent && t_now >= final_bookmark;
+      if (t_now >= next_bookmark || final_due) {
+        // Every event of this resource up to current_rv has been sent, so
+        // the store's RV is a valid resume point.
+        pos = std::max(pos, batch.current_rv);
+        if (!w.WriteChunk(BookmarkLine(t, pos, false))) return;
+        next_bookmark = t_now + options_.bookmark_interval;
+        if (final_due) final_sent = true;
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// GET, CREATE, UPDATE, PATCH, DELETE (spec §5)
+// ---------------------------------------------------------------------------
+
+namespace {
+
+// The value of a patch-engine result, or the Status it failed with.
+template <typename Result>
+Json Take(Result&& result) {
+  if (auto* error = std::get_if<PatchError>(&result)) {
+    std::vector<Cause> causes;
+    for (const auto& c : error->causes) causes.push_back({c.reason, c.message, c.field});
+    Json details = Details("", error->details_group, error->details_kind, causes);
+    throw StatusError{error->code,
+                      StatusJson(error->code, error->reason, error->message, details.empty() ? Json() : details), {}};
+  }
+  return std::get<Json>(std::forward<Result>(result));
+}
+
+std::string ManagerFor(const Request& req) {
+  if (const std::string* m = req.Query("fieldManager")) return *m;
+  // As the real server does: the User-Agent up to its first '/'.
+  std::string ua = req.Header("User-Agent");
+  const auto slash = ua.find('/');
+  if (slash != std::string::npos) ua.resize(slash);
+  return ua.empty() ? "unknown" : ua;
+}
+
+void CheckFieldManager(const Request& req) {
+  if (const std::string* m = req.Query("fieldManager")) {
+    if (m->size() > 128) {
+      InvalidOptions("PatchOptions", "fieldManager",
+                     "Too long: may not be more than 128 bytes");
+    }
+    for (unsigned char c : *m) {
+      if (c < 0x20 || c > 0x7e) {
+        InvalidOptions("PatchOptions", "fieldManager",
+                       "Invalid value: " + Json(*m).dump() + ": must only contain printable characters");
+      }
+    }
+  }
+}
+
+bool DryRun(const Request& req) {
+  bool dry = false;
+  for (const auto& [k, v] : req.query) {
+    if (k != "dryRun") continue;
+    if (v != "All") {
+      Fail(422, "Invalid", "dryRun: Unsupported value: " + Json(v).dump() + ": supported values: \"All\"");
+    }
+    dry = true;
+  }
+  return dry;
+}
+
+// fieldValidation: "", Ignore, Warn (the default), Strict.
+std::string FieldValidation(const Request& req) {
+  const std::string* v = req.Query("fieldValidation");
+  if (v == nullptr || v->empty()) return "Warn";
+  if (*v != "Ignore" && *v != "Warn" && *v != "Strict") {
+    BadRequest("fieldValidation: Unsupported value: " + Json(*v).dump() +
+               ": supported values: \"Ignore\", \"Warn\", \"Strict\"");
+  }
+  return *v;
+}
+
+Json ParseBody(const Request& req, const ResourceType& t) {
+  std::string type = req.Header("Content-Type");
+  if (auto semi = type.find(';'); semi != std::string::npos) type.resize(semi);
+  while (!type.empty() && type.back() == ' ') type.pop_back();
+  if (type.empty() || type == "application/json") {
+    Json j = Json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) {
+      BadRequest(t.kind + " in version \"" + t.version + "\" cannot be handled as a " + t.kind +
+                 ": the request body is not valid JSON");
+    }
+    return j;
+  }
+  if (type == "application/yaml") {
+    return Take(YamlToJson(req.body));
+  }
+  Fail(415, "UnsupportedMediaType",
+       "the body of the request was in an unknown format - accepted media types include: application/json, "
+       "application/yaml, application/vnd.kubernetes.protobuf",
+       Json::object());
+}
+
+std::string RandomSuffix() {
+  static const char kAlphabet[] = "bcdfghjklmnpqrstvwxz2456789";
+  static thread_local std::mt19937 rng(std::random_device{}());
+  std::string s;
+  for (int i = 0; i < 5; ++i) s += kAlphabet[rng() % (sizeof(kAlphabet) - 1)];
+  return s;
+}
+
+// Everything but metadata and status: what bumps metadata.generation.
+Json SpecPart(const Json& o) {
+  Json s = Json::object();
+  for (auto it = o.begin(); it != o.end(); ++it) {
+    if (it.key() != "metadata" && it.key() != "status" && it.key() != "kind" && it.key() != "apiVersion") {
+      s[it.key()] = it.value();
+    }
+  }
+  return s;
+}
+
+// The object without what the server stamps on every write, to spot no-op updates.
+Json Comparable(Json o) {
+  if (o.contains("metadata") && o["metadata"].is_object()) {
+    o["metadata"].erase("resourceVersion");
+    o["metadata"].erase("managedFields");
+  }
+  return o;
+}
+
+Json SuccessStatus(const ResourceType& t, const std::string& name, const std::string& uid) {
+  Json d = Json::object();
+  d["name"] = name;
+  if (!t.group.empty()) d["group"] = t.group;
+  d["kind"] = t.resource;
+  if (!uid.empty()) d["uid"] = uid;
+  Json s = Json::object();
+  s["kind"] = "Status";
+  s["apiVersion"] = "v1";
+  s["metadata"] = Json::object();
+  s["status"] = "Success";
+  s["details"] = std::move(d);
+  return s;
+}
+
+}  // namespace
+
+void Cluster::ServeGet(Context& ctx) {
+  const ResourceType& t = *ctx.type;
+  ObjectPtr o = store_.Get(t.StoreKey(), ctx.ns, ctx.name);
+  if (!o) NotFound(t, ctx.name);
+  ctx.w.Send(200, JsonHeaders(ctx.warnings), o->text);
+}
+
+void Cluster::ServeCreate(Context& ctx) {
+  const ResourceType& t = *ctx.type;
+  Json body = ParseBody(ctx.req, t);
+  CheckFieldManager(ctx.req);
+  if (!body.is_object()) BadRequest("the body of the request is not a JSON object");
+  Json& meta = body["metadata"];
+  if (meta.is_null()) meta = Json::object();
+  std::string name = StrField(meta, "name");
+  if (name.empty()) {
+    const std::string gen = StrField(meta, "generateName");
+    if (gen.empty()) {
+      Invalid(t.group, t.kind, "", {FieldCause("metadata.name", "Required value: name or generateName is required")});
+    }
+    name = gen + RandomSuffix();
+    meta["name"] = name;
+  }
+  ctx.name = name;
+  Write(ctx, std::move(body), WriteMode::kCreate, 201);
+}
+
+void Cluster::ServeUpdate(Context& ctx) {
+  const ResourceType& t = *ctx.type;
+  Json body = ParseBody(ctx.req, t);
+  CheckFieldManager(ctx.req);
+  if (!body.is_object()) BadRequest("the body of the request is not a JSON object");
+  Write(ctx, std::move(body), WriteMode::kUpdate, 200);
+}
+
+void Cluster::ServePatch(Context& ctx) {
+  const ResourceType& t = *ctx.type;
+  std::string type = ctx.req.Header("Content-Type");
+  if (auto semi = type.find(';'); semi != std::string::npos) type.resize(semi);
+  const bool apply = type == "application/apply-patch+yaml";
+  const bool strategic = type == "application/strategic-merge-patch+json";
+  if (!apply && type != "application/merge-patch+json" && type != "application/json-patch+json" &&
+      !(strategic && !t.custom)) {
+    std::string accepted = "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml";
+    if (!t.custom) accepted += ", application/strategic-merge-patch+json";
+    Fail(415, "UnsupportedMediaType",
+         "the body of the request was in an unknown format - accepted media types include: " + accepted,
+         Json::object());
+  }
+  CheckFieldManager(ctx.req);
+  const bool force = ctx.HasQuery("force") && ctx.QueryBool("force");
+  if (ctx.HasQuery("force") && !apply) {
+    InvalidOptions("PatchOptions", "force", "Forbidden: may not be specified for non-apply patch");
+  }
+  ObjectPtr current = store_.Get(t.StoreKey(), ctx.ns, ctx.name);
+  if (apply) {
+    const std::string* manager = ctx.req.Query("fieldManager");
+    if (manager == nullptr || manager->empty()) {
+      InvalidOptions("PatchOptions", "fieldManager", "Required value: is required for apply patch");
+    }
+    Json config = Take(YamlToJson(ctx.req.body));
+    if (!config.is_object()) BadRequest("error decoding YAML: the applied configuration is not an object");
+    if (StrField(config, "apiVersion") != t.ApiVersion() || StrField(config, "kind") != t.kind) {
+      BadRequest("the API version in the data (" + StrField(config, "apiVersion") +
+                 ") does not match the expected API version (" + t.ApiVersion() + ")");
+    }
+    const std::string cname = StrField(Field(config, "metadata"), "name");
+    if (cname != ctx.name) {
+      BadRequest("the name of the object (" + cname + ") does not match the name on the URL (" + ctx.name + ")");
+    }
+    if (!current && !ctx.sub.empty()) NotFound(t, ctx.name);
+    ApplyRequest request{current ? &current->json : nullptr, config, *manager, force, t.ApiVersion(), t.kind,
+                         NowRfc3339(), ctx.sub};
+    Json result = Take(ServerSideApply(request));
+    // Apply's optimistic lock: the RV the result was computed from.
+    if (current) result["metadata"]["resourceVersion"] = std::to_string(current->rv);
+    Write(ctx, std::move(result), current ? WriteMode::kApplyUpdate : WriteMode::kApplyCreate,
+          current ? 200 : 201, current ? current->rv : 0);
+    return;
+  }
+  if (!current) NotFound(t, ctx.name);
+  Json patch = Json::parse(ctx.req.body, nullptr, /*allow_exceptions=*/false);
+  if (patch.is_discarded()) BadRequest("error decoding patch: invalid JSON");
+  Json result;
+  if (type == "application/json-patch+json") {
+    result = Take(JsonPatch(current->json, patch));
+  } else if (strategic) {
+    result = Take(StrategicMergePatch(current->json, patch, t.kind));
+  } else {
+    result = Take(MergePatch(current->json, patch));
+  }
+  Write(ctx, std::move(result), WriteMode::kPatch, 200, current->rv);
+}
+
+void Cluster::Write(Context& ctx, Json object, WriteMode mode, int success_code, std::uint64_t based_on) {
+  const ResourceType& t = *ctx.type;
+  const bool create = mode == WriteMode::kCreate || mode == WriteMode::kApplyCreate;
+  const bool apply = mode == WriteMode::kApplyCreate || mode == WriteMode::kApplyUpdate;
+  const bool dry = DryRun(ctx.req);
+  const std::string validation = FieldValidation(ctx.req);
+  CheckDecodable(t, object);
+  if (!object.contains("metadata") || !object["metadata"].is_object()) object["metadata"] = Json::object();
+
+  // Type and identity must agree with the URL.
+  // Missing type fields default to the endpoint's, as the server's decoder
+  // does; present ones must agree with it.
+  if (StrField(object, "apiVersion").empty()) object["apiVersion"] = t.ApiVersion();
+  if (StrField(object, "kind").empty()) object["kind"] = t.kind;
+  Json& meta = object["metadata"];
+  const std::string api_version = StrField(object, "apiVersion");
+  const std::string kind = StrField(object, "kind");
+  if (api_version != t.ApiVersion()) {
+    BadRequest("the API version in the data (" + api_version + ") does not match the expected API version (" +
+               t.ApiVersion() + ")");
+  }
+  if (kind != t.kind) {
+    BadRequest("the kind in the data (" + kind + ") does not match the expected kind (" + t.kind + ")");
+  }
+  const std::string name = StrField(meta, "name");
+  if (!create && name != ctx.name) {
+    BadRequest("the name of the object (" + name + ") does not match the name on the URL (" + ctx.name + ")");
+  }
+  if (t.namespaced) {
+    const std::string body_ns = StrField(meta, "namespace");
+    if (!body_ns.empty() && body_ns != ctx.ns) {
+      BadRequest("the namespace of the provided object does not match the namespace sent on the request");
+    }
+    meta["namespace"] = ctx.ns;
+  } else {
+    meta.erase("namespace");
+  }
+  if (mode == WriteMode::kCreate && meta.contains("resourceVersion") && StrField(meta, "resourceVersion") != "") {
+    BadRequest("resourceVersion should not be set on objects to be created");
+  }
+  if (auto p = NameProblem(name, t.kind == "Namespace"); !p.empty()) {
+    Invalid(t.group, t.kind, name, {FieldCause("metadata.name", p)});
+  }
+
+  // Custom resources: structural pruning, strict field validation, schema.
+  if (t.custom && t.schema.is_object()) {
+    std::vector<std::string> unknown;
+    PruneBySchema(object, t.schema, &unknown);
+    if (!unknown.empty() && validation == "Strict") {
+      std::string msg = "strict decoding error: ";
+      for (std::size_t i = 0; i < unknown.size(); ++i) {
+        msg += (i ? ", " : "") + std::string("unknown field \"") + unknown[i].substr(1) + "\"";
+      }
+      BadRequest(msg);
+    }
+    if (validation == "Warn") {
+      for (const auto& u : unknown) ctx.warnings.emplace_back("Warning", "299 - \"unknown field \\\"" + u.substr(1) + "\\\"\"");
+    }
+    std::vector<Cause> causes;
+    for (auto& [field, message] : ValidateBySchema(object, t.schema)) causes.push_back(FieldCause(field, message));
+    if (!causes.empty()) Invalid(t.group, t.kind, name, causes);
+  }
+  if (t.kind == "CustomResourceDefinition") {
+    if (auto problem = ValidateCrd(object); !problem.empty()) {
+      const auto colon = problem.find(": ");
+      Invalid(t.group, t.kind, name, {FieldCause(problem.substr(0, colon), problem.substr(colon + 2))});
+    }
+  }
+  if (!t.custom) {
+    auto causes = ValidateBuiltin(t, object);
+    if (!causes.empty()) Invalid(t.group, t.kind, name, causes);
+  }
+
+  // The namespace must exist (and not be terminating) for namespaced objects.
+  if (t.namespaced && create && !store_.Get("/namespaces", "", ctx.ns)) NamespaceNotFound(ctx.ns);
+
+  const std::string manager = ManagerFor(ctx.req);
+  const std::string now = NowRfc3339();
+  std::optional<StatusError> error;
+  ObjectPtr unchanged;
+  bool deleted = false;
+  auto mutate = [&](const ObjectPtr& current) -> Mutation {
+    if (create && current && mode == WriteMode::kCreate) {
+      error = StatusError{409,
+                          StatusJson(409, "AlreadyExists", t.GroupResource() + " \"" + name + "\" already exists",
+                                     Details(name, t.group, t.resource)),
+                          {}};
+      return Mutation::None();
+    }
+    if (!create && !current) {
+      error = NotFoundError(t, name);
+      return Mutation::None();
+    }
+    if (current && based_on != 0 && current->rv != based_on) {
+      // The object changed between the read the patch was computed from and now.
+      error = ConflictError(t, name);
+      return Mutation::None();
+    }
+    Json next = object;
+    // Looked up each time: inserting top-level keys into `next` moves its members.
+    auto m = [&]() -> Json& { return next["metadata"]; };
+    if (current) {
+      const std::string want = StrField(m(), "resourceVersion");
+      if (!want.empty() && want != std::to_string(current->rv)) {
+        error = ConflictError(t, name);
+        return Mutation::None();
+      }
+      const Json& old = current->json;
+      const Json& old_meta = old["metadata"];
+      // Fields only the server sets survive every write.
+      for (const char* k : {"uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
+                            "generation"}) {
+        if (old_meta.contains(k)) {
+          m()[k] = old_meta[k];
+        } else {
+          m().erase(k);
+        }
+      }
+      if (ctx.sub == "status") {
+        // /status changes status only (and nothing else the client sent).
+        Json status = next.contains("status") ? next["status"] : Json();
+        Json managed = m().contains("managedFields") ? m()["managedFields"] : Json();
+        next = old;
+        if (status.is_null()) {
+          next.erase("status");
+        } else {
+          next["status"] = status;
+        }
+        if (apply && !managed.is_null()) next["metadata"]["managedFields"] = managed;
+      } else if (t.status_subresource) {
+        if (old.contains("status")) {
+          next["status"] = old["status"];
+        } else {
+          next.erase("status");
+        }
+      }
+      if (SpecPart(next) != SpecPart(old) && old_meta.contains("generation")) {
+        next["metadata"]["generation"] = old_meta["generation"].get<std::int64_t>() + 1;
+      }
+    } else {
+      m().erase("resourceVersion");
+      m()["uid"] = NewUid();
+      m()["creationTimestamp"] = now;
+      m().erase("deletionTimestamp");
+      m().erase("deletionGracePeriodSeconds");
+      m().erase("generation");
+      if (t.kind != "Namespace" && t.kind != "ConfigMap" && t.kind != "Secret" && t.kind != "Event" &&
+          t.kind != "Lease" && t.kind != "Node" && t.kind != "Pod" && t.kind != "Service") {
+        m()["generation"] = 1;
+      }
+      if (t.status_subresource) next.erase("status");
+      if (t.kind == "Namespace") {
+        if (!next.contains("spec")) next["spec"] = Json{{"finalizers", Json::array({"kubernetes"})}};
+        next["status"] = Json{{"phase", "Active"}};
+        if (!m().contains("labels")) m()["labels"] = Json::object();
+        m()["labels"]["kubernetes.io/metadata.name"] = name;
+      }
+    }
+    if (t.kind == "CustomResourceDefinition") {
+      // The apiextensions controller accepts the names and establishes the
+      // CRD at once here.
+      const Json& spec = next["spec"];
+      std::string storage;
+      for (const auto& v : spec["versions"]) {
+        if (v.value("storage", false)) storage = v["name"];
+      }
+      Json accepted = spec["names"];
+      if (!accepted.contains("singular")) {
+        std::string s = accepted["kind"];
+        std::transform(s.begin(), s.end(), s.begin(), ::tolower);
+        accepted["singular"] = s;
+      }
+      if (!accepted.contains("listKind")) accepted["listKind"] = accepted["kind"].get<std::string>() + "List";
+      auto cond = [&](const char* type, const char* reason, const char* message) {
+        return Json{{"type", type}, {"status", "True"}, {"lastTransitionTime", now}, {"reason", reason},
+                    {"message", message}};
+      };
+      next["status"] = Json{{"conditions", Json::array({cond("NamesAccepted", "NoConflicts", "no conflicts found"),
+                                                        cond("Established", "InitialNamesAccepted",
+                                                             "the initial names have been accepted")})},
+                            {"acceptedNames", accepted},
+                            {"storedVersions", Json::array({storage})}};
+    }
+    if (!apply) {
+      next["metadata"]["managedFields"] =
+          TrackUpdate(current ? &current->json : nullptr, next, manager, t.ApiVersion(), now, ctx.sub);
+      if (next["metadata"]["managedFields"].empty()) next["metadata"].erase("managedFields");
+    }
+    next = Canonical(next);
+    if (current && Comparable(next) == Comparable(current->json)) {
+      unchanged = current;  // a no-op write keeps the RV (no event)
+      return Mutation::None();
+    }
+    // Finalizers: a terminating object goes once the last one is removed.
+    if (current && next["metadata"].contains("deletionTimestamp")) {
+      const Json& f = next["metadata"].contains("finalizers") ? next["metadata"]["finalizers"] : Json();
+      if (!f.is_array() || f.empty()) {
+        deleted = true;
+        return dry ? Mutation::None() : Mutation::Delete();
+      }
+    }
+    if (dry) {
+      next["metadata"]["resourceVersion"] = current ? std::to_string(current->rv) : "";
+      unchanged = std::make_shared<StoredObject>(StoredObject{next, next.dump(), ctx.ns, name, 0, 0});
+      return Mutation::None();
+    }
+    return Mutation::Put(std::move(next));
+  };
+  ObjectPtr stored = store_.Mutate(t.StoreKey(), ctx.ns, name, mutate);
+  if (error) {
+    error->headers = ctx.warnings;
+    throw *error;
+  }
+  if (unchanged) {
+    ctx.w.Send(create ? success_code : 200, JsonHeaders(ctx.warnings), unchanged->text);
+    return;
+  }
+  if (stored) AfterWrite(t, stored, deleted);
+  ctx.w.Send(deleted ? 200 : success_code, JsonHeaders(ctx.warnings), stored ? stored->text : "{}");
+}
+
+void Cluster::AfterWrite(const ResourceType& t, const ObjectPtr& stored, bool deleted) {
+  if (t.kind != "CustomResourceDefinition") return;
+  const Json& spec = stored->json["spec"];
+  std::lock_guard lock(mu_);
+  if (deleted) {
+    registry_ = registry_->WithoutCrd(spec["group"], spec["names"]["plural"]);
+    return;
+  }
+  std::string error;
+  if (auto next = registry_->WithCrd(stored->json, &error)) registry_ = std::move(next);
+}
+
+void Cluster::ServeDelete(Context& ctx) {
+  const ResourceType& t = *ctx.type;
+  Json options = Json::object();
+  if (!ctx.req.body.empty()) {
+    options = Json::parse(ctx.req.body, nullptr, /*allow_exceptions=*/false);
+    if (options.is_discarded() || !options.is_object()) BadRequest("error decoding DeleteOptions: invalid JSON");
+  }
+  const std::string policy = options.value("propagationPolicy", std::string());
+  if (!policy.empty() && policy != "Orphan" && policy != "Background" && policy != "Foreground") {
+    Invalid("meta.k8s.io", "DeleteOptions", "",
+            {FieldCause("propagationPolicy", "Unsupported value: " + Json(policy).dump() +
+                                                 ": supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\"")});
+  }
+  if (ctx.QueryStr("propagationPolicy") != "" && ctx.QueryStr("propagationPolicy") != "Orphan" &&
+      ctx.QueryStr("propagationPolicy") != "Background" && ctx.QueryStr("propagationPolicy") != "Foreground") {
+    Invalid("meta.k8s.io", "DeleteOptions", "",
+            {FieldCause("propagationPolicy", "Unsupported value: " + Json(ctx.QueryStr("propagationPolicy")).dump() +
+                                                 ": supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\"")});
+  }
+  const Json& pre = Field(options, "preconditions");
+  const bool dry = DryRun(ctx.req) || options.contains("dryRun");
+  std::optional<StatusError> error;
+  bool terminating = false;
+  ObjectPtr result = store_.Mutate(t.StoreKey(), ctx.ns, ctx.name, [&](const ObjectPtr& current) -> Mutation {
+    if (!current) {
+      error = NotFoundError(t, ctx.name);
+      return Mutation::None();
+    }
+    const Json& meta = current->json["metadata"];
+    if (StrField(pre, "uid") != "" && StrField(pre, "uid") != StrField(meta, "uid")) {
+      error = ConflictError(t, ctx.name,
+                            "Precondition failed: UID in precondition: " + StrField(pre, "uid") +
+                                ", UID in object meta: " + StrField(meta, "uid"));
+      return Mutation::None();
+    }
+    if (StrField(pre, "resourceVersion") != "" && StrField(pre, "resourceVersion") != std::to_string(current->rv)) {
+      error = ConflictError(t, ctx.name,
+                            "Precondition failed: ResourceVersion in precondition: " +
+                                StrField(pre, "resourceVersion") + ", ResourceVersion in object meta: " +
+                                std::to_string(current->rv));
+      return Mutation::None();
+    }
+    const Json& finalizers = Field(meta, "finalizers");
+    if (finalizers.is_array() && !finalizers.empty()) {
+      // Finalizers keep it: it only becomes terminating.
+      terminating = true;
+      if (meta.contains("deletionTimestamp") || dry) return Mutation::None();
+      Json next = current->json;
+      next["metadata"]["deletionTimestamp"] = NowRfc3339();
+      next["metadata"]["deletionGracePeriodSeconds"] = 0;
+      return Mutation::Put(Canonical(next));
+    }
+    return dry ? Mutation::None() : Mutation::Delete();
+  });
+  if (error) throw *error;
+  if (terminating) {
+    ObjectPtr now = result ? result : store_.Get(t.StoreKey(), ctx.ns, ctx.name);
+    ctx.w.Send(200, JsonHeaders(), now ? now->text : "{}");
+    return;
+  }
+  if (!dry && result) {
+    // Emulated controllers: a namespace takes its contents with it; a CRD
+    // takes its custom resources and its endpoints.
+    if (t.kind == "Namespace") {
+      for (const auto& other : ctx.registry->types()) {
+        if (other.namespaced) store_.DeleteAll(other.StoreKey(), ctx.name);
+      }
+    } else if (t.kind == "CustomResourceDefinition") {
+      const Json& spec = result->json["spec"];
+      store_.DeleteAll(spec["group"].get<std::string>() + "/" + spec["names"]["plural"].get<std::string>(), "");
+    }
+    AfterWrite(t, result, /*deleted=*/true);
+  }
+  const std::string uid = result ? StrField(result->json["metadata"], "uid") : "";
+  SendJson(ctx.w, 200, SuccessStatus(t, ctx.name, uid));
+}
+
+void Cluster::ServeDeleteCollection(Context& ctx) {
+  const ResourceType& t = *ctx.type;
+  const Selectors sel = ParseSelectors(ctx.req, t);
+  auto state = store_.List(t.StoreKey(), std::nullopt);
+  std::string items;
+  std::size_t n = 0;
+  for (const ObjectPtr& o : state->objects) {
+    if (!Selected(sel, *o, ctx.ns)) continue;
+    ObjectPtr gone = store_.Mutate(t.StoreKey(), o->ns, o->name, [&](const ObjectPtr& current) {
+      return current && current->rv == o->rv ? Mutation::Delete() : Mutation::None();
+    });
+    if (!gone) continue;
+    if (n++ > 0) items += ',';
+    items += gone->text;
+  }
+  ctx.w.Send(200, JsonHeaders(),
+             "{\"kind\":\"" + t.kind + "List\",\"apiVersion\":\"" + t.ApiVersion() +
+                 "\",\"metadata\":{\"resourceVersion\":\"" + std::to_string(store_.CurrentRv()) + "\"},\"items\":[" +
+                 items + "]}");
+}
+
+}  // namespace kubefold::emulator

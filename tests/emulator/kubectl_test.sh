@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Drives real kubectl (v1.32, /usr/bin/kubectl) against kube-emulator: every
+# command must work unchanged, as it would against a real cluster.
+#
+# usage: kubectl_test.sh <path to kube-emulator> [repository root]
+set -euo pipefail
+
+EMULATOR=${1:?usage: kubectl_test.sh <kube-emulator> [repo root]}
+ROOT=${2:-$(cd "$(dirname "$0")/../.." && pwd)}
+DATA="$ROOT/tests/emulator/testdata"
+KUBECTL=${KUBECTL:-kubectl}
+
+WORK=$(mktemp -d)
+EMU_PID=
+WATCH_PID=
+cleanup() {
+  [[ -n "$WATCH_PID" ]] && kill "$WATCH_PID" 2>/dev/null || true
+  [[ -n "$EMU_PID" ]] && kill "$EMU_PID" 2>/dev/null && wait "$EMU_PID" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+"$EMULATOR" --clusters east,west --dir "$WORK/emu" >"$WORK/emulator.log" 2>&1 &
+EMU_PID=$!
+for _ in $(seq 200); do [[ -f "$WORK/emu/emulator.json" ]] && break; sleep 0.05; done
+[[ -f "$WORK/emu/emulator.json" ]] || { cat "$WORK/emulator.log"; echo "kube-emulator did not start"; exit 1; }
+
+export KUBECONFIG="$WORK/emu/kubeconfig"   # both clusters as contexts, tokenFile users
+# The emulator serves no OpenAPI documents (README): client-side validation off.
+k() { "$KUBECTL" --request-timeout=20s "$@"; }
+
+failures=0
+pass() { printf 'ok   %s\n' "$1"; }
+fail() { printf 'FAIL %s\n' "$1"; failures=$((failures + 1)); }
+# expect <name> <expected substring> <command...>: the command succeeds and
+# its output contains the substring.
+expect() {
+  local name=$1 want=$2; shift 2
+  local out
+  if out=$("$@" 2>&1) && grep -qF -- "$want" <<<"$out"; then pass "$name"; else
+    fail "$name"; printf '  wanted: %s\n  got: %s\n' "$want" "$out"; fi
+}
+# expect_error <name> <expected substring> <command...>: the command fails
+# and says so.
+expect_error() {
+  local name=$1 want=$2; shift 2
+  local out
+  if ! out=$("$@" 2>&1) && grep -qF -- "$want" <<<"$out"; then pass "$name"; else
+    fail "$name"; printf '  wanted failure with: %s\n  got: %s\n' "$want" "$out"; fi
+}
+# wait_for <name> <file> <substring>: the file gets the substring within 15 s.
+wait_for() {
+  local name=$1 file=$2 want=$3
+  for _ in $(seq 150); do grep -qF -- "$want" "$file" 2>/dev/null && { pass "$name"; return; }; sleep 0.1; done
+  fail "$name"; printf '  wanted %s in:\n' "$want"; cat "$file"
+}
+
+expect "version reaches the server" "Server Version: v1.32.0" k version
+expect "api-resources lists deployments" "deployments.apps" k api-resources -o name
+expect "api-resources lists leases" "coordination.k8s.io/v1" k api-resources
+expect "contexts from the merged kubeconfig" "west" k config get-contexts
+
+expect "apply creates a deployment" "deployment.apps/web created" k apply --validate=false -f "$DATA/web-deployment.yaml"
+expect "apply again is unchanged" "deployment.apps/web unchanged" k apply --validate=false -f "$DATA/web-deployment.yaml"
+sed 's/nginx:1.27/nginx:1.28/' "$DATA/web-deployment.yaml" >"$WORK/web2.yaml"
+expect "apply of a changed image configures it" "deployment.apps/web configured" k apply --validate=false -f "$WORK/web2.yaml"
+expect "the image changed" "nginx:1.28" k get deployment web -o jsonpath='{.spec.template.spec.containers[0].image}'
+expect "the env list was merged, not replaced" "blue" k get deployment web -o jsonpath='{.spec.template.spec.containers[0].env[0].value}'
+
+expect "get -A shows namespaces of every object" "kube-system" k get leases,configmaps,namespaces -A
+expect "get -A lists the deployment" "web" k get deployments -A
+expect "get by short name" "web" k get deploy
+
+# A watch that receives live changes.
+k get configmaps -w --output-watch-events >"$WORK/watch.out" 2>&1 &
+WATCH_PID=$!
+sleep 1
+# (kubectl's imperative `create configmap` sends protobuf, which the emulator
+# does not speak — README; objects from files go as JSON.)
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: live-one\ndata:\n  a: b\n' | k create --validate=false -f - >/dev/null
+wait_for "get -w sees a create" "$WORK/watch.out" "live-one"
+k patch configmap live-one --type=merge -p '{"data":{"a":"c"}}' >/dev/null
+wait_for "get -w sees a change" "$WORK/watch.out" "MODIFIED"
+k delete configmap live-one >/dev/null
+wait_for "get -w sees a delete" "$WORK/watch.out" "DELETED"
+kill "$WATCH_PID" 2>/dev/null || true
+WATCH_PID=
+
+expect "strategic patch" "deployment.apps/web patched" k patch deployment web -p '{"spec":{"replicas":3}}'
+expect "merge patch" "deployment.apps/web patched" k patch deployment web --type=merge -p '{"metadata":{"labels":{"tier":"front"}}}'
+expect "json patch" "deployment.apps/web patched" k patch deployment web --type=json -p '[{"op":"replace","path":"/spec/replicas","value":4}]'
+expect "patches landed" "4" k get deployment web -o jsonpath='{.spec.replicas}'
+expect_error "a patch of a missing object is NotFound" 'deployments.apps "nope" not found' k patch deployment nope -p '{"spec":{"replicas":1}}'
+sed 's/name: web$/name: Bad_Name/' "$DATA/web-deployment.yaml" >"$WORK/bad.yaml"
+expect_error "an invalid deployment is refused" 'The Deployment "Bad_Name" is invalid: metadata.name' k create --validate=false -f "$WORK/bad.yaml"
+
+expect "server-side apply creates" "serverside-applied" k apply --server-side --validate=false -f "$DATA/web-deployment.yaml" -n kube-public
+sed 's/replicas: 2/replicas: 5/' "$DATA/web-deployment.yaml" >"$WORK/web5.yaml"
+expect_error "a second manager conflicts" "conflict" k apply --server-side --validate=false --field-manager=other -f "$WORK/web5.yaml" -n kube-public
+expect "force-conflicts takes the field" "serverside-applied" k apply --server-side --validate=false --field-manager=other --force-conflicts -f "$WORK/web5.yaml" -n kube-public
+expect "the forced value landed" "5" k get deployment web -n kube-public -o jsonpath='{.spec.replicas}'
+expect "managed fields name both managers" "other" k get deployment web -n kube-public --show-managed-fields -o yaml
+
+expect "apply of a CRD" "customresourcedefinition.apiextensions.k8s.io/widgets.example.com created" k apply --validate=false -f "$DATA/widget-crd.yaml"
+expect "wait for the CRD to be established" "condition met" k wait --for condition=established --timeout=20s crd/widgets.example.com
+expect "the CRD shows up in discovery" "widgets" k api-resources --api-group=example.com
+expect "apply of a custom resource" "widget.example.com/small created" k apply --validate=false -f "$DATA/widget.yaml"
+expect "get of a custom resource by short name" "small" k get wd
+for crd in "$ROOT"/crds/*.yaml; do
+  [[ -f "$crd" ]] || continue
+  expect "apply of $(basename "$crd")" "created" k apply --validate=false -f "$crd"
+done
+
+expect "delete" 'deployment.apps "web" deleted' k delete deployment web
+expect_error "deleted means gone" 'deployments.apps "web" not found' k get deployment web
+expect "another context is another cluster" "No resources found" k --context west get deployments
+
+if ((failures > 0)); then
+  echo "kubectl_test: $failures check(s) failed"
+  exit 1
+fi
+echo "kubectl_test: all checks passed"

@@ -1,5 +1,5 @@
-// The object-patching engine of kube-emulator: the five ways a Kubernetes API
-// server changes a stored object on a write, as pure functions over JSON.
+// The object-patching engine of kube-emulator: how a Kubernetes API server
+// turns a write into the stored object, as pure functions over JSON.
 //
 //   YamlToJson           a request body in YAML (application/apply-patch+yaml)
 //   MergePatch           application/merge-patch+json (RFC 7386)
@@ -127,7 +127,8 @@ bool SupportsStrategicMergePatch(std::string_view kind);
 // container ports by containerPort, Service ports by port, conditions by
 // type, ...), lists without one are replaced, `$patch: replace|delete` on maps
 // and list items, `$retainKeys`, `$setElementOrder/<list>`,
-// `$deleteFromPrimitiveList/<list>`, null deletes. `kind` selects the table;
+// `$deleteFromPrimitiveList/<list>`, null deletes (`$patch: merge` is refused,
+// as the real server refuses it). `kind` selects the table;
 // unknown fields merge as maps and replace as lists. The result has the nulls
 // and "$" keys dropped that decoding into the Go type would drop.
 // Errors: a patch that is not an object is 400 BadRequest; a malformed

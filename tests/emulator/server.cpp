@@ -246,7 +246,7 @@ void HttpServer::Listen() {
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port_ != 0 ? port_ : options_.port));
+  addr.sin_port = htons(static_cast<uint16_t>(port_.load() != 0 ? port_.load() : options_.port));
   if (::inet_pton(AF_INET, options_.bind.c_str(), &addr.sin_addr) != 1) {
     ::close(fd);
     throw std::runtime_error("kube-emulator: bad bind address '" + options_.bind + "'");
@@ -259,13 +259,13 @@ void HttpServer::Listen() {
   }
   socklen_t len = sizeof(addr);
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  port_ = ntohs(addr.sin_port);
+  if (port_.load() == 0) port_ = ntohs(addr.sin_port);
   listen_fd_ = fd;
   accept_thread_ = std::thread([this] { AcceptLoop(); });
 }
 
 std::string HttpServer::Url() const {
-  return std::string(options_.tls ? "https://" : "http://") + options_.bind + ":" + std::to_string(port_);
+  return std::string(options_.tls ? "https://" : "http://") + options_.bind + ":" + std::to_string(port_.load());
 }
 
 void HttpServer::Partition() {

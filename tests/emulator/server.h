@@ -41,7 +41,7 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  int port() const { return port_; }
+  int port() const { return port_.load(); }
   // "https://127.0.0.1:<port>" or "http://...".
   std::string Url() const;
 
@@ -66,7 +66,7 @@ class HttpServer {
   const ServerOptions options_;
   RequestHandler* const handler_;
   SSL_CTX* ctx_ = nullptr;
-  int port_ = 0;
+  std::atomic<int> port_{0};  // set by the first Listen; Heal listens on it again
 
   std::atomic<bool> stopping_{false};
   std::atomic<bool> partitioned_{false};

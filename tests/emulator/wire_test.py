@@ -29,15 +29,17 @@ class Emulator:
 
     def __init__(self, clusters=("a", "b"), extra=()):
         self.dir = tempfile.mkdtemp(prefix="kube-emulator-")
+        self.log = open(os.path.join(self.dir, "emulator.log"), "w+")
         self.proc = subprocess.Popen(
             [EMULATOR, "--clusters", ",".join(clusters), "--dir", self.dir,
              "--bookmark-interval-ms", "300", *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            stdout=self.log, stderr=subprocess.STDOUT, text=True)
         deadline = time.time() + 20
         state = os.path.join(self.dir, "emulator.json")
         while not os.path.exists(state):
             if self.proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError("kube-emulator did not start: " + self.proc.stdout.read())
+                self.log.seek(0)
+                raise RuntimeError("kube-emulator did not start: " + self.log.read())
             time.sleep(0.05)
         with open(state) as f:
             self.state = json.load(f)
@@ -45,12 +47,17 @@ class Emulator:
         self.clusters = {c["name"]: c for c in self.state["clusters"]}
 
     def close(self):
+        if self.proc.poll() is not None:
+            # It died under the tests: its output says why (a sanitizer report).
+            self.log.seek(0)
+            sys.stderr.write(f"kube-emulator exited with {self.proc.returncode}:\n" + self.log.read())
         self.proc.send_signal(signal.SIGTERM)
         try:
             self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def token(self, cluster):

@@ -486,3 +486,27 @@ BOOST_AUTO_TEST_CASE(reflectors_converge_under_random_faults_while_a_writer_runs
     BOOST_CHECK_MESSAGE(Eventually([&] { return Converged(f, *r); }, 30s), r->Log());
   }
 }
+
+BOOST_AUTO_TEST_CASE(bookmarks_move_the_resume_point_without_events) {
+  emu::ClusterOptions options;
+  options.bookmark_interval = 200ms;
+  Fixture f(options);
+  f.CreateDeployment("a");
+  RunningReflector r(f.client, DeploymentsIn("default"));
+  BOOST_REQUIRE(Eventually([&] { return r.cache().synced() >= 1 && f.cluster().open_watches() == 1; }));
+  const std::string before = r.reflector().resume_version();
+  // Writes to another resource move the cluster's RV; only bookmarks can
+  // tell the deployments watch about it.
+  for (int i = 0; i < 3; ++i) {
+    f.cluster().store().Mutate("/configmaps", "default", "cm" + std::to_string(i), [&](const emu::ObjectPtr&) {
+      return emu::Mutation::Put(emu::Json{{"kind", "ConfigMap"}, {"apiVersion", "v1"},
+                                          {"metadata", {{"name", "cm" + std::to_string(i)}, {"namespace", "default"}}}});
+    });
+  }
+  const std::string now = std::to_string(f.cluster().store().CurrentRv());
+  BOOST_CHECK_MESSAGE(Eventually([&] { return r.reflector().resume_version() == now; }, 5s),
+                      "resume " << r.reflector().resume_version() << " want " << now << "\n" << r.Log());
+  BOOST_CHECK_NE(before, now);
+  BOOST_CHECK_GE(r.reflector().stats().bookmarks, 1u);
+  BOOST_CHECK_EQUAL(r.reflector().stats().events, 0u);
+}

@@ -1,0 +1,246 @@
+// watch_bench: events per second from kube-emulator into the reflector's
+// output over loopback TLS, with realistic ~4 KB Deployment events (managed
+// fields included), and where the time goes.
+//
+// The emulator runs in-process (its server threads share the machine); the
+// namespace "shop" holds kObjects Deployments. Each iteration:
+//
+//   BM_WatchReflector_kubefold   a Reflector streaming-lists the namespace
+//                                (watch with sendInitialEvents: kObjects
+//                                ADDED events) until it hands out the
+//                                replace: transport + framing + decode +
+//                                prune, end to end.
+//   BM_WatchTransport_kubefold   the same stream through the HTTPS transport
+//                                only: chunks read, lines counted, no parsing.
+//   BM_WatchTransportPlain_kubefold  the same over plain HTTP (TLS's share).
+//   BM_Decode_kubefold           LineFramer + DecodeWatchEvent of one event
+//                                line in memory (parse + prune + summary).
+//   BM_Parse_simdjson            simdjson's DOM parse of the line alone (the
+//                                decoder's parser): decode − this = pruning.
+//   BM_Parse_nlohmann            nlohmann::json::parse of the line: the
+//                                in-run baseline for the parse step.
+//
+// Items are events; rates are per wall-clock second, and the cpu_ns_per_event
+// counter is the whole process's CPU time per event (client and server).
+#include <benchmark/benchmark.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <simdjson.h>
+#include <string>
+#include <thread>
+#include <ctime>
+
+#include "controllers/kube/http_transport.h"
+#include "controllers/kube/kubeconfig.h"
+#include "controllers/kube/reflector.h"
+#include "controllers/kube/rest_client.h"
+#include "controllers/kube/token_source.h"
+#include "controllers/kube/watch_decoder.h"
+#include "tests/bench/deployment_fixture.h"
+#include "tests/emulator/emulator.h"
+
+namespace {
+
+namespace emu = kubefold::emulator;
+using namespace kubefold::kube;
+
+constexpr int kObjects = 5000;
+const ResourceType kDeployments{"apps", "v1", "Deployment"};
+
+double ProcessCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+// One emulated cluster (TLS or plain) loaded with kObjects Deployments.
+struct Bench {
+  std::unique_ptr<emu::Emulator> emulator;
+  RestConfig config;
+  std::size_t event_bytes = 0;
+
+  explicit Bench(bool tls) {
+    emu::EmulatorOptions options;
+    options.clusters = {"bench"};
+    options.tls = tls;
+    options.cluster.max_events = 4 * kObjects;
+    emulator = std::make_unique<emu::Emulator>(options);
+    auto& store = emulator->cluster("bench").store();
+    for (int i = 0; i < kObjects; ++i) {
+      emu::Json object = emu::Json::parse(kubefold::bench::DeploymentObject(i).dump());
+      const std::string name = object["metadata"]["name"];
+      store.Mutate("apps/deployments", "shop", name, [&](const emu::ObjectPtr&) { return emu::Mutation::Put(object); });
+    }
+    auto list = store.List("apps/deployments", std::nullopt);
+    event_bytes = list->objects.front()->text.size() + sizeof(R"({"type":"ADDED","object":})") - 1 + 1;
+    auto parsed = ParseKubeconfig(emulator->Kubeconfig("bench"), "bench");
+    auto resolved = ResolveContext(*parsed);
+    if (!resolved.ok()) throw std::runtime_error(resolved.status().ToString());
+    config = *resolved;
+  }
+};
+
+Bench& Tls() {
+  static Bench bench(true);
+  return bench;
+}
+
+Bench& Plain() {
+  static Bench bench(false);
+  return bench;
+}
+
+void Report(benchmark::State& st, const Bench& bench, double cpu_seconds) {
+  const auto events = static_cast<double>(st.iterations()) * kObjects;
+  st.SetItemsProcessed(static_cast<int64_t>(events));
+  st.SetBytesProcessed(static_cast<int64_t>(events * static_cast<double>(bench.event_bytes)));
+  st.counters["event_bytes"] = static_cast<double>(bench.event_bytes);
+  st.counters["cpu_ns_per_event"] = cpu_seconds * 1e9 / events;
+}
+
+void BM_WatchReflector_kubefold(benchmark::State& st) {
+  Bench& bench = Tls();
+  auto transport = NewHttpTransport(bench.config, {.warn = [](std::string_view) {}});
+  RestClientOptions rest_options;
+  rest_options.qps = 1e6;
+  rest_options.burst = 1000000;
+  RestClient rest(std::move(*transport), std::shared_ptr<TokenSource>(NewTokenSource(bench.config)), rest_options);
+  double cpu = 0;
+  for (auto _ : st) {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::size_t replaced = 0;
+    bool synced = false;
+    ReflectorOptions options;
+    options.type = kDeployments;
+    options.resource = "deployments";
+    options.namespace_name = "shop";
+    options.streaming_list = true;
+    ReflectorHooks hooks;
+    hooks.sink = [&](ReflectorEvent&& e) {
+      if (e.type == ReflectorEventType::kReplace) replaced = e.objects.size();
+      if (e.type == ReflectorEventType::kSynced) {
+        std::lock_guard lock(mu);
+        synced = true;
+        cv.notify_all();
+      }
+    };
+    hooks.authorize = [&](HttpRequest& r) { return rest.Authorize(r); };
+    hooks.log = [](std::string_view) {};
+    const double cpu0 = ProcessCpuSeconds();
+    Reflector reflector(rest.transport(), options, hooks);
+    std::thread runner([&] { reflector.Run(); });
+    {
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return synced; });
+    }
+    cpu += ProcessCpuSeconds() - cpu0;
+    st.PauseTiming();
+    reflector.Stop();
+    runner.join();
+    st.ResumeTiming();
+    if (replaced != static_cast<std::size_t>(kObjects)) {
+      st.SkipWithError("the reflector did not hand out every object");
+      return;
+    }
+  }
+  Report(st, bench, cpu);
+}
+
+void TransportOnly(benchmark::State& st, Bench& bench) {
+  auto transport = NewHttpTransport(bench.config, {.warn = [](std::string_view) {}});
+  auto tokens = NewTokenSource(bench.config);
+  double cpu = 0;
+  for (auto _ : st) {
+    const double cpu0 = ProcessCpuSeconds();
+    HttpRequest req;
+    req.path_and_query = "/apis/apps/v1/namespaces/shop/deployments?watch=1&resourceVersion=0&timeoutSeconds=600";
+    req.timeout = std::chrono::seconds(60);
+    auto token = tokens->Token();
+    req.headers.emplace_back("Authorization", "Bearer " + *token);
+    auto stream = (*transport)->Open(req);
+    if (!stream.ok() || stream->status != 200) {
+      st.SkipWithError("watch did not open");
+      return;
+    }
+    int lines = 0;
+    while (lines < kObjects) {
+      auto chunk = stream->body->Read();
+      if (!chunk.ok() || chunk->empty()) {
+        st.SkipWithError("watch ended early");
+        return;
+      }
+      for (char c : *chunk) lines += c == '\n';
+    }
+    stream->body->Cancel();
+    cpu += ProcessCpuSeconds() - cpu0;
+  }
+  Report(st, bench, cpu);
+}
+
+void BM_WatchTransport_kubefold(benchmark::State& st) { TransportOnly(st, Tls()); }
+void BM_WatchTransportPlain_kubefold(benchmark::State& st) { TransportOnly(st, Plain()); }
+
+const std::string& Line() {
+  static const std::string line = [] {
+    // The event exactly as the emulator sends it.
+    auto list = Tls().emulator->cluster("bench").store().List("apps/deployments", std::nullopt);
+    return "{\"type\":\"ADDED\",\"object\":" + list->objects.front()->text + "}\n";
+  }();
+  return line;
+}
+
+void BM_Decode_kubefold(benchmark::State& st) {
+  const std::string& line = Line();
+  LineFramer framer;
+  for (auto _ : st) {
+    kubefold::Status s = framer.Feed(line, [&](std::string_view l) {
+      auto ev = DecodeWatchEvent(l, kDeployments);
+      if (!ev.ok()) return ev.status();
+      benchmark::DoNotOptimize(ev);
+      return kubefold::Status::Ok();
+    });
+    if (!s.ok()) {
+      st.SkipWithError(s.ToString().c_str());
+      return;
+    }
+  }
+  st.SetItemsProcessed(static_cast<int64_t>(st.iterations()));
+  st.SetBytesProcessed(static_cast<int64_t>(st.iterations() * line.size()));
+}
+
+void BM_Parse_simdjson(benchmark::State& st) {
+  const simdjson::padded_string line(Line());
+  simdjson::dom::parser parser;
+  for (auto _ : st) {
+    auto doc = parser.parse(line);
+    benchmark::DoNotOptimize(doc);
+  }
+  st.SetItemsProcessed(static_cast<int64_t>(st.iterations()));
+  st.SetBytesProcessed(static_cast<int64_t>(st.iterations() * line.size()));
+}
+
+void BM_Parse_nlohmann(benchmark::State& st) {
+  const std::string& line = Line();
+  for (auto _ : st) {
+    auto j = nlohmann::json::parse(line);
+    benchmark::DoNotOptimize(j);
+  }
+  st.SetItemsProcessed(static_cast<int64_t>(st.iterations()));
+  st.SetBytesProcessed(static_cast<int64_t>(st.iterations() * line.size()));
+}
+
+BENCHMARK(BM_WatchReflector_kubefold)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(3)->Repetitions(5)->ReportAggregatesOnly(true);
+BENCHMARK(BM_WatchTransport_kubefold)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(3)->Repetitions(5)->ReportAggregatesOnly(true);
+BENCHMARK(BM_WatchTransportPlain_kubefold)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(3)->Repetitions(5)->ReportAggregatesOnly(true);
+BENCHMARK(BM_Decode_kubefold)->Repetitions(5)->ReportAggregatesOnly(true);
+BENCHMARK(BM_Parse_simdjson)->Repetitions(5)->ReportAggregatesOnly(true);
+BENCHMARK(BM_Parse_nlohmann)->Repetitions(5)->ReportAggregatesOnly(true);
+
+}  // namespace
+
+BENCHMARK_MAIN();

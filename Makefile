@@ -3,8 +3,8 @@
 #   make test        build everything and run the full test suite
 #   make check       test + ThreadSanitizer + AddressSanitizer/UBSan runs
 #   make bench-state state/ benchmarks, JSON in build/bench/state.json
-#   make bench-decode  watch decoding against nlohmann's parse, build/bench/decode.json
-#   make bench-watch   emulator -> reflector over loopback TLS, build/bench/watch.json
+#   make bench-watch   emulator -> reflector over loopback TLS, decode against
+#                      nlohmann's parse, build/bench/watch.json
 #
 # Variables: JOBS (build parallelism, default: nproc), CTEST_JOBS (default 2),
 # BENCH_ARGS (extra Google Benchmark flags, e.g. --benchmark_filter=Diff).
@@ -30,7 +30,7 @@ configure = test -f $(1)/build.ninja || $(CMAKE) -G Ninja -S . -B $(1) $(2)
 # The targets share build directories and a 2-core machine; run them in order.
 .NOTPARALLEL:
 
-.PHONY: all deps build test test-tsan test-asan bench-state bench-decode bench-watch fuzz check clean
+.PHONY: all deps build test test-tsan test-asan bench-state bench-watch fuzz check clean
 
 all: build
 
@@ -57,26 +57,14 @@ test-asan: deps
 	UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
 	  $(SAN_LAUNCH) $(CTEST) --test-dir build-asan --output-on-failure --no-tests=error -j$(CTEST_JOBS)
 
-bench-state: deps
+# bench-<name> builds <name>_bench in build-bench/ (Release) and writes
+# build/bench/<name>.json.
+bench-state bench-watch: bench-%: deps
 	$(call configure,build-bench,-DCMAKE_BUILD_TYPE=Release -DKUBEFOLD_BUILD_BENCH=ON)
-	$(CMAKE) --build build-bench --parallel $(JOBS) --target state_bench
+	$(CMAKE) --build build-bench --parallel $(JOBS) --target $*_bench
 	mkdir -p build/bench
-	build-bench/tests/bench/state_bench \
-	  --benchmark_out=build/bench/state.json --benchmark_out_format=json $(BENCH_ARGS)
-
-bench-decode: deps
-	$(call configure,build-bench,-DCMAKE_BUILD_TYPE=Release -DKUBEFOLD_BUILD_BENCH=ON)
-	$(CMAKE) --build build-bench --parallel $(JOBS) --target decode_bench
-	mkdir -p build/bench
-	build-bench/tests/bench/decode_bench \
-	  --benchmark_out=build/bench/decode.json --benchmark_out_format=json $(BENCH_ARGS)
-
-bench-watch: deps
-	$(call configure,build-bench,-DCMAKE_BUILD_TYPE=Release -DKUBEFOLD_BUILD_BENCH=ON)
-	$(CMAKE) --build build-bench --parallel $(JOBS) --target watch_bench
-	mkdir -p build/bench
-	build-bench/tests/bench/watch_bench \
-	  --benchmark_out=build/bench/watch.json --benchmark_out_format=json $(BENCH_ARGS)
+	build-bench/tests/bench/$*_bench \
+	  --benchmark_out=build/bench/$*.json --benchmark_out_format=json $(BENCH_ARGS)
 
 # Each fuzz target runs FUZZ_SECONDS from its seed corpus (copied, so runs
 # never write into the source tree); a crash fails the target and leaves the

@@ -1,6 +1,8 @@
 #include "controllers/kube/reflector.h"
 
 #include <algorithm>
+#include <string>
+#include <unordered_map>
 #include <utility>
 
 #include "controllers/kube/paths.h"
@@ -257,6 +259,9 @@ Reflector::Next Reflector::Watch(bool initial) {
   bool expired = false;
   std::string error_event;
   std::vector<DecodedObject> initial_objects;  // a streaming list's ADDEDs, until its bookmark
+  // namespace/name -> index in initial_objects, so folding an event in costs
+  // O(1), not a scan of everything received so far.
+  std::unordered_map<std::string, std::size_t> initial_index;
   LineFramer framer(options_.max_line_bytes);
   auto on_line = [&](std::string_view line) -> Status {
     auto ev = DecodeWatchEvent(line, options_.type);
@@ -281,11 +286,25 @@ Reflector::Next Reflector::Watch(bool initial) {
       default: {
         if (initial) {
           // Initial events are ADDEDs; fold anything else in by key.
-          auto same = [&](const DecodedObject& o) {
-            return o.ns == ev->object->ns && o.workload.key.name == ev->object->workload.key.name;
-          };
-          std::erase_if(initial_objects, same);
-          if (ev->type != EventType::kDeleted) initial_objects.push_back(std::move(*ev->object));
+          std::string key = ev->object->ns + '/' + ev->object->workload.key.name;
+          auto found = initial_index.find(key);
+          if (ev->type == EventType::kDeleted) {
+            if (found != initial_index.end()) {
+              // Swap with the last and pop: order does not matter to a replace.
+              const std::size_t at = found->second;
+              initial_index.erase(found);
+              if (at + 1 != initial_objects.size()) {
+                initial_objects[at] = std::move(initial_objects.back());
+                initial_index[initial_objects[at].ns + '/' + initial_objects[at].workload.key.name] = at;
+              }
+              initial_objects.pop_back();
+            }
+          } else if (found != initial_index.end()) {
+            initial_objects[found->second] = std::move(*ev->object);
+          } else {
+            initial_index.emplace(std::move(key), initial_objects.size());
+            initial_objects.push_back(std::move(*ev->object));
+          }
           return Status::Ok();
         }
         ReflectorEvent out;

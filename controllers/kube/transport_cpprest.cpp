@@ -389,7 +389,12 @@ Headers ToHeaders(const web::http::http_headers& in) {
 struct StreamState {
   std::mutex mu;
   std::condition_variable cv;
-  std::string data;          // Guarded by mu: received, not yet read
+  // Guarded by mu: received bytes; those before `offset` have been read.
+  // Reads advance the offset and appends compact the string only once half
+  // of it is read, so a reader behind a fast producer costs linear time, not
+  // a shift of everything buffered per read.
+  std::string data;
+  std::size_t offset = 0;
   bool ended = false;        // Guarded by mu: the response is complete (or failed)
   std::exception_ptr error;  // Guarded by mu: why it failed, when it did
   bool cancelled = false;    // Guarded by mu
@@ -446,6 +451,10 @@ class BodySink final : public concurrency::streams::details::streambuf_state_man
  private:
   void Append(const uint8_t* ptr, size_t count) {
     std::lock_guard<std::mutex> lock(state_->mu);
+    if (state_->offset > 0 && state_->offset >= state_->data.size() / 2) {
+      state_->data.erase(0, state_->offset);
+      state_->offset = 0;
+    }
     state_->data.append(reinterpret_cast<const char*>(ptr), count);
     state_->cv.notify_all();
   }
@@ -475,12 +484,18 @@ class CpprestBodyStream final : public BodyStream {
     const Clock::time_point deadline = Clock::now() + timeout_;
     std::unique_lock<std::mutex> lock(state_->mu);
     state_->cv.wait_until(lock, deadline,
-                          [&] { return state_->cancelled || !state_->data.empty() || state_->ended; });
+                          [&] { return state_->cancelled || state_->data.size() > state_->offset || state_->ended; });
     if (state_->cancelled) return Cancelled("reading " + what_ + ": cancelled");
-    if (!state_->data.empty()) {
-      if (state_->data.size() <= kMaxReadBytes) return std::exchange(state_->data, std::string());
-      std::string out = state_->data.substr(0, kMaxReadBytes);
-      state_->data.erase(0, kMaxReadBytes);
+    if (state_->data.size() > state_->offset) {
+      const std::size_t available = state_->data.size() - state_->offset;
+      if (state_->offset == 0 && available <= kMaxReadBytes) return std::exchange(state_->data, std::string());
+      const std::size_t n = std::min(available, kMaxReadBytes);
+      std::string out = state_->data.substr(state_->offset, n);
+      state_->offset += n;
+      if (state_->offset == state_->data.size()) {
+        state_->data.clear();
+        state_->offset = 0;
+      }
       return out;
     }
     if (state_->ended) {

@@ -13,7 +13,7 @@
 // structure at several GB/s and leaves a tape from which the pruned object
 // is written. A realistic 4.4 KB Deployment event decodes in ~16 µs on this
 // machine, against ~80 µs for nlohmann::json merely to parse it
-// (tests/bench/decode_bench.cpp). Each thread keeps one parser, whose
+// (tests/bench/watch_bench.cpp). Each thread keeps one parser, whose
 // buffers grow to the largest line it has seen (at most the framer's bound).
 //
 // Bad input never crashes and never passes silently: a line that is not

@@ -1,6 +1,6 @@
 // A realistic Deployment as a watch event, ~4 KB: kubectl-applied (with the
 // last-applied annotation), managedFields from kubectl and the controller
-// manager, status with conditions. Shared by decode_bench and watch_bench.
+// manager, status with conditions. What watch_bench loads into kube-emulator.
 #pragma once
 
 #include <cstdio>

@@ -460,6 +460,9 @@ std::string BookmarkLine(const ResourceType& t, std::uint64_t rv, bool initial_e
   return line;
 }
 
+// How much of a watch stream is gathered before it is written as a chunk.
+constexpr std::size_t kWatchFlushBytes = 64 * 1024;
+
 std::string ErrorLine(const Json& status) {
   std::string line;
   AppendEvent(line, "ERROR", status.dump());
@@ -1073,7 +1076,14 @@ void Cluster::ServeWatch(Context& ctx) {
     auto state = store_.List(t.StoreKey(), std::nullopt);
     pos = state->rv;
     for (const ObjectPtr& o : state->objects) {
-      if (Selected(sel, *o, ctx.ns)) AppendEvent(out, "ADDED", o->text);
+      if (!Selected(sel, *o, ctx.ns)) continue;
+      AppendEvent(out, "ADDED", o->text);
+      // Written as it fills, the way the real server's encoder writes into
+      // its buffered response: one chunk per ~64 KiB, not one per stream.
+      if (out.size() >= kWatchFlushBytes) {
+        if (!w.WriteChunk(out)) return;
+        out.clear();
+      }
     }
     if (initial) out += BookmarkLine(t, pos, /*initial_events_end=*/true);
   } else {
@@ -1132,6 +1142,10 @@ void Cluster::ServeWatch(Context& ctx) {
         AppendEvent(out, "ADDED", e.object->text);
       } else if (was) {
         AppendEvent(out, "DELETED", WithRv(*e.previous, e.rv));
+      }
+      if (out.size() >= kWatchFlushBytes) {
+        if (!w.WriteChunk(out)) return;
+        out.clear();
       }
     }
     if (!out.empty() && !w.WriteChunk(out)) return;

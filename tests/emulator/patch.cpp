@@ -275,6 +275,33 @@ void AppendGoJsonString(std::string& out, std::string_view s) {
   out += '"';
 }
 
+// Calls append_item(item) for each of `items`, writing `separator` to `out`
+// between two items.
+template <typename Items, typename AppendItem>
+void AppendJoined(std::string& out, const Items& items, std::string_view separator,
+                  const AppendItem& append_item) {
+  bool first = true;
+  for (const auto& item : items) {
+    if (!first) out += separator;
+    first = false;
+    append_item(item);
+  }
+}
+
+// The keys of an object in byte order, the order Go prints and compares maps in.
+std::vector<std::string> SortedKeys(const Json& object) {
+  std::vector<std::string> keys;
+  for (const auto& [k, _] : object.items()) keys.push_back(k);
+  std::sort(keys.begin(), keys.end());
+  return keys;
+}
+
+// -1, 0 or 1 as a is less than, equal to or greater than b.
+template <typename T>
+int ThreeWay(const T& a, const T& b) {
+  return a < b ? -1 : (b < a ? 1 : 0);
+}
+
 // json.Marshal of a decoded value: objects with their keys sorted, as Go
 // marshals a map[string]interface{}.
 void AppendGoJson(std::string& out, const Json& v) {
@@ -285,33 +312,20 @@ void AppendGoJson(std::string& out, const Json& v) {
     case Json::value_t::number_unsigned: out += IntegerText(v); return;
     case Json::value_t::number_float: out += GoJsonFloat(v.get<double>()); return;
     case Json::value_t::string: AppendGoJsonString(out, v.get_ref<const std::string&>()); return;
-    case Json::value_t::array: {
+    case Json::value_t::array:
       out += '[';
-      bool first = true;
-      for (const auto& e : v) {
-        if (!first) out += ',';
-        first = false;
-        AppendGoJson(out, e);
-      }
+      AppendJoined(out, v, ",", [&](const Json& e) { AppendGoJson(out, e); });
       out += ']';
       return;
-    }
-    case Json::value_t::object: {
-      std::vector<std::string> keys;
-      for (const auto& [k, _] : v.items()) keys.push_back(k);
-      std::sort(keys.begin(), keys.end());
+    case Json::value_t::object:
       out += '{';
-      bool first = true;
-      for (const auto& k : keys) {
-        if (!first) out += ',';
-        first = false;
+      AppendJoined(out, SortedKeys(v), ",", [&](const std::string& k) {
         AppendGoJsonString(out, k);
         out += ':';
         AppendGoJson(out, v.at(k));
-      }
+      });
       out += '}';
       return;
-    }
     default: out += "null"; return;
   }
 }
@@ -333,25 +347,12 @@ std::string GoFormat(const Json& v) {
     case Json::value_t::string: return v.get<std::string>();
     case Json::value_t::array: {
       std::string out = "[";
-      bool first = true;
-      for (const auto& e : v) {
-        if (!first) out += ' ';
-        first = false;
-        out += GoFormat(e);
-      }
+      AppendJoined(out, v, " ", [&](const Json& e) { out += GoFormat(e); });
       return out + "]";
     }
     case Json::value_t::object: {
-      std::vector<std::string> keys;
-      for (const auto& [k, _] : v.items()) keys.push_back(k);
-      std::sort(keys.begin(), keys.end());
       std::string out = "map[";
-      bool first = true;
-      for (const auto& k : keys) {
-        if (!first) out += ' ';
-        first = false;
-        out += k + ":" + GoFormat(v.at(k));
-      }
+      AppendJoined(out, SortedKeys(v), " ", [&](const std::string& k) { out += k + ":" + GoFormat(v.at(k)); });
       return out + "]";
     }
     default: return "<nil>";
@@ -371,9 +372,40 @@ std::string JsonTypeWord(const Json& v) {
   }
 }
 
+constexpr const char* kGoMap = "map[string]interface {}";
+constexpr const char* kGoSlice = "[]interface {}";
+
+// encoding/json's error for a value that does not fit the Go type it is
+// decoded into.
+std::string CannotUnmarshal(const Json& v, std::string_view go_type) {
+  return "json: cannot unmarshal " + JsonTypeWord(v) + " into Go value of type " + std::string(go_type);
+}
+
 // Deep equality with objects compared as unordered maps (ordered_json's own
-// operator== is order-sensitive for objects) and numbers compared by value.
-bool JsonEqual(const Json& a, const Json& b) {
+// operator== is order-sensitive for objects); any other pair of values, scalars
+// or values of different types, is equal when leaf_equal(a, b) says so.
+template <typename LeafEqual>
+bool DeepEqual(const Json& a, const Json& b, const LeafEqual& leaf_equal) {
+  if (a.is_object() && b.is_object()) {
+    if (a.size() != b.size()) return false;
+    for (const auto& [k, v] : a.items()) {
+      const auto it = b.find(k);
+      if (it == b.end() || !DeepEqual(v, *it, leaf_equal)) return false;
+    }
+    return true;
+  }
+  if (a.is_array() && b.is_array()) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      if (!DeepEqual(a[i], b[i], leaf_equal)) return false;
+    }
+    return true;
+  }
+  return leaf_equal(a, b);
+}
+
+// Scalar equality with numbers compared by value, whatever their type.
+bool NumericallyEqual(const Json& a, const Json& b) {
   if (a.is_number() && b.is_number()) {
     if (a.is_number_float() || b.is_number_float()) return a.get<double>() == b.get<double>();
     if (a.is_number_unsigned() && b.is_number_unsigned()) {
@@ -383,24 +415,11 @@ bool JsonEqual(const Json& a, const Json& b) {
     if (b.is_number_unsigned() && b.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX)) return false;
     return a.get<std::int64_t>() == b.get<std::int64_t>();
   }
-  if (a.type() != b.type()) return false;
-  if (a.is_object()) {
-    if (a.size() != b.size()) return false;
-    for (const auto& [k, v] : a.items()) {
-      const auto it = b.find(k);
-      if (it == b.end() || !JsonEqual(v, *it)) return false;
-    }
-    return true;
-  }
-  if (a.is_array()) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-      if (!JsonEqual(a[i], b[i])) return false;
-    }
-    return true;
-  }
-  return a == b;
+  return a.type() == b.type() && a == b;
 }
+
+// Deep equality with objects compared as unordered maps and numbers by value.
+bool JsonEqual(const Json& a, const Json& b) { return DeepEqual(a, b, NumericallyEqual); }
 
 // Go interface{} equality of two decoded scalars: same dynamic type (int64,
 // float64, string, bool, nil) and same value. Maps and slices never compare
@@ -431,26 +450,41 @@ int GoTypeTag(const Json& v) {
   }
 }
 
-// Removes keys whose value is null from every object, recursively (lists keep
-// their null elements): what decoding into a Go struct and encoding it again
-// does to a built-in object.
-void DropNulls(Json& v) {
+// Removes the members that drop(key, value) selects from every object in
+// `v`, recursively; list elements stay, whatever they hold.
+template <typename Drop>
+void DropMembers(Json& v, const Drop& drop) {
   if (v.is_object()) {
     for (auto it = v.begin(); it != v.end();) {
-      if (it->is_null()) {
+      if (drop(it.key(), *it)) {
         it = v.erase(it);
       } else {
-        DropNulls(*it);
+        DropMembers(*it, drop);
         ++it;
       }
     }
   } else if (v.is_array()) {
-    for (auto& e : v) DropNulls(e);
+    for (auto& e : v) DropMembers(e, drop);
   }
+}
+
+// Removes keys whose value is null from every object, recursively (lists keep
+// their null elements): what decoding into a Go struct and encoding it again
+// does to a built-in object, and also what evanphx's pruneNulls (merge patch)
+// and strategicpatch's discardNullValuesFromPatch do to the values they add.
+void DropNulls(Json& v) {
+  DropMembers(v, [](const std::string&, const Json& value) { return value.is_null(); });
 }
 
 PatchError BadRequest(std::string message) {
   return PatchError{400, "BadRequest", std::move(message), {}, {}, {}, {}};
+}
+
+// The generic 422 of a patch the server could not apply; why goes to the
+// diagnostic only, as the real server words it the same for every cause.
+PatchError Unprocessable(std::string diagnostic) {
+  return PatchError{422, "Invalid", "the server rejected our request due to an error in our request",
+                    {}, {}, {}, std::move(diagnostic)};
 }
 
 PatchError InternalError(std::string message) {
@@ -509,43 +543,27 @@ int CompareValues(const Json& a, const Json& b) {
   const int ra = Rank(a), rb = Rank(b);
   if (ra != rb) return ra < rb ? -1 : 1;
   switch (ra) {
-    case 0: {
-      if (a.is_number_float() || b.is_number_float()) {
-        const double x = a.get<double>(), y = b.get<double>();
-        return x < y ? -1 : (x > y ? 1 : 0);
-      }
+    case 0:
+      if (a.is_number_float() || b.is_number_float()) return ThreeWay(a.get<double>(), b.get<double>());
       if (a.is_number_unsigned() && b.is_number_unsigned()) {
-        const auto x = a.get<std::uint64_t>(), y = b.get<std::uint64_t>();
-        return x < y ? -1 : (x > y ? 1 : 0);
+        return ThreeWay(a.get<std::uint64_t>(), b.get<std::uint64_t>());
       }
-      const auto x = a.get<std::int64_t>(), y = b.get<std::int64_t>();
-      return x < y ? -1 : (x > y ? 1 : 0);
-    }
-    case 1: {
-      const int c = a.get_ref<const std::string&>().compare(b.get_ref<const std::string&>());
-      return c < 0 ? -1 : (c > 0 ? 1 : 0);
-    }
-    case 2: {
-      const bool x = a.get<bool>(), y = b.get<bool>();
-      return x == y ? 0 : (!x ? -1 : 1);
-    }
+      return ThreeWay(a.get<std::int64_t>(), b.get<std::int64_t>());
+    case 1: return ThreeWay(a.get_ref<const std::string&>(), b.get_ref<const std::string&>());
+    case 2: return ThreeWay(a.get<bool>(), b.get<bool>());
     case 3: {
       for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) {
         if (const int c = CompareValues(a[i], b[i]); c != 0) return c;
       }
-      return a.size() < b.size() ? -1 : (a.size() > b.size() ? 1 : 0);
+      return ThreeWay(a.size(), b.size());
     }
     case 4: {
-      std::vector<std::string> ka, kb;
-      for (const auto& [k, _] : a.items()) ka.push_back(k);
-      for (const auto& [k, _] : b.items()) kb.push_back(k);
-      std::sort(ka.begin(), ka.end());
-      std::sort(kb.begin(), kb.end());
+      const std::vector<std::string> ka = SortedKeys(a), kb = SortedKeys(b);
       for (std::size_t i = 0; i < ka.size() && i < kb.size(); ++i) {
-        if (const int c = ka[i].compare(kb[i]); c != 0) return c < 0 ? -1 : 1;
+        if (const int c = ThreeWay(ka[i], kb[i]); c != 0) return c;
         if (const int c = CompareValues(a.at(ka[i]), b.at(kb[i])); c != 0) return c;
       }
-      return ka.size() < kb.size() ? -1 : (ka.size() > kb.size() ? 1 : 0);
+      return ThreeWay(ka.size(), kb.size());
     }
     default: return 0;
   }
@@ -562,20 +580,12 @@ std::string ValueToString(const Json& v) {
     case Json::value_t::string: return GoQuote(v.get_ref<const std::string&>());
     case Json::value_t::array: {
       std::string out = "[";
-      for (std::size_t i = 0; i < v.size(); ++i) {
-        if (i) out += ',';
-        out += ValueToString(v[i]);
-      }
+      AppendJoined(out, v, ",", [&](const Json& e) { out += ValueToString(e); });
       return out + "]";
     }
     case Json::value_t::object: {
       std::string out = "{";
-      bool first = true;
-      for (const auto& [k, e] : v.items()) {
-        if (!first) out += ',';
-        first = false;
-        out += k + "=" + ValueToString(e);
-      }
+      AppendJoined(out, v.items(), ",", [&](const auto& e) { out += e.key() + "=" + ValueToString(e.value()); });
       return out + "}";
     }
     default: return "{{undefined}}";
@@ -598,21 +608,18 @@ struct PathElement {
 };
 
 int ComparePe(const PathElement& a, const PathElement& b) {
-  if (a.kind != b.kind) return static_cast<int>(a.kind) < static_cast<int>(b.kind) ? -1 : 1;
+  if (a.kind != b.kind) return ThreeWay(a.kind, b.kind);
   switch (a.kind) {
-    case PathElement::Kind::kField: {
-      const int c = a.field.compare(b.field);
-      return c < 0 ? -1 : (c > 0 ? 1 : 0);
-    }
+    case PathElement::Kind::kField: return ThreeWay(a.field, b.field);
     case PathElement::Kind::kKey: {
       for (std::size_t i = 0; i < a.key.size() && i < b.key.size(); ++i) {
-        if (const int c = a.key[i].first.compare(b.key[i].first); c != 0) return c < 0 ? -1 : 1;
+        if (const int c = ThreeWay(a.key[i].first, b.key[i].first); c != 0) return c;
         if (const int c = CompareValues(a.key[i].second, b.key[i].second); c != 0) return c;
       }
-      return a.key.size() < b.key.size() ? -1 : (a.key.size() > b.key.size() ? 1 : 0);
+      return ThreeWay(a.key.size(), b.key.size());
     }
     case PathElement::Kind::kValue: return CompareValues(a.value, b.value);
-    case PathElement::Kind::kIndex: return a.index < b.index ? -1 : (a.index > b.index ? 1 : 0);
+    case PathElement::Kind::kIndex: return ThreeWay(a.index, b.index);
   }
   return 0;
 }
@@ -627,10 +634,7 @@ std::string PeString(const PathElement& pe) {
     case PathElement::Kind::kField: return "." + pe.field;
     case PathElement::Kind::kKey: {
       std::string out = "[";
-      for (std::size_t i = 0; i < pe.key.size(); ++i) {
-        if (i) out += ',';
-        out += pe.key[i].first + "=" + ValueToString(pe.key[i].second);
-      }
+      AppendJoined(out, pe.key, ",", [&](const auto& k) { out += k.first + "=" + ValueToString(k.second); });
       return out + "]";
     }
     case PathElement::Kind::kValue: return "[=" + ValueToString(pe.value) + "]";
@@ -653,12 +657,11 @@ std::string SerializePe(const PathElement& pe) {
     case PathElement::Kind::kField: return "f:" + pe.field;
     case PathElement::Kind::kKey: {
       std::string out = "k:{";
-      for (std::size_t i = 0; i < pe.key.size(); ++i) {
-        if (i) out += ',';
-        AppendGoJsonString(out, pe.key[i].first);
+      AppendJoined(out, pe.key, ",", [&](const auto& k) {
+        AppendGoJsonString(out, k.first);
         out += ':';
-        AppendGoJson(out, pe.key[i].second);
-      }
+        AppendGoJson(out, k.second);
+      });
       return out + "}";
     }
     case PathElement::Kind::kValue: return "v:" + GoJson(pe.value);
@@ -755,9 +758,12 @@ class FieldSet {
   bool Empty() const;
 
   FieldSet Union(const FieldSet& other) const;
-  FieldSet Intersection(const FieldSet& other) const;
-  FieldSet Difference(const FieldSet& other) const;
-  FieldSet RecursiveDifference(const FieldSet& other) const;
+  FieldSet Intersection(const FieldSet& other) const { return Combine(other, Op::kIntersection); }
+  FieldSet Difference(const FieldSet& other) const { return Combine(other, Op::kDifference); }
+  // Difference that also removes everything below a member of `other`.
+  FieldSet RecursiveDifference(const FieldSet& other) const {
+    return Combine(other, Op::kRecursiveDifference);
+  }
   // Adds every named child (a struct field) as a member too. Every field is
   // taken as declared: the distinction only matters for maps of maps, which
   // the built-in kinds handled here do not have.
@@ -778,6 +784,15 @@ class FieldSet {
   const std::vector<Child>& children() const { return children_; }
 
  private:
+  enum class Op { kIntersection, kDifference, kRecursiveDifference };
+  // The set operations other than Union, which walk the children alike.
+  FieldSet Combine(const FieldSet& other, Op op) const;
+  static bool ChildBefore(const Child& c, const PathElement& pe);
+  // Adds `pe` as a member, keeping the members sorted and unique.
+  void InsertMember(const PathElement& pe) {
+    const auto it = std::lower_bound(members_.begin(), members_.end(), pe, PeLess{});
+    if (it == members_.end() || ComparePe(*it, pe) != 0) members_.insert(it, pe);
+  }
   void InsertFrom(const Path& path, std::size_t i);
   FieldSet* MutableChild(const PathElement& pe);
   void IterateFrom(Path& prefix, const std::function<void(const Path&)>& f) const;
@@ -794,16 +809,16 @@ struct FieldSet::Child {
   FieldSet set;
 };
 
+bool FieldSet::ChildBefore(const Child& c, const PathElement& pe) { return ComparePe(c.pe, pe) < 0; }
+
 const FieldSet* FieldSet::ChildSet(const PathElement& pe) const {
-  const auto it = std::lower_bound(children_.begin(), children_.end(), pe,
-                                   [](const Child& c, const PathElement& p) { return ComparePe(c.pe, p) < 0; });
+  const auto it = std::lower_bound(children_.begin(), children_.end(), pe, ChildBefore);
   if (it != children_.end() && ComparePe(it->pe, pe) == 0) return &it->set;
   return nullptr;
 }
 
 FieldSet* FieldSet::MutableChild(const PathElement& pe) {
-  auto it = std::lower_bound(children_.begin(), children_.end(), pe,
-                             [](const Child& c, const PathElement& p) { return ComparePe(c.pe, p) < 0; });
+  auto it = std::lower_bound(children_.begin(), children_.end(), pe, ChildBefore);
   if (it != children_.end() && ComparePe(it->pe, pe) == 0) return &it->set;
   it = children_.insert(it, Child{pe, FieldSet{}});
   return &it->set;
@@ -812,8 +827,7 @@ FieldSet* FieldSet::MutableChild(const PathElement& pe) {
 void FieldSet::InsertFrom(const Path& path, std::size_t i) {
   if (path.size() <= i) return;  // the whole object is never tracked
   if (i + 1 == path.size()) {
-    const auto it = std::lower_bound(members_.begin(), members_.end(), path[i], PeLess{});
-    if (it == members_.end() || ComparePe(*it, path[i]) != 0) members_.insert(it, path[i]);
+    InsertMember(path[i]);
     return;
   }
   MutableChild(path[i])->InsertFrom(path, i + 1);
@@ -847,45 +861,23 @@ FieldSet FieldSet::Union(const FieldSet& other) const {
   return out;
 }
 
-FieldSet FieldSet::Intersection(const FieldSet& other) const {
+FieldSet FieldSet::Combine(const FieldSet& other, Op op) const {
   FieldSet out;
-  std::set_intersection(members_.begin(), members_.end(), other.members_.begin(),
-                        other.members_.end(), std::back_inserter(out.members_), PeLess{});
-  for (const auto& c : children_) {
-    if (const FieldSet* o = other.ChildSet(c.pe)) {
-      FieldSet r = c.set.Intersection(*o);
-      if (!r.Empty()) out.children_.push_back(Child{c.pe, std::move(r)});
-    }
+  const auto members_out = std::back_inserter(out.members_);
+  if (op == Op::kIntersection) {
+    std::set_intersection(members_.begin(), members_.end(), other.members_.begin(), other.members_.end(),
+                          members_out, PeLess{});
+  } else {
+    std::set_difference(members_.begin(), members_.end(), other.members_.begin(), other.members_.end(),
+                        members_out, PeLess{});
   }
-  return out;
-}
-
-FieldSet FieldSet::Difference(const FieldSet& other) const {
-  FieldSet out;
-  std::set_difference(members_.begin(), members_.end(), other.members_.begin(),
-                      other.members_.end(), std::back_inserter(out.members_), PeLess{});
   for (const auto& c : children_) {
+    if (op == Op::kRecursiveDifference && other.HasMember(c.pe)) continue;
     if (const FieldSet* o = other.ChildSet(c.pe)) {
-      FieldSet r = c.set.Difference(*o);
+      FieldSet r = c.set.Combine(*o, op);
       if (!r.Empty()) out.children_.push_back(Child{c.pe, std::move(r)});
-    } else {
-      out.children_.push_back(c);
-    }
-  }
-  return out;
-}
-
-FieldSet FieldSet::RecursiveDifference(const FieldSet& other) const {
-  FieldSet out;
-  std::set_difference(members_.begin(), members_.end(), other.members_.begin(),
-                      other.members_.end(), std::back_inserter(out.members_), PeLess{});
-  for (const auto& c : children_) {
-    if (other.HasMember(c.pe)) continue;
-    if (const FieldSet* o = other.ChildSet(c.pe)) {
-      FieldSet r = c.set.RecursiveDifference(*o);
-      if (!r.Empty()) out.children_.push_back(Child{c.pe, std::move(r)});
-    } else {
-      out.children_.push_back(c);
+    } else if (op != Op::kIntersection) {
+      out.children_.push_back(c);  // nothing of it is in `other`
     }
   }
   return out;
@@ -895,10 +887,7 @@ FieldSet FieldSet::EnsureNamedFieldsAreMembers() const {
   FieldSet out;
   out.members_ = members_;
   for (const auto& c : children_) {
-    if (c.pe.kind == PathElement::Kind::kField) {
-      const auto it = std::lower_bound(out.members_.begin(), out.members_.end(), c.pe, PeLess{});
-      if (it == out.members_.end() || ComparePe(*it, c.pe) != 0) out.members_.insert(it, c.pe);
-    }
+    if (c.pe.kind == PathElement::Kind::kField) out.InsertMember(c.pe);
     out.children_.push_back(Child{c.pe, c.set.EnsureNamedFieldsAreMembers()});
   }
   return out;
@@ -1381,6 +1370,21 @@ const Json* Find(const Json* object, const std::string& key) {
   return it == object->end() ? nullptr : &*it;
 }
 
+// Calls visit(key, lhs value, rhs value) for every key of either object:
+// first lhs's keys in lhs order, then the keys only rhs has, in rhs order.
+// A missing object, or a missing key, is nullptr.
+template <typename Visit>
+void ForEachKey(const Json* lhs, const Json* rhs, const Visit& visit) {
+  if (lhs) {
+    for (const auto& [k, v] : lhs->items()) visit(k, &v, Find(rhs, k));
+  }
+  if (rhs) {
+    for (const auto& [k, v] : rhs->items()) {
+      if (!Find(lhs, k)) visit(k, nullptr, &v);
+    }
+  }
+}
+
 // TypedValue.ToFieldSet.
 void ToFieldSetWalk(const Json& v, const SchemaNode& n, const Schema& s, Path& path, FieldSet& out) {
   switch (ShapeOf(v, n)) {
@@ -1540,21 +1544,11 @@ class Comparer {
           Leaf(lhs, rhs, path, in_leaf);
           return;
         }
-        if (lm) {
-          for (const auto& [k, v] : lm->items()) {
-            path.push_back(PathElement::Field(k));
-            Walk(&v, Find(rm, k), s_.Child(n, k), path);
-            path.pop_back();
-          }
-        }
-        if (rm) {
-          for (const auto& [k, v] : rm->items()) {
-            if (Find(lm, k)) continue;
-            path.push_back(PathElement::Field(k));
-            Walk(nullptr, &v, s_.Child(n, k), path);
-            path.pop_back();
-          }
-        }
+        ForEachKey(lm, rm, [&](const std::string& k, const Json* l, const Json* r) {
+          path.push_back(PathElement::Field(k));
+          Walk(l, r, s_.Child(n, k), path);
+          path.pop_back();
+        });
         return;
       }
       case Shape::kArray: {
@@ -1630,17 +1624,9 @@ std::optional<Json> MergeWalk(const Json* lhs, const Json* rhs, const SchemaNode
       const bool empty = (!lm || lm->empty()) && (!rm || rm->empty());
       if (n.atomic_map || empty) return keep_rhs();
       Json out = Json::object();
-      if (lm) {
-        for (const auto& [k, v] : lm->items()) {
-          if (auto m = MergeWalk(&v, Find(rm, k), s.Child(n, k), s)) out[k] = std::move(*m);
-        }
-      }
-      if (rm) {
-        for (const auto& [k, v] : rm->items()) {
-          if (Find(lm, k)) continue;
-          if (auto m = MergeWalk(nullptr, &v, s.Child(n, k), s)) out[k] = std::move(*m);
-        }
-      }
+      ForEachKey(lm, rm, [&](const std::string& k, const Json* l, const Json* r) {
+        if (auto m = MergeWalk(l, r, s.Child(n, k), s)) out[k] = std::move(*m);
+      });
       if (out.empty()) return std::nullopt;
       return out;
     }
@@ -1795,6 +1781,8 @@ struct ManagerEntry {
   FieldSet set;
 
   bool applied() const { return operation == kApply; }
+  // The time in Unix seconds, 0 when unset: the precision entries sort by.
+  std::int64_t unix_time() const { return time ? UnixSeconds(*time) : 0; }
 };
 
 // Keyed by BuildManagerIdentifier's string.
@@ -1841,10 +1829,13 @@ void RemoveManagedFields(Json& object) {
   }
 }
 
-std::string StringField(const Json& object, const char* name) {
-  const Json* v = Find(&object, name);
+// object[name] when it is a string, else "" (also when `object` is nullptr).
+std::string StringField(const Json* object, const char* name) {
+  const Json* v = Find(object, name);
   return v && v->is_string() ? v->get<std::string>() : std::string();
 }
+
+std::string StringField(const Json& object, const char* name) { return StringField(&object, name); }
 
 // DecodeManagedFields.
 bool DecodeManaged(const Json& object, Managed& out, std::string& error) {
@@ -1895,9 +1886,8 @@ bool DecodeManaged(const Json& object, Managed& out, std::string& error) {
 
 // isResetManagedFields: `[]`, or one entry with nothing set.
 bool IsResetManagedFields(const Json& object) {
-  const Json* meta = Find(&object, "metadata");
-  const Json* mf = Find(meta, "managedFields");
-  if (mf == nullptr || !mf->is_array()) return false;
+  const Json* mf = ManagedFieldsOf(object);
+  if (mf == nullptr) return false;
   if (mf->empty()) return true;
   if (mf->size() != 1) return false;
   const Json& e = (*mf)[0];
@@ -1914,9 +1904,7 @@ Json EncodeManaged(const Managed& managed) {
   for (const auto& [_, e] : managed) entries.push_back(&e);
   std::stable_sort(entries.begin(), entries.end(), [](const ManagerEntry* p, const ManagerEntry* q) {
     if (p->operation != q->operation) return p->operation < q->operation;
-    const std::int64_t ps = p->time ? UnixSeconds(*p->time) : 0;
-    const std::int64_t qs = q->time ? UnixSeconds(*q->time) : 0;
-    if (ps != qs) return ps < qs;
+    if (p->unix_time() != q->unix_time()) return p->unix_time() < q->unix_time();
     if (p->manager != q->manager) return p->manager < q->manager;
     if (p->api_version != q->api_version) return p->api_version < q->api_version;
     return p->subresource < q->subresource;
@@ -1954,10 +1942,8 @@ void CapManagers(Managed& managed) {
   }
   if (updaters.size() <= kMaxUpdateManagers) return;
   std::stable_sort(updaters.begin(), updaters.end(), [&](const std::string& a, const std::string& b) {
-    const auto& ea = managed.at(a);
-    const auto& eb = managed.at(b);
-    const std::int64_t sa = ea.time ? UnixSeconds(*ea.time) : 0;
-    const std::int64_t sb = eb.time ? UnixSeconds(*eb.time) : 0;
+    const std::int64_t sa = managed.at(a).unix_time();
+    const std::int64_t sb = managed.at(b).unix_time();
     if (sa != sb) return sa < sb;
     return a < b;
   });
@@ -2123,19 +2109,21 @@ std::string GvkString(const std::string& api_version, const std::string& kind) {
 // objectGVKNN: "namespace/name; group/version, Kind=kind".
 std::string ObjectGvkNN(const Json& object) {
   const Json* meta = Find(&object, "metadata");
-  const Json empty = Json::object();
-  return StringField(meta ? *meta : empty, "namespace") + "/" + StringField(meta ? *meta : empty, "name") +
-         "; " + GvkString(StringField(object, "apiVersion"), StringField(object, "kind"));
+  return StringField(meta, "namespace") + "/" + StringField(meta, "name") + "; " +
+         GvkString(StringField(object, "apiVersion"), StringField(object, "kind"));
 }
 
 constexpr const char* kLastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration";
 
+// The object's last-applied-configuration annotation, or nullptr.
+const Json* LastAppliedOf(const Json& object) {
+  return Find(Find(Find(&object, "metadata"), "annotations"), kLastAppliedAnnotation);
+}
+
 // lastAppliedUpdater: kubectl's server-side apply keeps the client-side
 // annotation in step when the object has one.
 void SyncLastApplied(const Json& config, Json& result) {
-  const Json* meta = Find(&result, "metadata");
-  const Json* annotations = Find(meta, "annotations");
-  if (!Find(annotations, kLastAppliedAnnotation)) return;
+  if (!LastAppliedOf(result)) return;
   Json applied = config;
   if (applied.contains("metadata") && applied["metadata"].is_object() &&
       applied["metadata"].contains("annotations") && applied["metadata"]["annotations"].is_object()) {
@@ -2149,9 +2137,7 @@ void SyncLastApplied(const Json& config, Json& result) {
 // in the live object. Returns true when every conflict is among them;
 // otherwise narrows `conflicts` to the ones that are not and returns false.
 bool AllowedByLastApplied(const Json& live, const Schema& s, Conflicts& conflicts) {
-  const Json* meta = Find(&live, "metadata");
-  const Json* annotations = Find(meta, "annotations");
-  const Json* text = Find(annotations, kLastAppliedAnnotation);
+  const Json* text = LastAppliedOf(live);
   if (text == nullptr || !text->is_string() || text->get_ref<const std::string&>().empty()) return false;
   const Json last_applied = Json::parse(text->get<std::string>(), nullptr, false);
   if (last_applied.is_discarded() || !last_applied.is_object()) return false;
@@ -2177,8 +2163,8 @@ PatchResult ApplyImpl(const ApplyRequest& r) {
   if (auto error = ValidatePatchOptions(r.manager, true, false)) return *error;
   Json config = r.config.is_null() ? Json::object() : r.config;
   if (!config.is_object()) {
-    return BadRequest("error decoding YAML: error unmarshaling JSON: while decoding JSON: json: cannot unmarshal " +
-                      JsonTypeWord(config) + " into Go value of type map[string]interface {}");
+    return BadRequest("error decoding YAML: error unmarshaling JSON: while decoding JSON: " +
+                      CannotUnmarshal(config, kGoMap));
   }
   // versionCheckManager.
   const std::string config_api_version = StringField(config, "apiVersion");
@@ -2275,10 +2261,7 @@ Json TrackUpdateImpl(const Json* old_object, const Json& new_object, const std::
   }
   RemoveManagedFields(result);
   // skipNonAppliedManager: an update of an untracked object stays untracked.
-  if (managed.empty() && old_object != nullptr) {
-    const Json* meta = Find(old_object, "metadata");
-    if (!StringField(meta ? *meta : Json::object(), "uid").empty()) return result;
-  }
+  if (managed.empty() && !StringField(Find(old_object, "metadata"), "uid").empty()) return result;
 
   const std::string kind = StringField(result, "kind");
   Schema schema;
@@ -2314,32 +2297,13 @@ Json TrackUpdateImpl(const Json* old_object, const Json& new_object, const std::
 // 7. Merge patch and JSON patch (evanphx/json-patch v4)
 // ===========================================================================
 
-// pruneNulls / pruneDocNulls / pruneAryNulls: nulls leave objects; arrays
-// keep their null elements but objects inside them are pruned.
-void PruneNulls(Json& v) {
-  if (v.is_object()) {
-    for (auto it = v.begin(); it != v.end();) {
-      if (it->is_null()) {
-        it = v.erase(it);
-      } else {
-        PruneNulls(*it);
-        ++it;
-      }
-    }
-  } else if (v.is_array()) {
-    for (auto& e : v) {
-      if (!e.is_null()) PruneNulls(e);
-    }
-  }
-}
-
 void MergeDocs(Json& doc, const Json& patch);
 
 // merge(cur, patch): an object merges into an object; anything else replaces
 // (pruned of nulls unless it replaces an object).
 Json MergeNode(Json cur, Json patch) {
   if (!cur.is_object()) {
-    PruneNulls(patch);
+    DropNulls(patch);
     return patch;
   }
   if (!patch.is_object()) return patch;
@@ -2356,7 +2320,7 @@ void MergeDocs(Json& doc, const Json& patch) {
     const auto it = doc.find(k);
     if (it == doc.end() || it->is_null()) {
       Json value = v;
-      PruneNulls(value);
+      DropNulls(value);
       doc[k] = std::move(value);
     } else {
       *it = MergeNode(*it, v);
@@ -2432,6 +2396,46 @@ class JsonPatcher {
   Json& doc() { return doc_; }
 
  private:
+  // Where an operation's path (or from) points.
+  struct Location {
+    std::string path;           // as the operation spells it
+    Json* container = nullptr;  // the object or array holding the last token
+    std::string key;            // the last token, decoded
+  };
+
+  // Which member of an operation names a location, and evanphx's words when
+  // the operation cannot use it. Both failures wrap ErrMissing ("missing
+  // value"); each operation words them its own way.
+  struct LocationField {
+    const char* field;        // "path" or "from"
+    const char* undecodable;  // the operation has no such string
+    const char* missing;      // the document lacks the container; "%s" is the path
+  };
+  static constexpr LocationField kAddPath{
+      "path", "add operation failed to decode path",
+      "add operation does not apply: doc is missing path: \"%s\""};
+  static constexpr LocationField kRemovePath{
+      "path", "remove operation failed to decode path",
+      "remove operation does not apply: doc is missing path: \"%s\""};
+  static constexpr LocationField kReplacePath{
+      "path", "replace operation failed to decode path",
+      "replace operation does not apply: doc is missing path: %s"};
+  static constexpr LocationField kMoveFrom{
+      "from", "move operation failed to decode from: operation, missing from field",
+      "move operation does not apply: doc is missing from path: %s"};
+  static constexpr LocationField kMovePath{
+      "path", "move operation failed to decode path: operation missing path field",
+      "move operation does not apply: doc is missing destination path: %s"};
+  static constexpr LocationField kTestPath{
+      "path", "test operation failed to decode path: operation missing path field",
+      "test operation does not apply: is missing path: %s"};
+  static constexpr LocationField kCopyFrom{
+      "from", "copy operation failed to decode from: operation, missing from field",
+      "copy operation does not apply: doc is missing from path: %s"};
+  static constexpr LocationField kCopyPath{
+      "path", "copy operation failed to decode path",
+      "copy operation does not apply: doc is missing destination path: %s"};
+
   static std::optional<std::string> StringOf(const Json& op, const char* name) {
     if (!op.is_object()) return std::nullopt;
     const auto it = op.find(name);
@@ -2458,8 +2462,7 @@ class JsonPatcher {
     Json* doc = &doc_;
     for (std::size_t i = 1; i + 1 < split.size(); ++i) {
       Json* next = nullptr;
-      std::string error;
-      if (!Get(*doc, DecodePatchKey(split[i]), next, error).empty() || next == nullptr) return nullptr;
+      if (!Get(*doc, DecodePatchKey(split[i]), next).empty() || next == nullptr) return nullptr;
       if (!next->is_structured()) return nullptr;
       doc = next;
     }
@@ -2467,24 +2470,51 @@ class JsonPatcher {
     return doc;
   }
 
+  // Resolves op[of.field] into `out`. Returns the error text, empty on
+  // success.
+  std::string Locate(const Json& op, const LocationField& of, Location& out) {
+    const auto path = StringOf(op, of.field);
+    if (!path) return std::string(of.undecodable) + ": missing value";
+    out.path = *path;
+    out.container = FindObject(out.path, out.key);
+    if (out.container) return "";
+    const std::string_view missing = of.missing;
+    const std::size_t at = missing.find("%s");
+    return std::string(missing.substr(0, at)) + out.path + std::string(missing.substr(at + 2)) + ": missing value";
+  }
+
+  // The position `i` names in an array of `size` elements, negative values
+  // counting from the end. Returns the error text, empty on success.
+  static std::string ResolveIndex(long long i, long long size, std::size_t& index) {
+    if (i >= size) return InvalidIndex(i);
+    if (i < 0) {
+      if (i < -size) return InvalidIndex(i);
+      i += size;
+    }
+    index = static_cast<std::size_t>(i);
+    return "";
+  }
+
+  // ResolveIndex of the array index `key` spells; strconv.Atoi's text when
+  // it spells none.
+  static std::string ParseIndex(const Json& array, const std::string& key, std::size_t& index) {
+    std::string error;
+    const auto i = GoAtoi(key, error);
+    if (!i) return error;
+    return ResolveIndex(*i, static_cast<long long>(array.size()), index);
+  }
+
   // get: a missing object key (or a null value) is no error, just nothing.
-  static std::string Get(Json& c, const std::string& key, Json*& out, std::string& error) {
+  static std::string Get(Json& c, const std::string& key, Json*& out) {
     out = nullptr;
     if (c.is_object()) {
       const auto it = c.find(key);
       if (it != c.end() && !it->is_null()) out = &*it;
       return "";
     }
-    auto idx = GoAtoi(key, error);
-    if (!idx) return error;
-    long long i = *idx;
-    const auto n = static_cast<long long>(c.size());
-    if (i < 0) {
-      if (i < -n) return InvalidIndex(i);
-      i += n;
-    }
-    if (i >= n) return InvalidIndex(i);
-    if (!c[static_cast<std::size_t>(i)].is_null()) out = &c[static_cast<std::size_t>(i)];
+    std::size_t i = 0;
+    if (auto e = ParseIndex(c, key, i); !e.empty()) return e;
+    if (!c[i].is_null()) out = &c[i];
     return "";
   }
 
@@ -2498,34 +2528,24 @@ class JsonPatcher {
       return "";
     }
     std::string error;
-    auto idx = GoAtoi(key, error);
+    const auto idx = GoAtoi(key, error);
     if (!idx) return "value was not a proper array index: '" + key + "': " + error;
-    long long i = *idx;
-    const auto size = static_cast<long long>(c.size()) + 1;
-    if (i >= size) return InvalidIndex(i);
-    if (i < 0) {
-      if (i < -size) return InvalidIndex(i);
-      i += size;
-    }
-    c.insert(c.begin() + i, std::move(value));
+    // One past the end is a place to insert at.
+    std::size_t i = 0;
+    if (auto e = ResolveIndex(*idx, static_cast<long long>(c.size()) + 1, i); !e.empty()) return e;
+    c.insert(c.begin() + static_cast<std::ptrdiff_t>(i), std::move(value));
     return "";
   }
 
+  // Replace has checked with Get that the index is in range.
   static std::string SetIn(Json& c, const std::string& key, Json value) {
     if (c.is_object()) {
       c[key] = std::move(value);
       return "";
     }
-    std::string error;
-    auto idx = GoAtoi(key, error);
-    if (!idx) return error;
-    long long i = *idx;
-    const auto n = static_cast<long long>(c.size());
-    if (i < 0) {
-      if (i < -n) return InvalidIndex(i);
-      i += n;
-    }
-    c[static_cast<std::size_t>(i)] = std::move(value);
+    std::size_t i = 0;
+    if (auto e = ParseIndex(c, key, i); !e.empty()) return e;
+    c[i] = std::move(value);
     return "";
   }
 
@@ -2535,126 +2555,95 @@ class JsonPatcher {
       c.erase(key);
       return "";
     }
-    std::string error;
-    auto idx = GoAtoi(key, error);
-    if (!idx) return error;
-    long long i = *idx;
-    const auto n = static_cast<long long>(c.size());
-    if (i >= n) return InvalidIndex(i);
-    if (i < 0) {
-      if (i < -n) return InvalidIndex(i);
-      i += n;
-    }
-    c.erase(c.begin() + i);
+    std::size_t i = 0;
+    if (auto e = ParseIndex(c, key, i); !e.empty()) return e;
+    c.erase(c.begin() + static_cast<std::ptrdiff_t>(i));
     return "";
   }
 
   std::string Add(const Json& op) {
-    const auto path = StringOf(op, "path");
-    if (!path) return "add operation failed to decode path: missing value";
-    std::string key;
-    Json* con = FindObject(*path, key);
-    if (!con) return "add operation does not apply: doc is missing path: \"" + *path + "\": missing value";
-    if (auto e = AddTo(*con, key, ValueOf(op)); !e.empty()) return "error in add for path: '" + *path + "': " + e;
+    Location to;
+    if (auto e = Locate(op, kAddPath, to); !e.empty()) return e;
+    if (auto e = AddTo(*to.container, to.key, ValueOf(op)); !e.empty()) {
+      return "error in add for path: '" + to.path + "': " + e;
+    }
     return "";
   }
 
   std::string Remove(const Json& op) {
-    const auto path = StringOf(op, "path");
-    if (!path) return "remove operation failed to decode path: missing value";
-    std::string key;
-    Json* con = FindObject(*path, key);
-    if (!con) return "remove operation does not apply: doc is missing path: \"" + *path + "\": missing value";
-    if (auto e = RemoveFrom(*con, key); !e.empty()) return "error in remove for path: '" + *path + "': " + e;
+    Location at;
+    if (auto e = Locate(op, kRemovePath, at); !e.empty()) return e;
+    if (auto e = RemoveFrom(*at.container, at.key); !e.empty()) {
+      return "error in remove for path: '" + at.path + "': " + e;
+    }
     return "";
   }
 
   std::string Replace(const Json& op) {
-    const auto path = StringOf(op, "path");
-    if (!path) return "replace operation failed to decode path: missing value";
-    std::string key;
-    Json* con = FindObject(*path, key);
-    if (!con) return "replace operation does not apply: doc is missing path: " + *path + ": missing value";
+    Location at;
+    if (auto e = Locate(op, kReplacePath, at); !e.empty()) return e;
     Json* existing = nullptr;
-    std::string error;
-    if (!Get(*con, key, existing, error).empty()) {
-      return "replace operation does not apply: doc is missing key: " + *path + ": missing value";
+    if (!Get(*at.container, at.key, existing).empty()) {
+      return "replace operation does not apply: doc is missing key: " + at.path + ": missing value";
     }
-    if (auto e = SetIn(*con, key, ValueOf(op)); !e.empty()) return "error in remove for path: '" + *path + "': " + e;
+    if (auto e = SetIn(*at.container, at.key, ValueOf(op)); !e.empty()) {
+      return "error in remove for path: '" + at.path + "': " + e;
+    }
     return "";
   }
 
   std::string Move(const Json& op) {
-    const auto from = StringOf(op, "from");
-    if (!from) return "move operation failed to decode from: operation, missing from field: missing value";
-    std::string key;
-    Json* con = FindObject(*from, key);
-    if (!con) return "move operation does not apply: doc is missing from path: " + *from + ": missing value";
+    Location from;
+    if (auto e = Locate(op, kMoveFrom, from); !e.empty()) return e;
     Json* found = nullptr;
-    std::string error;
-    if (auto e = Get(*con, key, found, error); !e.empty()) return "error in move for path: '" + key + "': " + e;
+    if (auto e = Get(*from.container, from.key, found); !e.empty()) {
+      return "error in move for path: '" + from.key + "': " + e;
+    }
     Json value = found ? *found : Json();
-    if (auto e = RemoveFrom(*con, key); !e.empty()) return "error in move for path: '" + key + "': " + e;
-    const auto path = StringOf(op, "path");
-    if (!path) return "move operation failed to decode path: operation missing path field: missing value";
-    con = FindObject(*path, key);
-    if (!con) return "move operation does not apply: doc is missing destination path: " + *path + ": missing value";
-    if (auto e = AddTo(*con, key, std::move(value)); !e.empty()) return "error in move for path: '" + *path + "': " + e;
+    if (auto e = RemoveFrom(*from.container, from.key); !e.empty()) {
+      return "error in move for path: '" + from.key + "': " + e;
+    }
+    Location to;
+    if (auto e = Locate(op, kMovePath, to); !e.empty()) return e;
+    if (auto e = AddTo(*to.container, to.key, std::move(value)); !e.empty()) {
+      return "error in move for path: '" + to.path + "': " + e;
+    }
     return "";
   }
 
   std::string Test(const Json& op) {
-    const auto path = StringOf(op, "path");
-    if (!path) return "test operation failed to decode path: operation missing path field: missing value";
-    std::string key;
-    Json* con = FindObject(*path, key);
-    if (!con) return "test operation does not apply: is missing path: " + *path + ": missing value";
+    Location at;
+    if (auto e = Locate(op, kTestPath, at); !e.empty()) return e;
     Json* found = nullptr;
-    std::string error;
-    if (auto e = Get(*con, key, found, error); !e.empty()) return "error in test for path: '" + *path + "': " + e;
+    if (auto e = Get(*at.container, at.key, found); !e.empty()) {
+      return "error in test for path: '" + at.path + "': " + e;
+    }
     const auto it = op.find("value");
     const bool has_value = it != op.end() && !it->is_null();
-    const std::string failed = "testing value " + *path + " failed: test failed";
+    const std::string failed = "testing value " + at.path + " failed: test failed";
     if (found == nullptr) return has_value ? failed : "";
     if (!has_value) return failed;
-    // lazyNode.equal compares scalars by their compact JSON text.
-    const auto same = [](const Json& a, const Json& b, const auto& self) -> bool {
+    // lazyNode.equal compares scalars by their compact JSON text: 1 is not 1.0.
+    const auto same_text = [](const Json& a, const Json& b) {
       if (a.is_number() && b.is_number() && a.is_number_float() != b.is_number_float()) return false;
-      if (a.is_object() && b.is_object()) {
-        if (a.size() != b.size()) return false;
-        for (const auto& [k, v] : a.items()) {
-          const auto bit = b.find(k);
-          if (bit == b.end() || !self(v, *bit, self)) return false;
-        }
-        return true;
-      }
-      if (a.is_array() && b.is_array()) {
-        if (a.size() != b.size()) return false;
-        for (std::size_t i = 0; i < a.size(); ++i) {
-          if (!self(a[i], b[i], self)) return false;
-        }
-        return true;
-      }
-      return JsonEqual(a, b);
+      return NumericallyEqual(a, b);
     };
-    return same(*found, *it, same) ? "" : failed;
+    return DeepEqual(*found, *it, same_text) ? "" : failed;
   }
 
   std::string Copy(const Json& op) {
-    const auto from = StringOf(op, "from");
-    if (!from) return "copy operation failed to decode from: operation, missing from field: missing value";
-    std::string key;
-    Json* con = FindObject(*from, key);
-    if (!con) return "copy operation does not apply: doc is missing from path: " + *from + ": missing value";
+    Location from;
+    if (auto e = Locate(op, kCopyFrom, from); !e.empty()) return e;
     Json* found = nullptr;
-    std::string error;
-    if (auto e = Get(*con, key, found, error); !e.empty()) return "error in copy for from: '" + *from + "': " + e;
+    if (auto e = Get(*from.container, from.key, found); !e.empty()) {
+      return "error in copy for from: '" + from.path + "': " + e;
+    }
     Json value = found ? *found : Json();
-    const auto path = StringOf(op, "path");
-    if (!path) return "copy operation failed to decode path: missing value";
-    con = FindObject(*path, key);
-    if (!con) return "copy operation does not apply: doc is missing destination path: " + *path + ": missing value";
-    if (auto e = AddTo(*con, key, std::move(value)); !e.empty()) return "error while adding value during copy: " + e;
+    Location to;
+    if (auto e = Locate(op, kCopyPath, to); !e.empty()) return e;
+    if (auto e = AddTo(*to.container, to.key, std::move(value)); !e.empty()) {
+      return "error while adding value during copy: " + e;
+    }
     return "";
   }
 
@@ -2677,10 +2666,7 @@ struct SmpFailure {
 
 [[noreturn]] void SmpBadRequest(const std::string& message) { throw SmpFailure{BadRequest(message)}; }
 
-[[noreturn]] void SmpUnprocessable(const std::string& message) {
-  throw SmpFailure{PatchError{422, "Invalid", "the server rejected our request due to an error in our request",
-                              {}, {}, {}, message}};
-}
+[[noreturn]] void SmpUnprocessable(const std::string& message) { throw SmpFailure{Unprocessable(message)}; }
 
 [[noreturn]] void SmpInternal(const std::string& message) { throw SmpFailure{InternalError(message)}; }
 
@@ -2718,9 +2704,6 @@ std::string GoTypeName(const Json& v) {
               " in map: " + GoFormat(m));
 }
 
-constexpr const char* kGoMap = "map[string]interface {}";
-constexpr const char* kGoSlice = "[]interface {}";
-
 // extractKey: "$prefix/key" -> "key".
 std::string ExtractKey(const std::string& s, std::string_view prefix) {
   const auto slash = s.find('/');
@@ -2743,12 +2726,7 @@ int SliceElementType(std::initializer_list<const Json*> lists) {
         if (v.is_array()) SmpUnprocessable("lists of lists are not supported");
       } else if (prev != t) {
         std::string all = "[";
-        bool first = true;
-        for (const Json* l : lists) {
-          if (!first) all += ' ';
-          first = false;
-          all += l ? GoFormat(*l) : "[]";
-        }
+        AppendJoined(all, lists, " ", [&](const Json* l) { all += l ? GoFormat(*l) : "[]"; });
         SmpInternal("list element types are not identical: " + all + "]");
       }
     }
@@ -3082,22 +3060,6 @@ void MergePatchIntoOriginal(Json& original, Json& patch, const SchemaNode& n, co
   }
 }
 
-// discardNullValuesFromPatch.
-void DiscardNulls(Json& v) {
-  if (v.is_object()) {
-    for (auto it = v.begin(); it != v.end();) {
-      if (it->is_null()) {
-        it = v.erase(it);
-      } else {
-        DiscardNulls(*it);
-        ++it;
-      }
-    }
-  } else if (v.is_array()) {
-    for (auto& e : v) DiscardNulls(e);
-  }
-}
-
 // mergeMap with MergeParallelList and IgnoreUnmatchedNulls, as the server runs it.
 Json MergeMapSmp(Json original, Json patch, const SchemaNode& n, const Schema& s) {
   if (const auto it = patch.find(kDirectiveMarker); it != patch.end()) {
@@ -3126,7 +3088,7 @@ Json MergeMapSmp(Json original, Json patch, const SchemaNode& n, const Schema& s
     if (oit == original.end() || GoTypeTag(*oit) != GoTypeTag(patch_value)) {
       if (!is_delete_list) {
         Json value = patch_value;
-        DiscardNulls(value);
+        DropNulls(value);  // discardNullValuesFromPatch
         original[k] = std::move(value);
       }
       continue;
@@ -3145,18 +3107,7 @@ Json MergeMapSmp(Json original, Json patch, const SchemaNode& n, const Schema& s
 
 // What decoding the result into the Go type drops: nulls and "$" directives.
 void DropDirectivesAndNulls(Json& v) {
-  if (v.is_object()) {
-    for (auto it = v.begin(); it != v.end();) {
-      if (it->is_null() || StartsWith(it.key(), "$")) {
-        it = v.erase(it);
-      } else {
-        DropDirectivesAndNulls(*it);
-        ++it;
-      }
-    }
-  } else if (v.is_array()) {
-    for (auto& e : v) DropDirectivesAndNulls(e);
-  }
+  DropMembers(v, [](const std::string& key, const Json& value) { return value.is_null() || StartsWith(key, "$"); });
 }
 
 // ===========================================================================
@@ -3415,7 +3366,7 @@ PatchResult MergePatch(const Json& target, const Json& patch) {
     if (patch.is_object()) {
       if (!target.is_object()) {
         Json result = patch;
-        PruneNulls(result);
+        DropNulls(result);
         return result;
       }
       Json result = target;
@@ -3424,7 +3375,7 @@ PatchResult MergePatch(const Json& target, const Json& patch) {
     }
     if (patch.is_array()) {
       Json result = patch;
-      PruneNulls(result);
+      DropNulls(result);
       return result;
     }
     return BadRequest("Invalid JSON Patch");
@@ -3437,11 +3388,11 @@ PatchResult JsonPatch(const Json& target, const Json& patch) {
   try {
     if (patch.is_null()) return target;
     if (!patch.is_array()) {
-      return BadRequest("json: cannot unmarshal " + JsonTypeWord(patch) + " into Go value of type jsonpatch.Patch");
+      return BadRequest(CannotUnmarshal(patch, "jsonpatch.Patch"));
     }
     for (const auto& op : patch) {
       if (!op.is_object() && !op.is_null()) {
-        return BadRequest("json: cannot unmarshal " + JsonTypeWord(op) + " into Go value of type jsonpatch.Operation");
+        return BadRequest(CannotUnmarshal(op, "jsonpatch.Operation"));
       }
     }
     if (patch.size() > kMaxJsonPatchOperations) {
@@ -3452,10 +3403,7 @@ PatchResult JsonPatch(const Json& target, const Json& patch) {
     }
     JsonPatcher patcher(target);
     for (const auto& op : patch) {
-      if (std::string error = patcher.Apply(op); !error.empty()) {
-        return PatchError{422, "Invalid", "the server rejected our request due to an error in our request",
-                          {}, {}, {}, std::move(error)};
-      }
+      if (std::string error = patcher.Apply(op); !error.empty()) return Unprocessable(std::move(error));
     }
     return std::move(patcher.doc());
   } catch (const std::exception& e) {
@@ -3469,8 +3417,7 @@ PatchResult StrategicMergePatch(const Json& target, const Json& patch, std::stri
   try {
     if (patch.is_null()) return target;
     if (!patch.is_object()) {
-      return BadRequest("json: cannot unmarshal " + JsonTypeWord(patch) +
-                        " into Go value of type map[string]interface {}");
+      return BadRequest(CannotUnmarshal(patch, kGoMap));
     }
     Schema schema;
     BuildKindSchema(schema, kind, "", KindHints{});

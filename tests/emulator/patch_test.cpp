@@ -4,6 +4,7 @@
 #define BOOST_TEST_MODULE emulator_patch
 #include <boost/test/unit_test.hpp>
 
+#include <functional>
 #include <iterator>
 #include <random>
 #include <string>
@@ -34,6 +35,22 @@ PatchError Err(const PatchResult& result) {
 }
 
 #define CHECK_JSON(actual, expected_text) BOOST_TEST(Canon(actual) == Canon(J(expected_text)))
+
+// Checks what a client reads first in a Status.
+void CheckStatus(const PatchError& e, int code, const std::string& reason, const std::string& message) {
+  BOOST_TEST(e.code == code);
+  BOOST_TEST(e.reason == reason);
+  BOOST_TEST(e.message == message);
+}
+
+// Checks that the Status names exactly one cause, and that cause.
+void CheckOnlyCause(const PatchError& e, const std::string& reason, const std::string& message,
+                    const std::string& field) {
+  BOOST_REQUIRE(e.causes.size() == 1u);
+  BOOST_TEST(e.causes[0].reason == reason);
+  BOOST_TEST(e.causes[0].message == message);
+  BOOST_TEST(e.causes[0].field == field);
+}
 
 // --------------------------------------------------------------------------
 // YAML
@@ -122,10 +139,8 @@ BOOST_AUTO_TEST_CASE(yaml_json_input_and_empty_document) {
 }
 
 BOOST_AUTO_TEST_CASE(yaml_syntax_errors_are_bad_requests_that_name_the_line) {
-  const PatchError& e = Err(YamlToJson("a: b: c\n"));
-  BOOST_TEST(e.code == 400);
-  BOOST_TEST(e.reason == "BadRequest");
-  BOOST_TEST(e.message == "error converting YAML to JSON: yaml: line 1: mapping values are not allowed in this context");
+  CheckStatus(Err(YamlToJson("a: b: c\n")), 400, "BadRequest",
+              "error converting YAML to JSON: yaml: line 1: mapping values are not allowed in this context");
 
   BOOST_TEST(Err(YamlToJson("a: [1, 2\n")).message ==
              "error converting YAML to JSON: yaml: line 2: did not find expected ',' or ']'");
@@ -174,10 +189,7 @@ BOOST_AUTO_TEST_CASE(merge_patch_rfc7386_appendix_examples) {
 BOOST_AUTO_TEST_CASE(merge_patch_null_or_scalar_patch_is_invalid_json_patch) {
   // RFC 7386 would return the patch itself; the apiserver answers 400.
   for (const char* patch : {"null", R"("bar")", "5"}) {
-    const PatchError& e = Err(MergePatch(J(R"({"a":"foo"})"), J(patch)));
-    BOOST_TEST(e.code == 400);
-    BOOST_TEST(e.reason == "BadRequest");
-    BOOST_TEST(e.message == "Invalid JSON Patch");
+    CheckStatus(Err(MergePatch(J(R"({"a":"foo"})"), J(patch))), 400, "BadRequest", "Invalid JSON Patch");
   }
 }
 
@@ -266,43 +278,43 @@ BOOST_AUTO_TEST_CASE(json_patch_agrees_with_rfc6902_on_random_valid_operations) 
 
 const char* kDoc = R"({"metadata":{"labels":{"app":"web"}},"spec":{"replicas":1,"list":["a","b","c"]}})";
 
+PatchResult PatchDoc(std::string_view patch) { return JsonPatch(J(kDoc), J(patch)); }
+
 BOOST_AUTO_TEST_CASE(json_patch_add_sets_members_inserts_and_appends) {
-  CHECK_JSON(Ok(JsonPatch(J(kDoc), J(R"([{"op":"add","path":"/metadata/labels/tier","value":"fe"}])")))["metadata"],
+  CHECK_JSON(Ok(PatchDoc(R"([{"op":"add","path":"/metadata/labels/tier","value":"fe"}])"))["metadata"],
              R"({"labels":{"app":"web","tier":"fe"}})");
-  CHECK_JSON(Ok(JsonPatch(J(kDoc), J(R"([{"op":"add","path":"/spec/list/1","value":"x"}])")))["spec"]["list"],
+  CHECK_JSON(Ok(PatchDoc(R"([{"op":"add","path":"/spec/list/1","value":"x"}])"))["spec"]["list"],
              R"(["a","x","b","c"])");
-  CHECK_JSON(Ok(JsonPatch(J(kDoc), J(R"([{"op":"add","path":"/spec/list/-","value":"z"}])")))["spec"]["list"],
+  CHECK_JSON(Ok(PatchDoc(R"([{"op":"add","path":"/spec/list/-","value":"z"}])"))["spec"]["list"],
              R"(["a","b","c","z"])");
   // evanphx/json-patch counts negative indices from the end.
-  CHECK_JSON(Ok(JsonPatch(J(kDoc), J(R"([{"op":"add","path":"/spec/list/-1","value":"z"}])")))["spec"]["list"],
+  CHECK_JSON(Ok(PatchDoc(R"([{"op":"add","path":"/spec/list/-1","value":"z"}])"))["spec"]["list"],
              R"(["a","b","c","z"])");
 }
 
 BOOST_AUTO_TEST_CASE(json_patch_remove_replace_move_copy_test) {
-  CHECK_JSON(Ok(JsonPatch(J(kDoc), J(R"([{"op":"remove","path":"/spec/list/0"}])")))["spec"]["list"], R"(["b","c"])");
-  CHECK_JSON(Ok(JsonPatch(J(kDoc), J(R"([{"op":"replace","path":"/spec/replicas","value":3}])")))["spec"],
+  CHECK_JSON(Ok(PatchDoc(R"([{"op":"remove","path":"/spec/list/0"}])"))["spec"]["list"], R"(["b","c"])");
+  CHECK_JSON(Ok(PatchDoc(R"([{"op":"replace","path":"/spec/replicas","value":3}])"))["spec"],
              R"({"replicas":3,"list":["a","b","c"]})");
-  CHECK_JSON(Ok(JsonPatch(J(kDoc), J(R"([{"op":"move","from":"/spec/list","path":"/spec/items"}])")))["spec"],
+  CHECK_JSON(Ok(PatchDoc(R"([{"op":"move","from":"/spec/list","path":"/spec/items"}])"))["spec"],
              R"({"replicas":1,"items":["a","b","c"]})");
-  CHECK_JSON(Ok(JsonPatch(J(kDoc), J(R"([{"op":"copy","from":"/metadata/labels/app","path":"/spec/app"}])")))["spec"],
+  CHECK_JSON(Ok(PatchDoc(R"([{"op":"copy","from":"/metadata/labels/app","path":"/spec/app"}])"))["spec"],
              R"({"replicas":1,"list":["a","b","c"],"app":"web"})");
-  CHECK_JSON(Ok(JsonPatch(J(kDoc), J(R"([{"op":"test","path":"/spec/replicas","value":1},
-                                         {"op":"replace","path":"/spec/replicas","value":2}])")))["spec"]["replicas"],
+  CHECK_JSON(Ok(PatchDoc(R"([{"op":"test","path":"/spec/replicas","value":1},
+                             {"op":"replace","path":"/spec/replicas","value":2}])"))["spec"]["replicas"],
              "2");
 }
 
 BOOST_AUTO_TEST_CASE(json_patch_replace_of_a_missing_key_adds_it_as_evanphx_v4_does) {
-  CHECK_JSON(Ok(JsonPatch(J(kDoc), J(R"([{"op":"replace","path":"/spec/paused","value":true}])")))["spec"],
+  CHECK_JSON(Ok(PatchDoc(R"([{"op":"replace","path":"/spec/paused","value":true}])"))["spec"],
              R"({"replicas":1,"list":["a","b","c"],"paused":true})");
 }
 
 // Every failed step is the same generic 422 on the wire.
 void CheckStepFails(const char* patch, const std::string& diagnostic) {
   BOOST_TEST_CONTEXT(patch) {
-    const PatchError& e = Err(JsonPatch(J(kDoc), J(patch)));
-    BOOST_TEST(e.code == 422);
-    BOOST_TEST(e.reason == "Invalid");
-    BOOST_TEST(e.message == "the server rejected our request due to an error in our request");
+    const PatchError& e = Err(PatchDoc(patch));
+    CheckStatus(e, 422, "Invalid", "the server rejected our request due to an error in our request");
     BOOST_TEST(e.causes.empty());
     BOOST_TEST(e.diagnostic == diagnostic);
   }
@@ -343,24 +355,19 @@ BOOST_AUTO_TEST_CASE(json_patch_a_failed_step_leaves_nothing_applied) {
 }
 
 BOOST_AUTO_TEST_CASE(json_patch_that_is_not_a_list_of_operations_is_a_bad_request) {
-  const PatchError& e = Err(JsonPatch(J(kDoc), J(R"({"op":"add"})")));
-  BOOST_TEST(e.code == 400);
-  BOOST_TEST(e.reason == "BadRequest");
-  BOOST_TEST(e.message == "json: cannot unmarshal object into Go value of type jsonpatch.Patch");
-  BOOST_TEST(Err(JsonPatch(J(kDoc), J(R"(["add"])"))).message ==
+  CheckStatus(Err(PatchDoc(R"({"op":"add"})")), 400, "BadRequest",
+              "json: cannot unmarshal object into Go value of type jsonpatch.Patch");
+  BOOST_TEST(Err(PatchDoc(R"(["add"])")).message ==
              "json: cannot unmarshal string into Go value of type jsonpatch.Operation");
   // A null patch decodes to no operations.
-  CHECK_JSON(Ok(JsonPatch(J(kDoc), J("null"))), kDoc);
+  CHECK_JSON(Ok(PatchDoc("null")), kDoc);
 }
 
 BOOST_AUTO_TEST_CASE(json_patch_with_more_than_10000_operations_is_too_large) {
   Json ops = Json::array();
   for (int i = 0; i < 10001; ++i) ops.push_back(J(R"({"op":"test","path":"/spec/replicas","value":1})"));
-  const PatchError& e = Err(JsonPatch(J(kDoc), ops));
-  BOOST_TEST(e.code == 413);
-  BOOST_TEST(e.reason == "RequestEntityTooLarge");
-  BOOST_TEST(e.message ==
-             "Request entity too large: The allowed maximum operations in a JSON patch is 10000, got 10001");
+  CheckStatus(Err(JsonPatch(J(kDoc), ops)), 413, "RequestEntityTooLarge",
+              "Request entity too large: The allowed maximum operations in a JSON patch is 10000, got 10001");
 }
 
 // --------------------------------------------------------------------------
@@ -382,12 +389,13 @@ const char* kDeployment = R"({
 
 const Json& Containers(const Json& deployment) { return deployment["spec"]["template"]["spec"]["containers"]; }
 
+PatchResult PatchDeployment(std::string_view patch) {
+  return StrategicMergePatch(J(kDeployment), J(patch), "Deployment");
+}
+
 BOOST_AUTO_TEST_CASE(smp_merges_containers_by_name) {
-  const Json r = Ok(StrategicMergePatch(
-      J(kDeployment),
-      J(R"({"spec":{"template":{"spec":{"containers":[{"name":"sidecar","image":"envoy:1.31"},
-                                                      {"name":"init","image":"busybox"}]}}}})"),
-      "Deployment"));
+  const Json r = Ok(PatchDeployment(R"({"spec":{"template":{"spec":{"containers":[
+      {"name":"sidecar","image":"envoy:1.31"},{"name":"init","image":"busybox"}]}}}})"));
   CHECK_JSON(Containers(r), R"([
       {"name":"nginx","image":"nginx:1.25","ports":[{"containerPort":80}],
        "env":[{"name":"A","value":"1"},{"name":"B","value":"2"}]},
@@ -396,54 +404,41 @@ BOOST_AUTO_TEST_CASE(smp_merges_containers_by_name) {
 }
 
 BOOST_AUTO_TEST_CASE(smp_merges_env_by_name_and_null_deletes_a_field) {
-  const Json r = Ok(StrategicMergePatch(
-      J(kDeployment),
-      J(R"({"metadata":{"labels":{"tier":null}},
-            "spec":{"template":{"spec":{"containers":[{"name":"nginx","env":[{"name":"B","value":"3"},{"name":"C","value":"4"}]}]}}}})"),
-      "Deployment"));
+  const Json r = Ok(PatchDeployment(R"({"metadata":{"labels":{"tier":null}},
+      "spec":{"template":{"spec":{"containers":[{"name":"nginx","env":[{"name":"B","value":"3"},{"name":"C","value":"4"}]}]}}}})"));
   CHECK_JSON(r["metadata"]["labels"], R"({"app":"web"})");
   CHECK_JSON(Containers(r)[0]["env"], R"([{"name":"A","value":"1"},{"name":"B","value":"3"},{"name":"C","value":"4"}])");
 }
 
 BOOST_AUTO_TEST_CASE(smp_patch_delete_removes_a_container) {
-  const Json r = Ok(StrategicMergePatch(
-      J(kDeployment), J(R"({"spec":{"template":{"spec":{"containers":[{"name":"sidecar","$patch":"delete"}]}}}})"),
-      "Deployment"));
+  const Json r =
+      Ok(PatchDeployment(R"({"spec":{"template":{"spec":{"containers":[{"name":"sidecar","$patch":"delete"}]}}}})"));
   BOOST_TEST(Containers(r).size() == 1u);
   BOOST_TEST(Containers(r)[0]["name"] == "nginx");
 }
 
 BOOST_AUTO_TEST_CASE(smp_patch_replace_replaces_a_list_and_a_map) {
-  const Json r = Ok(StrategicMergePatch(
-      J(kDeployment),
-      J(R"({"metadata":{"labels":{"$patch":"replace","only":"this"}},
-            "spec":{"template":{"spec":{"containers":[{"$patch":"replace"},{"name":"solo","image":"x"}]}}}})"),
-      "Deployment"));
+  const Json r = Ok(PatchDeployment(R"({"metadata":{"labels":{"$patch":"replace","only":"this"}},
+      "spec":{"template":{"spec":{"containers":[{"$patch":"replace"},{"name":"solo","image":"x"}]}}}})"));
   CHECK_JSON(r["metadata"]["labels"], R"({"only":"this"})");
   CHECK_JSON(Containers(r), R"([{"name":"solo","image":"x"}])");
 }
 
 BOOST_AUTO_TEST_CASE(smp_set_element_order_reorders_the_merged_list) {
-  const Json r = Ok(StrategicMergePatch(
-      J(kDeployment),
-      J(R"({"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"sidecar"},{"name":"nginx"}],
-                                        "containers":[{"name":"nginx","image":"nginx:1.26"}]}}}})"),
-      "Deployment"));
+  const Json r = Ok(PatchDeployment(R"({"spec":{"template":{"spec":{
+      "$setElementOrder/containers":[{"name":"sidecar"},{"name":"nginx"}],
+      "containers":[{"name":"nginx","image":"nginx:1.26"}]}}}})"));
   BOOST_TEST(Containers(r)[0]["name"] == "sidecar");
   BOOST_TEST(Containers(r)[1]["name"] == "nginx");
   BOOST_TEST(Containers(r)[1]["image"] == "nginx:1.26");
 }
 
 BOOST_AUTO_TEST_CASE(smp_retain_keys_clears_fields_not_listed) {
-  const Json r = Ok(StrategicMergePatch(
-      J(kDeployment), J(R"({"spec":{"strategy":{"$retainKeys":["type"],"type":"Recreate"}}})"), "Deployment"));
+  const Json r = Ok(PatchDeployment(R"({"spec":{"strategy":{"$retainKeys":["type"],"type":"Recreate"}}})"));
   CHECK_JSON(r["spec"]["strategy"], R"({"type":"Recreate"})");
 
-  const PatchError& e = Err(StrategicMergePatch(
-      J(kDeployment), J(R"({"spec":{"strategy":{"$retainKeys":["type"],"rollingUpdate":{"maxSurge":1}}}})"),
-      "Deployment"));
-  BOOST_TEST(e.code == 400);
-  BOOST_TEST(e.message == "invalid patch format of retainKeys");
+  CheckStatus(Err(PatchDeployment(R"({"spec":{"strategy":{"$retainKeys":["type"],"rollingUpdate":{"maxSurge":1}}}})")),
+              400, "BadRequest", "invalid patch format of retainKeys");
 }
 
 BOOST_AUTO_TEST_CASE(smp_delete_from_primitive_list_and_set_merge) {
@@ -456,9 +451,8 @@ BOOST_AUTO_TEST_CASE(smp_delete_from_primitive_list_and_set_merge) {
 }
 
 BOOST_AUTO_TEST_CASE(smp_lists_without_a_merge_key_are_replaced) {
-  const Json r = Ok(StrategicMergePatch(
-      J(kDeployment), J(R"({"spec":{"template":{"spec":{"tolerations":[{"key":"b","operator":"Exists"}]}}}})"),
-      "Deployment"));
+  const Json r =
+      Ok(PatchDeployment(R"({"spec":{"template":{"spec":{"tolerations":[{"key":"b","operator":"Exists"}]}}}})"));
   CHECK_JSON(r["spec"]["template"]["spec"]["tolerations"], R"([{"key":"b","operator":"Exists"}])");
 }
 
@@ -474,12 +468,11 @@ BOOST_AUTO_TEST_CASE(smp_as_kubectl_apply_sends_it_for_a_changed_image) {
   // What `kubectl apply` (client-side) computes after the image changed in
   // the file: the new last-applied annotation, the order of the containers
   // and the one changed field.
-  const Json patch = J(R"({
+  const Json r = Ok(PatchDeployment(R"({
     "metadata":{"annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{\"kind\":\"Deployment\"}\n"}},
     "spec":{"template":{"spec":{
       "$setElementOrder/containers":[{"name":"nginx"},{"name":"sidecar"}],
-      "containers":[{"image":"nginx:1.27","name":"nginx"}]}}}})");
-  const Json r = Ok(StrategicMergePatch(J(kDeployment), patch, "Deployment"));
+      "containers":[{"image":"nginx:1.27","name":"nginx"}]}}}})"));
   Json expected = J(kDeployment);
   expected["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] =
       "{\"kind\":\"Deployment\"}\n";
@@ -489,26 +482,15 @@ BOOST_AUTO_TEST_CASE(smp_as_kubectl_apply_sends_it_for_a_changed_image) {
 }
 
 BOOST_AUTO_TEST_CASE(smp_errors_are_reported_as_the_apiserver_reports_them) {
-  const PatchError& missing_key = Err(StrategicMergePatch(
-      J(kDeployment), J(R"({"spec":{"template":{"spec":{"containers":[{"image":"x"}]}}}})"), "Deployment"));
-  BOOST_TEST(missing_key.code == 500);
-  BOOST_TEST(missing_key.reason == "");
-  BOOST_TEST(missing_key.message == "map: map[image:x] does not contain declared merge key: name");
-
-  const PatchError& bad_order = Err(StrategicMergePatch(
-      J(kDeployment), J(R"({"spec":{"template":{"spec":{"$setElementOrder":[]}}}})"), "Deployment"));
-  BOOST_TEST(bad_order.code == 400);
-  BOOST_TEST(bad_order.message == "invalid patch format of setElementOrder list");
-
-  const PatchError& bad_directive = Err(StrategicMergePatch(
-      J(kDeployment), J(R"({"spec":{"template":{"spec":{"containers":[{"name":"nginx","$patch":"merge"}]}}}})"),
-      "Deployment"));
-  BOOST_TEST(bad_directive.code == 500);
-  BOOST_TEST(bad_directive.message == "merging lists cannot yet be specified in the patch");
-
-  const PatchError& not_object = Err(StrategicMergePatch(J(kDeployment), J("[1]"), "Deployment"));
-  BOOST_TEST(not_object.code == 400);
-  BOOST_TEST(not_object.message == "json: cannot unmarshal array into Go value of type map[string]interface {}");
+  CheckStatus(Err(PatchDeployment(R"({"spec":{"template":{"spec":{"containers":[{"image":"x"}]}}}})")), 500, "",
+              "map: map[image:x] does not contain declared merge key: name");
+  CheckStatus(Err(PatchDeployment(R"({"spec":{"template":{"spec":{"$setElementOrder":[]}}}})")), 400, "BadRequest",
+              "invalid patch format of setElementOrder list");
+  CheckStatus(
+      Err(PatchDeployment(R"({"spec":{"template":{"spec":{"containers":[{"name":"nginx","$patch":"merge"}]}}}})")),
+      500, "", "merging lists cannot yet be specified in the patch");
+  CheckStatus(Err(PatchDeployment("[1]")), 400, "BadRequest",
+              "json: cannot unmarshal array into Go value of type map[string]interface {}");
 }
 
 BOOST_AUTO_TEST_CASE(smp_is_known_for_built_in_kinds_only) {
@@ -538,6 +520,29 @@ PatchResult Apply(const Json* live, const Json& config, const std::string& manag
 
 const Json& Entries(const Json& object) { return object["metadata"]["managedFields"]; }
 
+// An apply configuration that sets only the Deployment's replicas.
+Json ReplicasConfig(int replicas) {
+  Json config = J(R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","namespace":"default"}})");
+  config["spec"]["replicas"] = replicas;
+  return config;
+}
+
+// `object` as stored after `manager` created it at kT0: with its
+// managedFields and the uid the server sets on create.
+Json Created(const std::string& manager, const Json& object = J(kApplied)) {
+  Json created = TrackUpdate(nullptr, object, manager, "apps/v1", kT0, "");
+  created["metadata"]["uid"] = "u";
+  return created;
+}
+
+// `live` after `manager` changed it with `edit` in an update at `time`.
+Json Updated(const Json& live, const std::string& manager, const std::string& time,
+             const std::function<void(Json&)>& edit) {
+  Json next = live;
+  edit(next);
+  return TrackUpdate(&live, next, manager, "apps/v1", time, "");
+}
+
 BOOST_AUTO_TEST_CASE(apply_creates_the_object_with_one_apply_entry) {
   const Json r = Ok(Apply(nullptr, J(kApplied), "mgr", kT0));
   Json expected = J(kApplied);
@@ -555,16 +560,9 @@ BOOST_AUTO_TEST_CASE(apply_creates_the_object_with_one_apply_entry) {
 
 BOOST_AUTO_TEST_CASE(apply_by_a_second_manager_changing_an_owned_field_conflicts) {
   const Json live = Ok(Apply(nullptr, J(kApplied), "mgr", kT0));
-  const Json scale = J(R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","namespace":"default"},
-                           "spec":{"replicas":3}})");
-  const PatchError& e = Err(Apply(&live, scale, "other", kT1));
-  BOOST_TEST(e.code == 409);
-  BOOST_TEST(e.reason == "Conflict");
-  BOOST_TEST(e.message == "Apply failed with 1 conflict: conflict with \"mgr\": .spec.replicas");
-  BOOST_REQUIRE(e.causes.size() == 1u);
-  BOOST_TEST(e.causes[0].reason == "FieldManagerConflict");
-  BOOST_TEST(e.causes[0].message == "conflict with \"mgr\"");
-  BOOST_TEST(e.causes[0].field == ".spec.replicas");
+  const PatchError& e = Err(Apply(&live, ReplicasConfig(3), "other", kT1));
+  CheckStatus(e, 409, "Conflict", "Apply failed with 1 conflict: conflict with \"mgr\": .spec.replicas");
+  CheckOnlyCause(e, "FieldManagerConflict", "conflict with \"mgr\"", ".spec.replicas");
 }
 
 BOOST_AUTO_TEST_CASE(apply_conflicts_on_several_fields_are_listed_per_manager) {
@@ -582,9 +580,7 @@ BOOST_AUTO_TEST_CASE(apply_conflicts_on_several_fields_are_listed_per_manager) {
 
 BOOST_AUTO_TEST_CASE(apply_with_force_takes_ownership) {
   const Json live = Ok(Apply(nullptr, J(kApplied), "mgr", kT0));
-  const Json scale = J(R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","namespace":"default"},
-                           "spec":{"replicas":3}})");
-  const Json r = Ok(Apply(&live, scale, "other", kT1, /*force=*/true));
+  const Json r = Ok(Apply(&live, ReplicasConfig(3), "other", kT1, /*force=*/true));
   BOOST_TEST(r["spec"]["replicas"] == 3);
   BOOST_REQUIRE(Entries(r).size() == 2u);
   BOOST_TEST(Entries(r)[0]["manager"] == "mgr");
@@ -609,9 +605,7 @@ BOOST_AUTO_TEST_CASE(apply_without_a_field_it_applied_before_removes_it) {
 BOOST_AUTO_TEST_CASE(apply_keeps_a_dropped_field_that_another_applier_shares) {
   const Json live = Ok(Apply(nullptr, J(kApplied), "mgr", kT0));
   // Same value: no conflict, both own .spec.replicas.
-  const Json same = J(R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","namespace":"default"},
-                          "spec":{"replicas":2}})");
-  const Json shared = Ok(Apply(&live, same, "other", kT1));
+  const Json shared = Ok(Apply(&live, ReplicasConfig(2), "other", kT1));
   BOOST_REQUIRE(Entries(shared).size() == 2u);
   BOOST_TEST(Entries(shared)[0]["fieldsV1"]["f:spec"].contains("f:replicas"));
   CHECK_JSON(Entries(shared)[1]["fieldsV1"], R"({"f:spec":{"f:replicas":{}}})");
@@ -649,24 +643,18 @@ BOOST_AUTO_TEST_CASE(track_update_on_create_owns_every_field_as_a_real_server_do
 }
 
 BOOST_AUTO_TEST_CASE(apply_conflicts_with_the_update_manager_of_a_client_side_apply) {
-  Json live = TrackUpdate(nullptr, J(kApplied), "kubectl-client-side-apply", "apps/v1", kT0, "");
-  live["metadata"]["uid"] = "6f0e2b9c";
-  const Json scale = J(R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","namespace":"default"},
-                           "spec":{"replicas":3}})");
-  const PatchError& e = Err(Apply(&live, scale, "mgr", kT1));
-  BOOST_TEST(e.code == 409);
-  BOOST_TEST(e.message ==
-             "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using apps/v1: .spec.replicas");
-  BOOST_REQUIRE(e.causes.size() == 1u);
-  BOOST_TEST(e.causes[0].message == "conflict with \"kubectl-client-side-apply\" using apps/v1");
+  const Json live = Created("kubectl-client-side-apply");
+  const PatchError& e = Err(Apply(&live, ReplicasConfig(3), "mgr", kT1));
+  CheckStatus(e, 409, "Conflict",
+              "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using apps/v1: "
+              ".spec.replicas");
+  CheckOnlyCause(e, "FieldManagerConflict", "conflict with \"kubectl-client-side-apply\" using apps/v1",
+                 ".spec.replicas");
 }
 
 BOOST_AUTO_TEST_CASE(track_update_moves_changed_fields_to_the_updater) {
-  Json live = TrackUpdate(nullptr, J(kApplied), "kubectl-client-side-apply", "apps/v1", kT0, "");
-  live["metadata"]["uid"] = "6f0e2b9c";
-  Json scaled = live;
-  scaled["spec"]["replicas"] = 5;
-  const Json r = TrackUpdate(&live, scaled, "kubectl-scale", "apps/v1", kT1, "");
+  const Json live = Created("kubectl-client-side-apply");
+  const Json r = Updated(live, "kubectl-scale", kT1, [](Json& o) { o["spec"]["replicas"] = 5; });
   BOOST_REQUIRE(Entries(r).size() == 2u);
   BOOST_TEST(Entries(r)[0]["manager"] == "kubectl-client-side-apply");
   BOOST_TEST(!Entries(r)[0]["fieldsV1"]["f:spec"].contains("f:replicas"));
@@ -677,14 +665,9 @@ BOOST_AUTO_TEST_CASE(track_update_moves_changed_fields_to_the_updater) {
 }
 
 BOOST_AUTO_TEST_CASE(track_update_drops_removed_fields_and_empty_entries) {
-  Json live = TrackUpdate(nullptr, J(kApplied), "creator", "apps/v1", kT0, "");
-  live["metadata"]["uid"] = "u";
-  Json labelled = live;
-  labelled["metadata"]["labels"]["extra"] = "x";
-  live = TrackUpdate(&live, labelled, "labeller", "apps/v1", kT1, "");
-  Json unlabelled = live;
-  unlabelled["metadata"]["labels"].erase("extra");
-  const Json r = TrackUpdate(&live, unlabelled, "creator", "apps/v1", kT2, "");
+  const Json live =
+      Updated(Created("creator"), "labeller", kT1, [](Json& o) { o["metadata"]["labels"]["extra"] = "x"; });
+  const Json r = Updated(live, "creator", kT2, [](Json& o) { o["metadata"]["labels"].erase("extra"); });
   // The labeller owned only the removed label: its entry is gone. Removing a
   // field does not make the remover its owner, so "creator" keeps its time.
   BOOST_REQUIRE(Entries(r).size() == 1u);
@@ -693,8 +676,7 @@ BOOST_AUTO_TEST_CASE(track_update_drops_removed_fields_and_empty_entries) {
 }
 
 BOOST_AUTO_TEST_CASE(track_update_without_changes_keeps_the_object_identical) {
-  Json live = TrackUpdate(nullptr, J(kApplied), "creator", "apps/v1", kT0, "");
-  live["metadata"]["uid"] = "u";
+  const Json live = Created("creator");
   const Json r = TrackUpdate(&live, live, "someone", "apps/v1", kT2, "");
   BOOST_TEST(Canon(r) == Canon(live));
   // managedFields is written last in metadata, where Go's ObjectMeta has it.
@@ -704,9 +686,8 @@ BOOST_AUTO_TEST_CASE(track_update_without_changes_keeps_the_object_identical) {
 BOOST_AUTO_TEST_CASE(track_update_of_an_untracked_object_stays_untracked) {
   Json live = J(kApplied);
   live["metadata"]["uid"] = "u";
-  Json changed = live;
-  changed["spec"]["replicas"] = 4;
-  BOOST_TEST(!TrackUpdate(&live, changed, "kubectl-edit", "apps/v1", kT1, "")["metadata"].contains("managedFields"));
+  const Json r = Updated(live, "kubectl-edit", kT1, [](Json& o) { o["spec"]["replicas"] = 4; });
+  BOOST_TEST(!r["metadata"].contains("managedFields"));
 }
 
 BOOST_AUTO_TEST_CASE(track_update_ignores_server_owned_fields_and_status_of_the_main_resource) {
@@ -730,11 +711,7 @@ BOOST_AUTO_TEST_CASE(track_update_ignores_server_owned_fields_and_status_of_the_
 }
 
 BOOST_AUTO_TEST_CASE(managed_fields_entries_are_ordered_apply_first_then_by_time) {
-  Json live = TrackUpdate(nullptr, J(kApplied), "creator", "apps/v1", kT0, "");
-  live["metadata"]["uid"] = "u";
-  Json scaled = live;
-  scaled["spec"]["replicas"] = 4;
-  live = TrackUpdate(&live, scaled, "scaler", "apps/v1", kT1, "");
+  const Json live = Updated(Created("creator"), "scaler", kT1, [](Json& o) { o["spec"]["replicas"] = 4; });
   const Json label = J(R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","namespace":"default",
                            "labels":{"owner":"team"}}})");
   const Json r = Ok(Apply(&live, label, "labeller", kT2));
@@ -746,13 +723,11 @@ BOOST_AUTO_TEST_CASE(managed_fields_entries_are_ordered_apply_first_then_by_time
 }
 
 BOOST_AUTO_TEST_CASE(more_than_ten_update_managers_fold_into_ancient_changes) {
-  Json live = TrackUpdate(nullptr, J(kApplied), "m00", "apps/v1", "2026-11-22T13:00:00Z", "");
-  live["metadata"]["uid"] = "u";
+  Json live = Created("m00");  // at kT0, 13:00
   for (int i = 1; i <= 10; ++i) {
-    Json next = live;
     const std::string n = (i < 10 ? "0" : "") + std::to_string(i);
-    next["metadata"]["labels"]["l" + n] = "x";
-    live = TrackUpdate(&live, next, "m" + n, "apps/v1", "2026-11-22T13:" + n + ":00Z", "");
+    live = Updated(live, "m" + n, "2026-11-22T13:" + n + ":00Z",
+                   [&](Json& o) { o["metadata"]["labels"]["l" + n] = "x"; });
   }
   // Eleven updaters: the two oldest (m00, m01) merge into one entry, which
   // takes the time of the newer of the two.
@@ -772,15 +747,11 @@ BOOST_AUTO_TEST_CASE(apply_that_changes_nothing_keeps_the_timestamps) {
 
 BOOST_AUTO_TEST_CASE(apply_requires_a_valid_field_manager) {
   const PatchError& e = Err(Apply(nullptr, J(kApplied), "", kT0));
-  BOOST_TEST(e.code == 422);
-  BOOST_TEST(e.reason == "Invalid");
-  BOOST_TEST(e.message == "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch");
+  CheckStatus(e, 422, "Invalid",
+              "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch");
   BOOST_TEST(e.details_group == "meta.k8s.io");
   BOOST_TEST(e.details_kind == "PatchOptions");
-  BOOST_REQUIRE(e.causes.size() == 1u);
-  BOOST_TEST(e.causes[0].reason == "FieldValueRequired");
-  BOOST_TEST(e.causes[0].message == "Required value: is required for apply patch");
-  BOOST_TEST(e.causes[0].field == "fieldManager");
+  CheckOnlyCause(e, "FieldValueRequired", "Required value: is required for apply patch", "fieldManager");
 
   BOOST_TEST(Err(Apply(nullptr, J(kApplied), std::string(129, 'm'), kT0)).message ==
              "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Too long: may not be more than 128 bytes");
@@ -799,10 +770,7 @@ BOOST_AUTO_TEST_CASE(force_is_forbidden_on_other_patches) {
 
 BOOST_AUTO_TEST_CASE(apply_rejects_a_config_of_another_type_or_with_managed_fields) {
   Json pod = J(R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"web"}})");
-  const PatchError& wrong = Err(Apply(nullptr, pod, "mgr", kT0));
-  BOOST_TEST(wrong.code == 400);
-  BOOST_TEST(wrong.reason == "BadRequest");
-  BOOST_TEST(wrong.message == "invalid object type: /v1, Kind=Pod");
+  CheckStatus(Err(Apply(nullptr, pod, "mgr", kT0)), 400, "BadRequest", "invalid object type: /v1, Kind=Pod");
 
   Json with_fields = J(kApplied);
   with_fields["metadata"]["managedFields"] = Json::array();
@@ -816,12 +784,9 @@ BOOST_AUTO_TEST_CASE(apply_rejects_a_config_of_another_type_or_with_managed_fiel
 BOOST_AUTO_TEST_CASE(apply_of_duplicate_list_keys_fails_as_the_typed_conversion_does) {
   Json config = J(kApplied);
   config["spec"]["template"]["spec"]["containers"].push_back(J(R"({"name":"nginx","image":"other"})"));
-  const PatchError& e = Err(Apply(nullptr, config, "mgr", kT0));
-  BOOST_TEST(e.code == 500);
-  BOOST_TEST(e.reason == "");
-  BOOST_TEST(e.message ==
-             "failed to create typed patch object (default/web; apps/v1, Kind=Deployment): "
-             ".spec.template.spec.containers: duplicate entries for key [name=\"nginx\"]");
+  CheckStatus(Err(Apply(nullptr, config, "mgr", kT0)), 500, "",
+              "failed to create typed patch object (default/web; apps/v1, Kind=Deployment): "
+              ".spec.template.spec.containers: duplicate entries for key [name=\"nginx\"]");
 }
 
 BOOST_AUTO_TEST_CASE(apply_list_keys_use_their_defaults) {
@@ -834,13 +799,10 @@ BOOST_AUTO_TEST_CASE(apply_list_keys_use_their_defaults) {
 }
 
 BOOST_AUTO_TEST_CASE(kubectl_server_side_apply_keeps_the_last_applied_annotation_in_step) {
-  Json live = J(kApplied);
-  live["metadata"]["annotations"] = J(R"({"kubectl.kubernetes.io/last-applied-configuration":"{}"})");
-  live = TrackUpdate(nullptr, live, "kubectl-client-side-apply", "apps/v1", kT0, "");
-  live["metadata"]["uid"] = "u";
-  Json config = J(R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","namespace":"default"},
-                      "spec":{"replicas":2}})");
-  const Json r = Ok(Apply(&live, config, "kubectl", kT1));
+  Json annotated = J(kApplied);
+  annotated["metadata"]["annotations"] = J(R"({"kubectl.kubernetes.io/last-applied-configuration":"{}"})");
+  const Json live = Created("kubectl-client-side-apply", annotated);
+  const Json r = Ok(Apply(&live, ReplicasConfig(2), "kubectl", kT1));
   BOOST_TEST(r["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] ==
              "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"web\",\"namespace\":"
              "\"default\"},\"spec\":{\"replicas\":2}}\n");
@@ -853,8 +815,7 @@ BOOST_AUTO_TEST_CASE(kubectl_server_side_apply_takes_over_what_client_side_apply
   Json file = J(kApplied);
   Json annotated = file;
   annotated["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] = file.dump();
-  Json live = TrackUpdate(nullptr, annotated, "kubectl-client-side-apply", "apps/v1", kT0, "");
-  live["metadata"]["uid"] = "u";
+  Json live = Created("kubectl-client-side-apply", annotated);
   Json next = file;
   next["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:1.26";
 
@@ -873,9 +834,7 @@ BOOST_AUTO_TEST_CASE(kubectl_server_side_apply_takes_over_what_client_side_apply
       "f:image"));
 
   // A field someone else changed since is not covered by the annotation.
-  Json scaled = live;
-  scaled["spec"]["replicas"] = 5;
-  live = TrackUpdate(&live, scaled, "kubectl-scale", "apps/v1", kT1, "");
+  live = Updated(live, "kubectl-scale", kT1, [](Json& o) { o["spec"]["replicas"] = 5; });
   const PatchError& e = Err(Apply(&live, next, "kubectl", kT2));
   BOOST_TEST(e.message == "Apply failed with 1 conflict: conflict with \"kubectl-scale\" using apps/v1: .spec.replicas");
 }

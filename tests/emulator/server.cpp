@@ -104,6 +104,7 @@ struct HttpServer::Connection final : ResponseWriter {
   bool head = false;     // the current request is HEAD: no body
   bool close_after = false;
   std::mt19937 rng{std::random_device{}()};
+  std::string chunk_buffer;  // WriteChunk's framing buffer
 
   bool WriteRaw(std::string_view bytes) {
     if (broken) return false;
@@ -146,9 +147,13 @@ struct HttpServer::Connection final : ResponseWriter {
   bool WriteChunk(std::string_view data) override {
     if (data.empty()) return !broken;
     auto chunk = [&](std::string_view piece) {
+      // One buffer, reused: size line, data and CRLF go out in one write.
       char size[24];
-      std::snprintf(size, sizeof(size), "%zx\r\n", piece.size());
-      return WriteRaw(std::string(size) + std::string(piece) + "\r\n");
+      const int n = std::snprintf(size, sizeof(size), "%zx\r\n", piece.size());
+      chunk_buffer.assign(size, static_cast<std::size_t>(n));
+      chunk_buffer.append(piece);
+      chunk_buffer.append("\r\n");
+      return WriteRaw(chunk_buffer);
     };
     if (!handler->SplitChunks()) return chunk(data);
     // Pieces of 1..64 bytes, each its own chunk and its own TLS record or
@@ -218,18 +223,10 @@ HttpServer::HttpServer(ServerOptions options, RequestHandler* handler)
 
 HttpServer::~HttpServer() {
   stopping_ = true;
-  std::thread accept;
+  StopListening();
   std::list<std::unique_ptr<Connection>> conns;
   {
     std::lock_guard lock(mu_);
-    if (listen_fd_ >= 0) ::shutdown(listen_fd_, SHUT_RDWR);
-    accept = std::move(accept_thread_);
-  }
-  if (accept.joinable()) accept.join();
-  {
-    std::lock_guard lock(mu_);
-    if (listen_fd_ >= 0) ::close(listen_fd_);
-    listen_fd_ = -1;
     for (auto& c : connections_) ::shutdown(c->fd, SHUT_RDWR);
     conns.swap(connections_);
   }
@@ -268,20 +265,24 @@ std::string HttpServer::Url() const {
   return std::string(options_.tls ? "https://" : "http://") + options_.bind + ":" + std::to_string(port_.load());
 }
 
-void HttpServer::Partition() {
-  partitioned_ = true;
+void HttpServer::StopListening() {
   std::thread accept;
   {
     std::lock_guard lock(mu_);
+    // shutdown() wakes the accept loop's accept(); the socket closes only
+    // after the loop has gone, so its descriptor is never reused under it.
     if (listen_fd_ >= 0) ::shutdown(listen_fd_, SHUT_RDWR);
     accept = std::move(accept_thread_);
   }
   if (accept.joinable()) accept.join();
-  {
-    std::lock_guard lock(mu_);
-    if (listen_fd_ >= 0) ::close(listen_fd_);
-    listen_fd_ = -1;
-  }
+  std::lock_guard lock(mu_);
+  if (listen_fd_ >= 0) ::close(listen_fd_);
+  listen_fd_ = -1;
+}
+
+void HttpServer::Partition() {
+  partitioned_ = true;
+  StopListening();
   ResetConnections();
 }
 

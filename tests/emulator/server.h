@@ -58,7 +58,9 @@ class HttpServer {
 
  private:
   struct Connection;
-  void Listen();
+  void Listen();  // REQUIRES: mu_ held
+  // Closes the listening socket and joins the accept loop. REQUIRES: mu_ not held.
+  void StopListening();
   void AcceptLoop();
   void Serve(Connection* conn);
   void Reap();  // REQUIRES: mu_ held

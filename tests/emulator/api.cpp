@@ -1438,6 +1438,7 @@ void Cluster::Write(Context& ctx, Json object, WriteMode mode, int success_code,
   if (t.custom && t.schema.is_object()) {
     std::vector<std::string> unknown;
     PruneBySchema(object, t.schema, &unknown);
+    DefaultBySchema(object, t.schema);
     if (!unknown.empty() && validation == "Strict") {
       std::string msg = "strict decoding error: ";
       for (std::size_t i = 0; i < unknown.size(); ++i) {

@@ -106,10 +106,23 @@ expect "wait for the CRD to be established" "condition met" k wait --for conditi
 expect "the CRD shows up in discovery" "widgets" k api-resources --api-group=example.com
 expect "apply of a custom resource" "widget.example.com/small created" k apply --validate=false -f "$DATA/widget.yaml"
 expect "get of a custom resource by short name" "small" k get wd
+# kubefold's own CRDs, their examples, schema defaults and validation.
 for crd in "$ROOT"/crds/*.yaml; do
   [[ -f "$crd" ]] || continue
-  expect "apply of $(basename "$crd")" "created" k apply --validate=false -f "$crd"
+  expect "apply of crds/$(basename "$crd")" "created" k apply --validate=false -f "$crd"
 done
+if [[ -f "$ROOT/crds/membercluster.yaml" ]]; then
+  k wait --for condition=established --timeout=20s crd/memberclusters.kubefold.io crd/failoverpolicies.kubefold.io >/dev/null
+  printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n' | k create --validate=false -f - >/dev/null
+  expect "a MemberCluster from the example" "membercluster.kubefold.io/east created" k apply --validate=false -f "$ROOT/crds/examples/membercluster.yaml"
+  expect "its defaults are filled in" "kubeconfig /readyz 10" k get mc east -o jsonpath='{.spec.kubeconfigSecretRef.key} {.spec.health.probePath} {.spec.health.periodSeconds}'
+  expect "a FailoverPolicy from the example" "failoverpolicy.kubefold.io/web created" k apply --validate=false -f "$ROOT/crds/examples/failoverpolicy.yaml"
+  expect "the category lists them" "east" k get kubefold -A
+  sed 's/clusters: \[east, west, north\]/clusters: []/' "$ROOT/crds/examples/failoverpolicy.yaml" >"$WORK/bad-policy.yaml"
+  expect_error "a policy without clusters is refused" "spec.clusters in body should have at least 1 items" k apply --validate=false -f "$WORK/bad-policy.yaml"
+  sed 's/mode: Manual/mode: Sometimes/' "$ROOT/crds/examples/failoverpolicy.yaml" >"$WORK/bad-mode.yaml"
+  expect_error "an unknown failback mode is refused" 'Unsupported value: "Sometimes"' k apply --validate=false -f "$WORK/bad-mode.yaml"
+fi
 
 expect "delete" 'deployment.apps "web" deleted' k delete deployment web
 expect_error "deleted means gone" 'deployments.apps "web" not found' k get deployment web

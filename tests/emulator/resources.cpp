@@ -349,6 +349,43 @@ void Check(const Json& value, const Json& schema, const std::string& path,
     out->push_back({field, "Invalid value: " + value.dump() + ": " + field + " in body should be less than or equal to " +
                                schema["maximum"].dump()});
   }
+  if (value.is_string()) {
+    const std::string& text = value.get_ref<const std::string&>();
+    if (schema.contains("minLength") && text.size() < schema["minLength"].get<std::size_t>()) {
+      out->push_back({field, "Invalid value: " + value.dump() + ": " + field + " in body should be at least " +
+                                 schema["minLength"].dump() + " chars long"});
+    }
+    if (schema.contains("maxLength") && text.size() > schema["maxLength"].get<std::size_t>()) {
+      out->push_back({field, "Too long: may not be more than " + schema["maxLength"].dump() + " bytes"});
+    }
+    if (schema.contains("pattern") && schema["pattern"].is_string()) {
+      try {
+        if (!std::regex_search(text, std::regex(schema["pattern"].get<std::string>()))) {
+          out->push_back({field, "Invalid value: " + value.dump() + ": " + field + " in body should match '" +
+                                     schema["pattern"].get<std::string>() + "'"});
+        }
+      } catch (const std::regex_error&) {
+        // An RE2 pattern std::regex cannot read is not checked.
+      }
+    }
+    if (schema.value("format", "") == "date-time") {
+      static const std::regex kDateTime("\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(\\.\\d+)?(Z|[+-]\\d\\d:\\d\\d)");
+      if (!std::regex_match(text, kDateTime)) {
+        out->push_back({field, "Invalid value: " + value.dump() + ": " + field + " in body must be of type date-time: " +
+                                   value.dump()});
+      }
+    }
+  }
+  if (value.is_array()) {
+    if (schema.contains("minItems") && value.size() < schema["minItems"].get<std::size_t>()) {
+      out->push_back({field, "Invalid value: " + std::to_string(value.size()) + ": " + field +
+                                 " in body should have at least " + schema["minItems"].dump() + " items"});
+    }
+    if (schema.contains("maxItems") && value.size() > schema["maxItems"].get<std::size_t>()) {
+      out->push_back({field, "Too many: " + std::to_string(value.size()) + ": must have at most " +
+                                 schema["maxItems"].dump() + " items"});
+    }
+  }
   if (value.is_object()) {
     if (schema.contains("required") && schema["required"].is_array()) {
       for (const auto& r : schema["required"]) {
@@ -374,7 +411,32 @@ void Check(const Json& value, const Json& schema, const std::string& path,
   }
 }
 
+void ApplyDefaults(Json& value, const Json& schema) {
+  if (!schema.is_object()) return;
+  if (value.is_object()) {
+    if (schema.contains("properties") && schema["properties"].is_object()) {
+      for (auto it = schema["properties"].begin(); it != schema["properties"].end(); ++it) {
+        if (!value.contains(it.key()) && it.value().is_object() && it.value().contains("default")) {
+          value[it.key()] = it.value()["default"];
+        }
+        if (value.contains(it.key())) ApplyDefaults(value[it.key()], it.value());
+      }
+    }
+    if (schema.contains("additionalProperties") && schema["additionalProperties"].is_object()) {
+      for (auto it = value.begin(); it != value.end(); ++it) {
+        if (!schema.contains("properties") || !schema["properties"].contains(it.key())) {
+          ApplyDefaults(it.value(), schema["additionalProperties"]);
+        }
+      }
+    }
+  } else if (value.is_array() && schema.contains("items")) {
+    for (auto& item : value) ApplyDefaults(item, schema["items"]);
+  }
+}
+
 }  // namespace
+
+void DefaultBySchema(Json& object, const Json& schema) { ApplyDefaults(object, schema); }
 
 void PruneBySchema(Json& object, const Json& schema, std::vector<std::string>* unknown) {
   Prune(object, schema, "", true, unknown);

@@ -78,6 +78,12 @@ std::string ValidateCrd(const Json& crd);
 // kept.
 void PruneBySchema(Json& object, const Json& schema, std::vector<std::string>* unknown);
 
+// Structural-schema defaulting, as the apiextensions server does on every
+// write: a property missing from an object that is present gets its
+// `default` (objects that are absent are not created unless they have a
+// default themselves).
+void DefaultBySchema(Json& object, const Json& schema);
+
 // Type checks against the schema (type, required, enum, minimum/maximum),
 // one "path: reason" per violation, as 422 causes.
 std::vector<std::pair<std::string, std::string>> ValidateBySchema(const Json& object, const Json& schema);

@@ -182,20 +182,21 @@ void AppendMember(std::string& out, bool& first, std::string_view key, element v
 
 // The object, compact, without the noise in its own metadata (nested
 // metadata, such as a pod template's, is the user's content and stays), and
-// with apiVersion and kind first when it lacks them (list items do).
-std::string SerializePruned(element obj, const ResourceType& type, bool add_type) {
+// always with apiVersion and kind first, from `type` (checked against the
+// object's own by the caller). One canonical form, whatever the source:
+// list items carry no type fields, watch events carry them in Go's order
+// (kind first), and the same object must give the same bytes either way or
+// every relist would look like a change.
+std::string SerializePruned(element obj, const ResourceType& type) {
   std::string out;
   out.reserve(4096);
-  out += '{';
-  bool first = true;
-  if (add_type) {
-    first = false;
-    out += "\"apiVersion\":";
-    AppendQuoted(out, type.ApiVersion());
-    out += ",\"kind\":";
-    AppendQuoted(out, type.kind);
-  }
+  out += "{\"apiVersion\":";
+  AppendQuoted(out, type.ApiVersion());
+  out += ",\"kind\":";
+  AppendQuoted(out, type.kind);
+  bool first = false;
   for (auto field : object(obj)) {
+    if (field.key == "apiVersion" || field.key == "kind") continue;
     if (field.key != "metadata" || field.value.type() != element_type::OBJECT) {
       AppendMember(out, first, field.key, field.value);
       continue;
@@ -285,7 +286,7 @@ Result<DecodedObject> FromElement(element obj, const ResourceType& type, std::st
   if (Status s = state::ValidateWorkload(out.ns, out.workload); !s.ok()) {
     return InvalidArgument(named + ": " + s.message());
   }
-  out.workload.object_json = SerializePruned(obj, type, api_version->empty() || kind->empty());
+  out.workload.object_json = SerializePruned(obj, type);
   if (out.workload.object_json.size() > state::kMaxObjectBytes) {
     return InvalidArgument(named + ": the pruned object is " + std::to_string(out.workload.object_json.size()) +
                            " bytes; at most 64 MiB are allowed");

@@ -329,3 +329,26 @@ BOOST_AUTO_TEST_CASE(the_framer_refuses_overlong_lines_and_reports_a_cut_event) 
   BOOST_TEST(stop.message() == "stop");
   BOOST_TEST(calls == 1);
 }
+
+BOOST_AUTO_TEST_CASE(the_same_object_from_a_list_and_from_a_watch_gives_the_same_bytes) {
+  // A list item carries no type fields; a watch event carries them in Go's
+  // order (kind first). Either way the stored form is identical, so a relist
+  // of unchanged objects changes nothing in the store.
+  const ResourceType deployments{"apps", "v1", "Deployment"};
+  const std::string body = R"("metadata":{"name":"web","namespace":"shop","resourceVersion":"7"},"spec":{"replicas":2})";
+  auto list = DecodeList(R"({"kind":"DeploymentList","apiVersion":"apps/v1","metadata":{"resourceVersion":"9"},"items":[{)" +
+                             body + "}]}",
+                         deployments);
+  BOOST_REQUIRE(list.ok());
+  auto event = DecodeWatchEvent(R"({"type":"ADDED","object":{"kind":"Deployment","apiVersion":"apps/v1",)" + body + "}}",
+                                deployments);
+  BOOST_REQUIRE(event.ok());
+  auto reordered = DecodeWatchEvent(
+      R"({"type":"ADDED","object":{"apiVersion":"apps/v1","kind":"Deployment",)" + body + "}}", deployments);
+  BOOST_REQUIRE(reordered.ok());
+  const std::string& from_list = list->items.at(0).workload.object_json;
+  BOOST_CHECK_EQUAL(from_list,
+                    R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","namespace":"shop","resourceVersion":"7"},"spec":{"replicas":2}})");
+  BOOST_CHECK_EQUAL(event->object->workload.object_json, from_list);
+  BOOST_CHECK_EQUAL(reordered->object->workload.object_json, from_list);
+}

@@ -1,0 +1,164 @@
+#include "controllers/folder.h"
+
+#include <utility>
+
+namespace kubefold::controllers {
+
+Folder::Folder(state::Store& store, FolderOptions options, std::function<void(std::string_view)> log)
+    : store_(store), options_(options), log_(std::move(log)) {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+Folder::~Folder() { Stop(); }
+
+void Folder::Push(Pending p) {
+  std::lock_guard lock(mu_);
+  if (stopping_) return;
+  pending_.push_back(std::move(p));
+  ++pushed_;
+  cv_.notify_all();
+}
+
+std::function<void(kube::ReflectorEvent&&)> Folder::Sink(const std::string& cluster, const kube::ResourceType& kind) {
+  return [this, cluster, group = kind.group, resource_kind = kind.kind](kube::ReflectorEvent&& event) {
+    Pending p;
+    p.kind = Pending::Kind::kEvent;
+    p.cluster = cluster;
+    p.group = group;
+    p.resource_kind = resource_kind;
+    p.event = std::move(event);
+    p.received = std::chrono::system_clock::now();
+    Push(std::move(p));
+  };
+}
+
+void Folder::AddCluster(const std::string& cluster) {
+  Pending p;
+  p.kind = Pending::Kind::kAddCluster;
+  p.cluster = cluster;
+  p.received = std::chrono::system_clock::now();
+  Push(std::move(p));
+}
+
+void Folder::RemoveCluster(const std::string& cluster) {
+  Pending p;
+  p.kind = Pending::Kind::kRemoveCluster;
+  p.cluster = cluster;
+  p.received = std::chrono::system_clock::now();
+  Push(std::move(p));
+}
+
+bool Folder::AddTo(state::Batch& batch, Pending& p) {
+  Status s;
+  switch (p.kind) {
+    case Pending::Kind::kAddCluster:
+      s = batch.AddCluster(p.cluster, p.received);
+      break;
+    case Pending::Kind::kRemoveCluster:
+      s = batch.RemoveCluster(p.cluster, p.received);
+      break;
+    case Pending::Kind::kEvent: {
+      kube::ReflectorEvent& e = p.event;
+      switch (e.type) {
+        case kube::ReflectorEventType::kAdded:
+        case kube::ReflectorEventType::kModified:
+          s = batch.Upsert(p.cluster, e.object.ns, e.object.workload, p.received);
+          break;
+        case kube::ReflectorEventType::kDeleted:
+          s = batch.Delete(p.cluster, e.object.ns,
+                           state::WorkloadKeyView(e.object.workload.key.group, e.object.workload.key.kind,
+                                                  e.object.workload.key.name),
+                           p.received);
+          break;
+        case kube::ReflectorEventType::kReplace: {
+          std::vector<state::NamespacedObject> objects;
+          objects.reserve(e.objects.size());
+          for (auto& o : e.objects) objects.push_back({std::move(o.ns), std::move(o.workload)});
+          s = batch.ReplaceKind(p.cluster, p.group, p.resource_kind, objects, p.received);
+          break;
+        }
+        case kube::ReflectorEventType::kSynced: {
+          std::lock_guard lock(mu_);
+          ++stats_.synced[p.cluster];
+          return true;
+        }
+      }
+      break;
+    }
+  }
+  if (!s.ok()) {
+    if (log_) log_("folder: cluster " + p.cluster + ": event refused: " + s.ToString());
+    std::lock_guard lock(mu_);
+    ++stats_.rejected;
+    return false;
+  }
+  return true;
+}
+
+void Folder::Loop() {
+  std::vector<Pending> taken;
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
+      if (pending_.empty() && stopping_) {
+        exited_ = true;
+        cv_.notify_all();
+        return;
+      }
+      // Take up to max_batch items; the rest wait for the next batch.
+      if (pending_.size() <= options_.max_batch) {
+        taken.swap(pending_);
+      } else {
+        taken.assign(std::make_move_iterator(pending_.begin()),
+                     std::make_move_iterator(pending_.begin() + static_cast<std::ptrdiff_t>(options_.max_batch)));
+        pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(options_.max_batch));
+      }
+      stats_.events += taken.size();
+    }
+    state::Batch batch;
+    batch.Reserve(taken.size());
+    for (auto& p : taken) AddTo(batch, p);
+    state::ApplyResult result;
+    if (!batch.empty()) {
+      auto applied = store_.Apply(std::move(batch));
+      if (!applied.ok()) {
+        if (log_) log_("folder: a batch was refused: " + applied.status().ToString());
+      } else {
+        result = *applied;
+      }
+    }
+    std::lock_guard lock(mu_);
+    ++stats_.batches;
+    stats_.published += result.published ? 1 : 0;
+    stats_.applied += result.applied;
+    stats_.noops += result.noops;
+    applied_items_ += taken.size();
+    taken.clear();
+    cv_.notify_all();
+  }
+}
+
+std::uint64_t Folder::Flush() {
+  std::unique_lock lock(mu_);
+  const std::uint64_t target = pushed_;
+  cv_.wait(lock, [&] { return applied_items_ >= target || exited_; });
+  lock.unlock();
+  return store_.Current().seq();
+}
+
+void Folder::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    cv_.notify_all();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+FolderStats Folder::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+}  // namespace kubefold::controllers

@@ -1,0 +1,101 @@
+// Folder: the one writer of the state store (DESIGN.md §3, §5). Reflectors
+// of every member cluster hand their events to it from their own threads;
+// its thread gathers whatever has arrived into one Batch (up to max_batch
+// operations) and applies it, so each cluster's vector component advances
+// by one per change and readers see consistent snapshots.
+//
+//   added / modified  -> Batch::Upsert
+//   deleted           -> Batch::Delete
+//   replace (relist)  -> Batch::ReplaceKind: only the differences are written
+//   synced            -> counted (the cluster's kind is in the map)
+//
+// Thread-safety: Sink() functions and every member function may be called
+// from any thread. The store's Apply runs on the folder's thread only; no
+// one else may call Store::Apply while a Folder runs on that store.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "controllers/kube/reflector.h"
+#include "state/store.h"
+
+namespace kubefold::controllers {
+
+struct FolderOptions {
+  std::size_t max_batch = 1024;  // operations per Apply, at most
+};
+
+struct FolderStats {
+  std::uint64_t events = 0;       // reflector events received
+  std::uint64_t batches = 0;      // Apply calls
+  std::uint64_t published = 0;    // of those, how many published a snapshot
+  std::uint64_t applied = 0;      // operations that changed the map
+  std::uint64_t noops = 0;        // operations dropped as unchanged
+  std::uint64_t rejected = 0;     // events the store refused (logged; nothing else is lost)
+  std::map<std::string, std::uint64_t> synced;  // cluster -> synced signals seen
+};
+
+class Folder {
+ public:
+  // Starts the writer thread. `log` receives refused events; may be empty.
+  Folder(state::Store& store, FolderOptions options = {}, std::function<void(std::string_view)> log = {});
+  ~Folder();  // Stop()
+  Folder(const Folder&) = delete;
+  Folder& operator=(const Folder&) = delete;
+
+  // A reflector sink for `kind` objects of `cluster`. The sink copies
+  // nothing it does not need and never blocks on the store.
+  std::function<void(kube::ReflectorEvent&&)> Sink(const std::string& cluster, const kube::ResourceType& kind);
+
+  // Registers a cluster (an empty subtree) / removes its whole subtree — a
+  // recorded change, visible in diffs.
+  void AddCluster(const std::string& cluster);
+  void RemoveCluster(const std::string& cluster);
+
+  // Waits until everything handed over before the call has been applied;
+  // returns the store's newest snapshot seq then.
+  std::uint64_t Flush();
+  // Applies what is pending and ends the writer thread. Idempotent.
+  void Stop();
+
+  FolderStats stats() const;
+
+ private:
+  struct Pending {
+    enum class Kind { kEvent, kAddCluster, kRemoveCluster };
+    Kind kind = Kind::kEvent;
+    std::string cluster;
+    std::string group;
+    std::string resource_kind;
+    kube::ReflectorEvent event;
+    state::TimePoint received{};
+  };
+  void Push(Pending p);
+  void Loop();
+  // Adds one pending item to `batch`; false if the store refused it.
+  bool AddTo(state::Batch& batch, Pending& p);
+
+  state::Store& store_;
+  const FolderOptions options_;
+  std::function<void(std::string_view)> log_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Pending> pending_;     // Guarded by mu_
+  std::uint64_t pushed_ = 0;         // Guarded by mu_: items ever pushed
+  std::uint64_t applied_items_ = 0;  // Guarded by mu_: items ever taken and applied
+  bool stopping_ = false;            // Guarded by mu_
+  bool exited_ = false;              // Guarded by mu_: the writer thread has returned
+  FolderStats stats_;                // Guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace kubefold::controllers

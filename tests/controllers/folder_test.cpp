@@ -1,0 +1,192 @@
+// Member clusters folded into the store: reflectors on two emulated
+// clusters (HTTPS, faults injected) feed one Folder; the snapshot must equal
+// what the emulator serves, cluster by cluster.
+#define BOOST_TEST_MODULE folder_test
+#include <boost/test/unit_test.hpp>
+
+#include <chrono>
+#include <functional>
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "controllers/folder.h"
+#include "controllers/kube/http_transport.h"
+#include "controllers/kube/kubeconfig.h"
+#include "controllers/kube/rest_client.h"
+#include "controllers/kube/token_source.h"
+#include "state/diff.h"
+#include "state/store.h"
+#include "tests/emulator/emulator.h"
+
+using namespace kubefold::controllers;
+using namespace kubefold::kube;
+using namespace std::chrono_literals;
+namespace emu = kubefold::emulator;
+namespace state = kubefold::state;
+
+namespace {
+
+const ResourceType kDeployments{"apps", "v1", "Deployment"};
+
+bool Eventually(const std::function<bool()>& pred, std::chrono::milliseconds limit = 20s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return pred();
+}
+
+// (cluster, namespace, name) -> desired replicas
+using View = std::map<std::tuple<std::string, std::string, std::string>, int>;
+
+void Write(emu::Cluster& c, const std::string& ns, const std::string& name, int replicas) {
+  c.store().Mutate("apps/deployments", ns, name, [&](const emu::ObjectPtr&) {
+    return emu::Mutation::Put(emu::Json{
+        {"kind", "Deployment"}, {"apiVersion", "apps/v1"},
+        {"metadata", {{"name", name}, {"namespace", ns}, {"uid", name + "-uid"}}},
+        {"spec", {{"replicas", replicas}, {"selector", {{"matchLabels", {{"app", name}}}}}}}});
+  });
+}
+
+void Remove(emu::Cluster& c, const std::string& ns, const std::string& name) {
+  c.store().Mutate("apps/deployments", ns, name, [](const emu::ObjectPtr& cur) {
+    return cur ? emu::Mutation::Delete() : emu::Mutation::None();
+  });
+}
+
+View ServerView(emu::Emulator& e, const std::vector<std::string>& clusters) {
+  View v;
+  for (const auto& name : clusters) {
+    const auto list = e.cluster(name).store().List("apps/deployments", std::nullopt);
+    for (const auto& o : list->objects) {
+      v[{name, o->ns, o->name}] = o->json["spec"]["replicas"].get<int>();
+    }
+  }
+  return v;
+}
+
+View StoreView(const state::Snapshot& s) {
+  View v;
+  s.ForEachWorkload([&](const state::WorkloadRef& w) {
+    v[{std::string(w.cluster), std::string(w.ns), std::string(w.record->name())}] = w.record->summary().desired_replicas;
+    return true;
+  });
+  return v;
+}
+
+struct Member {
+  std::unique_ptr<RestClient> client;
+  std::unique_ptr<Reflector> reflector;
+  std::thread thread;
+  ~Member() {
+    if (reflector) reflector->Stop();
+    if (thread.joinable()) thread.join();
+  }
+};
+
+std::unique_ptr<Member> Watch(emu::Emulator& e, const std::string& name, Folder& folder) {
+  auto m = std::make_unique<Member>();
+  auto config = ResolveContext(*ParseKubeconfig(e.Kubeconfig(name), name));
+  BOOST_REQUIRE(config.ok());
+  auto transport = NewHttpTransport(*config, {.warn = [](std::string_view) {}});
+  BOOST_REQUIRE(transport.ok());
+  RestClientOptions ro;
+  ro.qps = 1000;
+  ro.burst = 1000;
+  m->client = std::make_unique<RestClient>(std::move(*transport),
+                                           std::shared_ptr<TokenSource>(NewTokenSource(*config)), ro);
+  ReflectorOptions options;
+  options.type = kDeployments;
+  options.resource = "deployments";
+  options.page_size = 7;
+  options.backoff.initial = 20ms;
+  options.backoff.cap = 200ms;
+  ReflectorHooks hooks;
+  hooks.sink = folder.Sink(name, kDeployments);
+  RestClient* client = m->client.get();
+  hooks.authorize = [client](HttpRequest& r) { return client->Authorize(r); };
+  hooks.throttle = [client] { client->Throttle(); };
+  hooks.log = [](std::string_view) {};
+  m->reflector = std::make_unique<Reflector>(client->transport(), options, hooks);
+  Reflector* r = m->reflector.get();
+  m->thread = std::thread([r] { r->Run(); });
+  return m;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(two_clusters_fold_into_snapshots_equal_to_what_they_serve) {
+  emu::EmulatorOptions eo;
+  eo.clusters = {"east", "west"};
+  emu::Emulator e(eo);
+  for (int i = 0; i < 20; ++i) {
+    Write(e.cluster("east"), "shop", "web-" + std::to_string(i), i % 4);
+    Write(e.cluster("west"), i % 2 ? "shop" : "default", "api-" + std::to_string(i), 2);
+  }
+  state::Store store;
+  Folder folder(store);
+  folder.AddCluster("east");
+  folder.AddCluster("west");
+  auto east = Watch(e, "east", folder);
+  auto west = Watch(e, "west", folder);
+  const std::vector<std::string> names{"east", "west"};
+  auto converged = [&] {
+    folder.Flush();
+    return StoreView(store.Current()) == ServerView(e, names);
+  };
+  BOOST_REQUIRE(Eventually(converged));
+  const auto first = store.Current();
+  BOOST_CHECK_EQUAL(StoreView(first).size(), 40u);
+
+  // Live changes, then a 410 on east: the relist hands the store a replace
+  // of which only the differences are written.
+  Write(e.cluster("east"), "shop", "web-1", 9);
+  Remove(e.cluster("west"), "shop", "api-3");
+  BOOST_REQUIRE(Eventually(converged));
+  const auto before_relist = store.Current();
+  e.cluster("east").SetStallWatches(true);
+  Write(e.cluster("east"), "shop", "web-2", 7);
+  Remove(e.cluster("east"), "shop", "web-3");
+  e.cluster("east").Compact();
+  e.cluster("east").SetStallWatches(false);
+  e.cluster("east").DropWatches(false);
+  BOOST_REQUIRE(Eventually(converged));
+  BOOST_CHECK_GE(east->reflector->stats().expired, 1u);
+
+  // The diff over the relist is exactly the two changes, not 20 rewrites.
+  std::vector<std::string> changed;
+  auto diffed = state::VisitDiff(before_relist, store.Current(), {}, [&](const state::Change& c) {
+    changed.push_back(std::string(c.cluster) + "/" + std::string(c.ns) + "/" +
+                      std::string(c.after ? c.after->name() : c.before->name()));
+    return true;
+  });
+  BOOST_REQUIRE(diffed.ok());
+  std::sort(changed.begin(), changed.end());
+  BOOST_CHECK_EQUAL(changed.size(), 2u);
+  BOOST_CHECK_EQUAL(changed.at(0), "east/shop/web-2");
+  BOOST_CHECK_EQUAL(changed.at(1), "east/shop/web-3");
+  // Each cluster's component only moved with its own changes.
+  const auto& v1 = before_relist.vector();
+  const auto& v2 = store.Current().vector();
+  BOOST_CHECK_EQUAL(v2.Get("west"), v1.Get("west"));
+  BOOST_CHECK_EQUAL(v2.Get("east"), v1.Get("east") + 2);
+
+  // Removing a cluster removes its subtree: a recorded change.
+  east.reset();
+  folder.RemoveCluster("east");
+  folder.Flush();
+  std::size_t east_left = 0;
+  store.Current().ForEachWorkload("east", [&](const state::WorkloadRef&) {
+    ++east_left;
+    return true;
+  });
+  BOOST_CHECK_EQUAL(east_left, 0u);
+  BOOST_CHECK_EQUAL(folder.stats().rejected, 0u);
+  BOOST_CHECK_GE(folder.stats().synced.at("east"), 2u);
+}

@@ -163,7 +163,6 @@ class Cluster final : public RequestHandler {
   std::chrono::milliseconds delay_{0};           // Guarded by mu_
   bool watch_list_;                              // Guarded by mu_
   std::string expired_reason_;                   // Guarded by mu_
-  std::uint64_t uid_counter_ = 0;                // Guarded by mu_
 
   std::atomic<bool> split_chunks_{false};
   std::atomic<std::uint64_t> drop_epoch_{0};

@@ -757,13 +757,13 @@ class FieldSet {
 
   bool Empty() const;
 
+  // (Defined after Child: returning a FieldSet by value needs Child
+  // complete, and clang instantiates that eagerly inside the class.)
   FieldSet Union(const FieldSet& other) const;
-  FieldSet Intersection(const FieldSet& other) const { return Combine(other, Op::kIntersection); }
-  FieldSet Difference(const FieldSet& other) const { return Combine(other, Op::kDifference); }
+  FieldSet Intersection(const FieldSet& other) const;
+  FieldSet Difference(const FieldSet& other) const;
   // Difference that also removes everything below a member of `other`.
-  FieldSet RecursiveDifference(const FieldSet& other) const {
-    return Combine(other, Op::kRecursiveDifference);
-  }
+  FieldSet RecursiveDifference(const FieldSet& other) const;
   // Adds every named child (a struct field) as a member too. Every field is
   // taken as declared: the distinction only matters for maps of maps, which
   // the built-in kinds handled here do not have.
@@ -808,6 +808,12 @@ struct FieldSet::Child {
   PathElement pe;
   FieldSet set;
 };
+
+FieldSet FieldSet::Intersection(const FieldSet& other) const { return Combine(other, Op::kIntersection); }
+FieldSet FieldSet::Difference(const FieldSet& other) const { return Combine(other, Op::kDifference); }
+FieldSet FieldSet::RecursiveDifference(const FieldSet& other) const {
+  return Combine(other, Op::kRecursiveDifference);
+}
 
 bool FieldSet::ChildBefore(const Child& c, const PathElement& pe) { return ComparePe(c.pe, pe) < 0; }
 

@@ -79,8 +79,8 @@ bool HealthProber::ProbeOnce(std::string* why) {
   req.method = "GET";
   req.path_and_query = options_.probe_path;
   req.headers.emplace_back("Accept", "text/plain, application/json");
-  // A probe slower than a period is a failed probe.
-  req.timeout = options_.period;
+  // A probe slower than its timeout (by default a period) failed.
+  req.timeout = options_.probe_timeout.count() > 0 ? options_.probe_timeout : options_.period;
   if (authorize_) {
     if (Status s = authorize_(req); !s.ok()) {
       *why = "credentials: " + s.message();

@@ -34,6 +34,8 @@ using HealthClock = std::chrono::steady_clock;
 struct HealthOptions {
   std::string probe_path = "/readyz";  // or "/livez"
   std::chrono::milliseconds period{10000};
+  // A probe not answered within this long failed; 0 means one period.
+  std::chrono::milliseconds probe_timeout{0};
   int failure_threshold = 3;
   std::chrono::milliseconds grace_period{30000};
 };

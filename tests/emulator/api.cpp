@@ -915,6 +915,7 @@ void Cluster::ServeList(Context& ctx) {
   bool paged = limit > 0;
   if (!cont.empty()) {
     if (rv && *rv != 0) BadRequest("specifying resource version is not allowed when using continue");
+    if (expire_continue_.load()) Fail(410, "Expired", ExpiredContinueMessage());
     auto raw = DecodeBase64RawUrl(cont);
     Json token;
     if (raw) token = Json::parse(*raw, nullptr, /*allow_exceptions=*/false);

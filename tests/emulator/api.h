@@ -124,6 +124,9 @@ class Cluster final : public RequestHandler {
   void Compact() { store_.Compact(); }
   void SetWatchList(bool on);
   void SetExpiredReason(const std::string& reason);
+  // Every continue token presented gets 410 Expired, as tokens older than
+  // about five minutes do on a real server.
+  void SetExpireContinueTokens(bool on) { expire_continue_ = on; }
   // Stops all watches for shutdown: they end at once, without a final chunk.
   void Shutdown();
 
@@ -169,6 +172,7 @@ class Cluster final : public RequestHandler {
   std::atomic<bool> drop_reset_{false};
   std::atomic<bool> stall_{false};
   std::atomic<bool> shutdown_{false};
+  std::atomic<bool> expire_continue_{false};
   std::atomic<std::uint64_t> requests_{0};
   std::atomic<std::uint64_t> lists_{0};
   std::atomic<int> open_watches_{0};

@@ -279,6 +279,8 @@ void Emulator::Handle(const Request& req, ResponseWriter& w) {
       return;
     }
     c.SetExpiredReason(*r);
+  } else if (what == "expire-continue") {
+    c.SetExpireContinueTokens(ParseBoolParam(req, "on", true));
   } else if (what == "partition") {
     m.server->Partition();
   } else if (what == "heal") {
@@ -292,6 +294,7 @@ void Emulator::Handle(const Request& req, ResponseWriter& w) {
     c.SetStallWatches(false);
     c.SetWatchList(options_.cluster.watch_list);
     c.SetExpiredReason(options_.cluster.expired_reason);
+    c.SetExpireContinueTokens(false);
     m.server->Heal();
   } else {
     error(404, "unknown fault '" + what + "'; see tests/emulator/README.md");

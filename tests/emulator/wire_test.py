@@ -248,6 +248,11 @@ class WireTest(unittest.TestCase):
         self.assertEqual((s, body["reason"], body["code"]), (410, "Expired", 410))
         self.assertTrue(body["message"].startswith("The provided continue parameter is too old"))
         self.assertEqual(status_keys(body), ["kind", "apiVersion", "metadata", "status", "message", "reason", "code"])
+        # The same answer when tokens simply got old (the expire-continue fault).
+        s, p2 = self.emu.json("GET", "/api/v1/namespaces/expire/configmaps?limit=1")
+        self.emu.control("a", "expire-continue", on="true")
+        s, body = self.emu.json("GET", "/api/v1/namespaces/expire/configmaps?limit=1&continue=" + p2["metadata"]["continue"])
+        self.assertEqual((s, body["reason"]), (410, "Expired"))
 
     def test_exact_list_serves_an_older_state(self):
         self.make_ns("exact")

@@ -227,6 +227,21 @@ BOOST_AUTO_TEST_CASE(list_then_watch_delivers_every_change_when_chunks_are_split
   BOOST_CHECK_EQUAL(r.cache().objects().size(), 24u);
 }
 
+BOOST_AUTO_TEST_CASE(an_expired_continue_token_falls_back_to_one_full_list) {
+  Fixture f;
+  for (int i = 0; i < 10; ++i) f.CreateDeployment("p" + std::to_string(i));
+  f.cluster().SetExpireContinueTokens(true);
+  ReflectorOptions options = DeploymentsIn("default");
+  options.page_size = 3;
+  RunningReflector r(f.client, options);
+  BOOST_REQUIRE_MESSAGE(Eventually([&] { return r.cache().synced() >= 1; }), r.Log());
+  // Page 1, page 2 refused with 410, then one unpaginated list: three LISTs.
+  BOOST_CHECK_EQUAL(f.cluster().lists(), 3u);
+  BOOST_CHECK_EQUAL(r.reflector().stats().lists, 1u);
+  BOOST_CHECK_EQUAL(r.cache().objects().size(), 10u);
+  BOOST_CHECK(Converged(f, r));
+}
+
 BOOST_AUTO_TEST_CASE(a_410_mid_stream_relists_and_replaces_the_cache) {
   Fixture f;
   f.CreateDeployment("keep");

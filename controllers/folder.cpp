@@ -32,17 +32,13 @@ std::function<void(kube::ReflectorEvent&&)> Folder::Sink(const std::string& clus
   };
 }
 
-void Folder::AddCluster(const std::string& cluster) {
-  Pending p;
-  p.kind = Pending::Kind::kAddCluster;
-  p.cluster = cluster;
-  p.received = std::chrono::system_clock::now();
-  Push(std::move(p));
-}
+void Folder::AddCluster(const std::string& cluster) { PushCluster(Pending::Kind::kAddCluster, cluster); }
 
-void Folder::RemoveCluster(const std::string& cluster) {
+void Folder::RemoveCluster(const std::string& cluster) { PushCluster(Pending::Kind::kRemoveCluster, cluster); }
+
+void Folder::PushCluster(Pending::Kind kind, const std::string& cluster) {
   Pending p;
-  p.kind = Pending::Kind::kRemoveCluster;
+  p.kind = kind;
   p.cluster = cluster;
   p.received = std::chrono::system_clock::now();
   Push(std::move(p));

@@ -79,6 +79,7 @@ class Folder {
     state::TimePoint received{};
   };
   void Push(Pending p);
+  void PushCluster(Pending::Kind kind, const std::string& cluster);
   void Loop();
   // Adds one pending item to `batch`; false if the store refused it.
   bool AddTo(state::Batch& batch, Pending& p);

@@ -95,10 +95,7 @@ bool LeaderElector::TryAcquireOrRenew() {
       Log("leader election: creating the Lease: " + created.status().ToString());
       return false;
     }
-    observed_renew_time_ = now_text;
-    observed_at_ = now;
-    std::lock_guard lock(mu_);
-    observed_holder_ = options_.identity;
+    Observe(options_.identity, now_text, now);
     return true;
   }
   if (!got.ok()) {
@@ -117,12 +114,7 @@ bool LeaderElector::TryAcquireOrRenew() {
   const std::int64_t held_for_s = spec.value("leaseDurationSeconds", std::int64_t{0});
   // A changed record starts the holder's term on our clock: no trust in the
   // other machine's clock, only in the fact that it wrote something.
-  if (holder != leader() || renew != observed_renew_time_) {
-    observed_renew_time_ = renew;
-    observed_at_ = now;
-    std::lock_guard lock(mu_);
-    observed_holder_ = holder;
-  }
+  if (holder != leader() || renew != observed_renew_time_) Observe(holder, renew, now);
   if (!holder.empty() && holder != options_.identity && now < observed_at_ + std::chrono::seconds(held_for_s)) {
     return false;  // someone else holds it and is alive
   }
@@ -139,11 +131,16 @@ bool LeaderElector::TryAcquireOrRenew() {
     Log("leader election: updating the Lease: " + updated.status().ToString());
     return false;
   }
-  observed_renew_time_ = now_text;
-  observed_at_ = now;
-  std::lock_guard lock(mu_);
-  observed_holder_ = options_.identity;
+  Observe(options_.identity, now_text, now);
   return true;
+}
+
+void LeaderElector::Observe(const std::string& holder, const std::string& renew_time,
+                            std::chrono::steady_clock::time_point at) {
+  observed_renew_time_ = renew_time;
+  observed_at_ = at;
+  std::lock_guard lock(mu_);
+  observed_holder_ = holder;
 }
 
 void LeaderElector::Release() {

@@ -62,6 +62,8 @@ class LeaderElector {
  private:
   // One attempt: true if this replica holds the Lease afterwards.
   bool TryAcquireOrRenew();
+  // Records the Lease record seen (or written) and when, on our clock.
+  void Observe(const std::string& holder, const std::string& renew_time, std::chrono::steady_clock::time_point at);
   void Release();
   bool Sleep(std::chrono::milliseconds d);  // false when stopped
   void Log(std::string_view message) const;

@@ -21,11 +21,13 @@
 #include "controllers/kube/token_source.h"
 #include "state/diff.h"
 #include "state/store.h"
+#include "tests/controllers/emulator_client.h"
 #include "tests/emulator/emulator.h"
 
 using namespace kubefold::controllers;
 using namespace kubefold::kube;
 using namespace std::chrono_literals;
+using kubefold::testing::Eventually;
 namespace emu = kubefold::emulator;
 namespace state = kubefold::state;
 
@@ -33,14 +35,6 @@ namespace {
 
 const ResourceType kDeployments{"apps", "v1", "Deployment"};
 
-bool Eventually(const std::function<bool()>& pred, std::chrono::milliseconds limit = 20s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
-}
 
 // (cluster, namespace, name) -> desired replicas
 using View = std::map<std::tuple<std::string, std::string, std::string>, int>;
@@ -92,15 +86,7 @@ struct Member {
 
 std::unique_ptr<Member> Watch(emu::Emulator& e, const std::string& name, Folder& folder) {
   auto m = std::make_unique<Member>();
-  auto config = ResolveContext(*ParseKubeconfig(e.Kubeconfig(name), name));
-  BOOST_REQUIRE(config.ok());
-  auto transport = NewHttpTransport(*config, {.warn = [](std::string_view) {}});
-  BOOST_REQUIRE(transport.ok());
-  RestClientOptions ro;
-  ro.qps = 1000;
-  ro.burst = 1000;
-  m->client = std::make_unique<RestClient>(std::move(*transport),
-                                           std::shared_ptr<TokenSource>(NewTokenSource(*config)), ro);
+  m->client = kubefold::testing::ClientFor(kubefold::testing::EmulatorConfig(e, name));
   ReflectorOptions options;
   options.type = kDeployments;
   options.resource = "deployments";

@@ -16,12 +16,14 @@
 #include "controllers/kube/kubeconfig.h"
 #include "controllers/kube/rest_client.h"
 #include "controllers/kube/token_source.h"
+#include "tests/controllers/emulator_client.h"
 #include "tests/emulator/emulator.h"
 
 using namespace kubefold::controllers;
 using namespace kubefold::kube;
 using namespace std::chrono_literals;
 namespace emu = kubefold::emulator;
+using kubefold::testing::Eventually;
 
 namespace {
 
@@ -33,14 +35,6 @@ HealthOptions Options(std::chrono::milliseconds period, int threshold, std::chro
   return o;
 }
 
-bool Eventually(const std::function<bool()>& pred, std::chrono::milliseconds limit = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
-}
 
 }  // namespace
 
@@ -92,11 +86,8 @@ BOOST_AUTO_TEST_CASE(the_prober_follows_an_emulated_cluster_through_a_partition_
   emu::EmulatorOptions eo;
   eo.clusters = {"member"};
   emu::Emulator e(eo);
-  auto config = ResolveContext(*ParseKubeconfig(e.Kubeconfig("member"), "member"));
-  BOOST_REQUIRE(config.ok());
-  auto transport = NewHttpTransport(*config, {.warn = [](std::string_view) {}});
-  BOOST_REQUIRE(transport.ok());
-  RestClient client(std::move(*transport), std::shared_ptr<TokenSource>(NewTokenSource(*config)));
+  auto owned = kubefold::testing::ClientFor(kubefold::testing::EmulatorConfig(e, "member"));
+  RestClient& client = *owned;
   std::mutex mu;
   std::vector<std::string> seen;  // status/reason transitions, in order
   HealthOptions options = Options(100ms, 2, 300ms);

@@ -15,6 +15,7 @@
 #include "controllers/kube/rest_client.h"
 #include "controllers/kube/token_source.h"
 #include "controllers/leader_election.h"
+#include "tests/controllers/emulator_client.h"
 #include "tests/emulator/emulator.h"
 
 using namespace kubefold::controllers;
@@ -22,17 +23,10 @@ using namespace kubefold::kube;
 using namespace std::chrono_literals;
 namespace emu = kubefold::emulator;
 using SteadyClock = std::chrono::steady_clock;
+using kubefold::testing::Eventually;
 
 namespace {
 
-bool Eventually(const std::function<bool()>& pred, std::chrono::milliseconds limit = 10s) {
-  const auto deadline = SteadyClock::now() + limit;
-  while (SteadyClock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
-}
 
 struct Cluster {
   std::unique_ptr<emu::Emulator> emulator;
@@ -46,16 +40,8 @@ struct Cluster {
     });
   }
   std::unique_ptr<RestClient> Client() {
-    auto config = ResolveContext(*ParseKubeconfig(emulator->Kubeconfig("host"), "host"));
-    BOOST_REQUIRE(config.ok());
-    auto transport = NewHttpTransport(*config, {.warn = [](std::string_view) {}});
-    BOOST_REQUIRE(transport.ok());
-    RestClientOptions options;
-    options.qps = 1000;
-    options.burst = 1000;
-    options.timeout = 2s;
-    return std::make_unique<RestClient>(std::move(*transport), std::shared_ptr<TokenSource>(NewTokenSource(*config)),
-                                        options);
+    return kubefold::testing::ClientFor(kubefold::testing::EmulatorConfig(*emulator, "host"),
+                                        {.qps = 1000, .burst = 1000, .timeout = 2s});
   }
   emu::Json Lease() {
     auto o = emulator->cluster("host").store().Get("coordination.k8s.io/leases", "kubefold-system", "kubefold");

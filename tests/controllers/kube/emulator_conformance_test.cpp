@@ -21,12 +21,14 @@
 #include "controllers/kube/rest_client.h"
 #include "controllers/kube/token_source.h"
 #include "tests/controllers/kube/test_util.h"
+#include "tests/controllers/emulator_client.h"
 #include "tests/emulator/emulator.h"
 
 using namespace kubefold::kube;
 using namespace std::chrono_literals;
 namespace emu = kubefold::emulator;
 using kubefold::StatusCode;
+using kubefold::testing::Eventually;
 
 namespace {
 
@@ -40,14 +42,6 @@ std::string DeploymentJson(const std::string& name, int replicas, const std::str
 }
 
 // Polls `pred` until it holds or `limit` passes (never a bare sleep).
-bool Eventually(const std::function<bool()>& pred, std::chrono::milliseconds limit = 20s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
-}
 
 // What a reflector's sink builds: name -> resourceVersion, plus counters.
 class Cache {
@@ -104,28 +98,13 @@ std::map<std::string, std::string> ServerState(emu::Cluster& cluster, const std:
 
 struct Client {
   RestConfig config;
-  std::shared_ptr<TokenSource> tokens;
   std::unique_ptr<RestClient> rest;
 };
 
-RestConfig ConfigFor(const std::string& kubeconfig) {
-  auto parsed = ParseKubeconfig(kubeconfig, "emulator");
-  BOOST_REQUIRE_MESSAGE(parsed.ok(), parsed.status().ToString());
-  auto resolved = ResolveContext(*parsed);
-  BOOST_REQUIRE_MESSAGE(resolved.ok(), resolved.status().ToString());
-  return *resolved;
-}
-
-Client MakeClient(const RestConfig& config, double qps = 1000, int burst = 1000) {
+Client MakeClient(const RestConfig& config) {
   Client c;
   c.config = config;
-  auto transport = NewHttpTransport(config, {.warn = [](std::string_view) {}});
-  BOOST_REQUIRE_MESSAGE(transport.ok(), transport.status().ToString());
-  c.tokens = std::shared_ptr<TokenSource>(NewTokenSource(config));
-  RestClientOptions options;
-  options.qps = qps;
-  options.burst = burst;
-  c.rest = std::make_unique<RestClient>(std::move(*transport), c.tokens, options);
+  c.rest = kubefold::testing::ClientFor(config);
   return c;
 }
 
@@ -142,7 +121,7 @@ struct Fixture {
     options.cluster = cluster;
     emulator = std::make_unique<emu::Emulator>(options);
     // The kubeconfig names the token file, which token rotation rewrites.
-    client = MakeClient(ConfigFor(emulator->Kubeconfig("c1", emulator->Info("c1").token_path)));
+    client = MakeClient(kubefold::testing::EmulatorConfig(*emulator, "c1", emulator->Info("c1").token_path));
   }
   emu::Cluster& cluster() { return emulator->cluster("c1"); }
 

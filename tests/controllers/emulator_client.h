@@ -1,0 +1,51 @@
+// Helpers for tests that run against kube-emulator in-process: polling for
+// a condition with a deadline (never a bare sleep), and a REST client for
+// one of its clusters over HTTPS, from the kubeconfig the emulator writes.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "controllers/kube/http_transport.h"
+#include "controllers/kube/kubeconfig.h"
+#include "controllers/kube/rest_client.h"
+#include "controllers/kube/token_source.h"
+#include "tests/emulator/emulator.h"
+
+namespace kubefold::testing {
+
+// Polls `pred` every 10 ms until it holds or `limit` passes; returns its last value.
+inline bool Eventually(const std::function<bool()>& pred,
+                       std::chrono::milliseconds limit = std::chrono::seconds(20)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return pred();
+}
+
+// The resolved RestConfig of `cluster` (bearer token, or the token file when given).
+inline kube::RestConfig EmulatorConfig(emulator::Emulator& e, const std::string& cluster,
+                                       const std::string& token_file = "") {
+  auto parsed = kube::ParseKubeconfig(e.Kubeconfig(cluster, token_file), cluster);
+  if (!parsed.ok()) throw std::runtime_error(parsed.status().ToString());
+  auto resolved = kube::ResolveContext(*parsed);
+  if (!resolved.ok()) throw std::runtime_error(resolved.status().ToString());
+  return *resolved;
+}
+
+// A RestClient for `config`; tests raise the rate limit so it never paces them.
+inline std::unique_ptr<kube::RestClient> ClientFor(const kube::RestConfig& config,
+                                                   kube::RestClientOptions options = {.qps = 1000, .burst = 1000}) {
+  auto transport = kube::NewHttpTransport(config, {.warn = [](std::string_view) {}});
+  if (!transport.ok()) throw std::runtime_error(transport.status().ToString());
+  return std::make_unique<kube::RestClient>(std::move(*transport),
+                                            std::shared_ptr<kube::TokenSource>(kube::NewTokenSource(config)), options);
+}
+
+}  // namespace kubefold::testing

@@ -240,10 +240,18 @@ std::string JoinCauses(const std::vector<Cause>& causes) {
   return s + "]";
 }
 
+StatusError InvalidError(const std::string& group, const std::string& kind, const std::string& name,
+                         const std::vector<Cause>& causes) {
+  const std::string gk = group.empty() ? kind : kind + "." + group;
+  return StatusError{422,
+                     StatusJson(422, "Invalid", gk + " \"" + name + "\" is invalid: " + JoinCauses(causes),
+                                Details(name, group, kind, causes)),
+                     {}};
+}
+
 [[noreturn]] void Invalid(const std::string& group, const std::string& kind, const std::string& name,
                           const std::vector<Cause>& causes) {
-  const std::string gk = group.empty() ? kind : kind + "." + group;
-  Fail(422, "Invalid", gk + " \"" + name + "\" is invalid: " + JoinCauses(causes), Details(name, group, kind, causes));
+  throw InvalidError(group, kind, name, causes);
 }
 
 // The reason for a field error message prefix, as field.ErrorType names them.
@@ -280,8 +288,22 @@ const std::regex& Label() {
   return re;
 }
 
-std::string NameProblem(const std::string& name, bool label) {
-  if (label) {
+// Names: RFC 1123 subdomains for most kinds, RFC 1123 labels for
+// namespaces, RFC 1035 labels for services.
+enum class NameRule { kSubdomain, kLabel, kDns1035Label };
+
+std::string NameProblem(const std::string& name, NameRule rule) {
+  if (rule == NameRule::kDns1035Label) {
+    static const std::regex re("[a-z]([-a-z0-9]*[a-z0-9])?");
+    if (name.size() > 63 || !std::regex_match(name, re)) {
+      return "Invalid value: \"" + name +
+             "\": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+             "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex "
+             "used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
+    }
+    return "";
+  }
+  if (rule == NameRule::kLabel) {
     if (name.size() > 63 || !std::regex_match(name, Label())) {
       return "Invalid value: \"" + name +
              "\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
@@ -373,7 +395,7 @@ std::vector<Cause> ValidateBuiltin(const ResourceType& t, const Json& o) {
       const std::string name = StrField(containers[i], "name");
       if (name.empty()) {
         causes.push_back(FieldCause(c + ".name", "Required value"));
-      } else if (auto p = NameProblem(name, true); !p.empty()) {
+      } else if (auto p = NameProblem(name, NameRule::kLabel); !p.empty()) {
         causes.push_back(FieldCause(c + ".name", p));
       }
       if (StrField(containers[i], "image").empty()) causes.push_back(FieldCause(c + ".image", "Required value"));
@@ -808,7 +830,8 @@ void Cluster::Route(Context& ctx) {
     } else if (m == "POST") {
       if (t.namespaced && !in_namespace) NotFoundPath();
       ServeCreate(ctx);
-    } else if (m == "DELETE") {
+    } else if (m == "DELETE" && (!t.namespaced || in_namespace)) {
+      // The all-namespaces path serves list and watch only.
       ServeDeleteCollection(ctx);
     } else {
       Fail(405, "MethodNotAllowed", "the server does not allow this method on the requested resource",
@@ -817,11 +840,11 @@ void Cluster::Route(Context& ctx) {
     return;
   }
   if (get) {
-    if (ctx.QueryBool("watch")) {
-      ServeWatch(ctx);
-    } else {
-      ServeGet(ctx);
-    }
+    // GET on an object is a get whatever the query says: its handler reads
+    // GetOptions only, so ?watch=true returns the object (one plain JSON
+    // body), as a real server does. Watching one object goes through the
+    // collection with fieldSelector=metadata.name=NAME.
+    ServeGet(ctx);
   } else if (m == "PUT") {
     ServeUpdate(ctx);
   } else if (m == "PATCH") {
@@ -991,18 +1014,7 @@ void Cluster::ServeList(Context& ctx) {
 
 void Cluster::ServeWatch(Context& ctx) {
   const ResourceType& t = *ctx.type;
-  Selectors sel = ParseSelectors(ctx.req, t);
-  if (!ctx.name.empty()) {
-    // A name in the path becomes metadata.name=NAME; a different one is a 400.
-    auto want = sel.fields.RequiredValue("metadata.name");
-    if (want && *want != ctx.name) {
-      BadRequest("fieldSelector metadata.name=" + *want + " is invalid: must match the name in the path");
-    }
-    std::string error;
-    std::string fs = ctx.QueryStr("fieldSelector");
-    fs = fs.empty() ? "metadata.name=" + ctx.name : fs + ",metadata.name=" + ctx.name;
-    sel.fields = *FieldSelector::Parse(fs, SupportedFieldLabels(t.kind), &error);
-  }
+  const Selectors sel = ParseSelectors(ctx.req, t);
   const std::string rv_text = ctx.QueryStr("resourceVersion");
   const std::string match = ctx.QueryStr("resourceVersionMatch");
   const bool bookmarks = ctx.QueryBool("allowWatchBookmarks");
@@ -1025,10 +1037,8 @@ void Cluster::ServeWatch(Context& ctx) {
       InvalidOptions("ListOptions", "resourceVersionMatch",
                      "Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan");
     }
-    if (initial && !bookmarks) {
-      InvalidOptions("ListOptions", "allowWatchBookmarks",
-                     "Forbidden: sendInitialEvents requires setting allowWatchBookmarks to true");
-    }
+    // Not refusing sendInitialEvents without allowWatchBookmarks is upstream's
+    // choice (backward compatibility); such a watch gets no end bookmark.
   } else if (!match.empty()) {
     InvalidOptions("ListOptions", "resourceVersionMatch",
                    "Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided");
@@ -1072,7 +1082,10 @@ void Cluster::ServeWatch(Context& ctx) {
   // sendInitialEvents=true, which then ends with the annotated bookmark.
   std::uint64_t pos;
   std::string out;
-  const bool synthetic = initial || !rv || *rv == 0;
+  // Initial ADDEDs: with sendInitialEvents=true, or, when the parameter is
+  // absent, for RV unset or "0" (spec §2.1). sendInitialEvents=false starts
+  // at the current state without replaying it.
+  const bool synthetic = initial || (!has_initial && (!rv || *rv == 0));
   if (synthetic) {
     auto state = store_.List(t.StoreKey(), std::nullopt);
     pos = state->rv;
@@ -1086,7 +1099,9 @@ void Cluster::ServeWatch(Context& ctx) {
         out.clear();
       }
     }
-    if (initial) out += BookmarkLine(t, pos, /*initial_events_end=*/true);
+    if (initial && bookmarks) out += BookmarkLine(t, pos, /*initial_events_end=*/true);
+  } else if (!rv || *rv == 0) {
+    pos = store_.CurrentRv();
   } else {
     pos = *rv;
   }
@@ -1150,13 +1165,15 @@ void Cluster::ServeWatch(Context& ctx) {
       }
     }
     if (!out.empty() && !w.WriteChunk(out)) return;
+    // Every event of this resource up to current_rv was in the batch: the
+    // watch is at current_rv, so trimming history behind it (other
+    // resources' writes) never expires a watch that keeps up; only the
+    // compact fault, which moves the compacted RV past it, does.
+    pos = std::max(pos, batch.current_rv);
     if (bookmarks) {
       const auto t_now = Clock::now();
       const bool final_due = !final_sent && t_now >= final_bookmark;
       if (t_now >= next_bookmark || final_due) {
-        // Every event of this resource up to current_rv has been sent, so
-        // the store's RV is a valid resume point.
-        pos = std::max(pos, batch.current_rv);
         if (!w.WriteChunk(BookmarkLine(t, pos, false))) return;
         next_bookmark = t_now + options_.bookmark_interval;
         if (final_due) final_sent = true;
@@ -1431,7 +1448,10 @@ void Cluster::Write(Context& ctx, Json object, WriteMode mode, int success_code,
   if (mode == WriteMode::kCreate && meta.contains("resourceVersion") && StrField(meta, "resourceVersion") != "") {
     BadRequest("resourceVersion should not be set on objects to be created");
   }
-  if (auto p = NameProblem(name, t.kind == "Namespace"); !p.empty()) {
+  const NameRule rule = t.kind == "Namespace" ? NameRule::kLabel
+                        : t.kind == "Service" ? NameRule::kDns1035Label
+                                              : NameRule::kSubdomain;
+  if (auto p = NameProblem(name, rule); !p.empty()) {
     Invalid(t.group, t.kind, name, {FieldCause("metadata.name", p)});
   }
 
@@ -1470,9 +1490,14 @@ void Cluster::Write(Context& ctx, Json object, WriteMode mode, int success_code,
 
   const std::string manager = ManagerFor(ctx.req);
   const std::string now = NowRfc3339();
+  // Registries that refuse unconditional updates (AllowUnconditionalUpdate
+  // false): Leases, custom resources, CRDs. Leases also create on update.
+  const bool requires_rv = t.kind == "Lease" || t.custom || t.kind == "CustomResourceDefinition";
+  const bool create_on_update = mode == WriteMode::kUpdate && t.kind == "Lease";
   std::optional<StatusError> error;
   ObjectPtr unchanged;
   bool deleted = false;
+  bool created = create;
   auto mutate = [&](const ObjectPtr& current) -> Mutation {
     if (create && current && mode == WriteMode::kCreate) {
       error = StatusError{409,
@@ -1481,10 +1506,11 @@ void Cluster::Write(Context& ctx, Json object, WriteMode mode, int success_code,
                           {}};
       return Mutation::None();
     }
-    if (!create && !current) {
+    if (!create && !current && !create_on_update) {
       error = NotFoundError(t, name);
       return Mutation::None();
     }
+    if (!current) created = true;
     if (current && based_on != 0 && current->rv != based_on) {
       // The object changed between the read the patch was computed from and now.
       error = ConflictError(t, name);
@@ -1495,6 +1521,12 @@ void Cluster::Write(Context& ctx, Json object, WriteMode mode, int success_code,
     auto m = [&]() -> Json& { return next["metadata"]; };
     if (current) {
       const std::string want = StrField(m(), "resourceVersion");
+      if (want.empty() && mode == WriteMode::kUpdate && requires_rv) {
+        error = InvalidError(t.group, t.kind, name,
+                             {FieldCause("metadata.resourceVersion",
+                                         "Invalid value: 0x0: must be specified for an update")});
+        return Mutation::None();
+      }
       if (!want.empty() && want != std::to_string(current->rv)) {
         error = ConflictError(t, name);
         return Mutation::None();
@@ -1610,7 +1642,8 @@ void Cluster::Write(Context& ctx, Json object, WriteMode mode, int success_code,
     return;
   }
   if (stored) AfterWrite(t, stored, deleted);
-  ctx.w.Send(deleted ? 200 : success_code, JsonHeaders(ctx.warnings), stored ? stored->text : "{}");
+  const int code = deleted ? 200 : (created && !create ? 201 : success_code);
+  ctx.w.Send(code, JsonHeaders(ctx.warnings), stored ? stored->text : "{}");
 }
 
 void Cluster::AfterWrite(const ResourceType& t, const ObjectPtr& stored, bool deleted) {
@@ -1685,21 +1718,29 @@ void Cluster::ServeDelete(Context& ctx) {
     ctx.w.Send(200, JsonHeaders(), now ? now->text : "{}");
     return;
   }
-  if (!dry && result) {
-    // Emulated controllers: a namespace takes its contents with it; a CRD
-    // takes its custom resources and its endpoints.
-    if (t.kind == "Namespace") {
-      for (const auto& other : ctx.registry->types()) {
-        if (other.namespaced) store_.DeleteAll(other.StoreKey(), ctx.name);
-      }
-    } else if (t.kind == "CustomResourceDefinition") {
-      const Json& spec = result->json["spec"];
-      store_.DeleteAll(spec["group"].get<std::string>() + "/" + spec["names"]["plural"].get<std::string>(), "");
-    }
-    AfterWrite(t, result, /*deleted=*/true);
+  if (!dry && result) Cascade(*ctx.registry, t, result);
+  // Registries with ReturnDeletedObject answer with the object itself
+  // (pods, namespaces); the others with a Status.
+  if (result && (t.kind == "Pod" || t.kind == "Namespace")) {
+    ctx.w.Send(200, JsonHeaders(), result->text);
+    return;
   }
   const std::string uid = result ? StrField(result->json["metadata"], "uid") : "";
   SendJson(ctx.w, 200, SuccessStatus(t, ctx.name, uid));
+}
+
+void Cluster::Cascade(const Registry& registry, const ResourceType& t, const ObjectPtr& deleted) {
+  // Emulated controllers: a namespace takes its contents with it; a CRD
+  // takes its custom resources and its endpoints.
+  if (t.kind == "Namespace") {
+    for (const auto& other : registry.types()) {
+      if (other.namespaced) store_.DeleteAll(other.StoreKey(), deleted->name);
+    }
+  } else if (t.kind == "CustomResourceDefinition") {
+    const Json& spec = deleted->json["spec"];
+    store_.DeleteAll(spec["group"].get<std::string>() + "/" + spec["names"]["plural"].get<std::string>(), "");
+  }
+  AfterWrite(t, deleted, /*deleted=*/true);
 }
 
 void Cluster::ServeDeleteCollection(Context& ctx) {
@@ -1708,14 +1749,31 @@ void Cluster::ServeDeleteCollection(Context& ctx) {
   auto state = store_.List(t.StoreKey(), std::nullopt);
   std::string items;
   std::size_t n = 0;
+  const bool dry = DryRun(ctx.req);
   for (const ObjectPtr& o : state->objects) {
     if (!Selected(sel, *o, ctx.ns)) continue;
-    ObjectPtr gone = store_.Mutate(t.StoreKey(), o->ns, o->name, [&](const ObjectPtr& current) {
-      return current && current->rv == o->rv ? Mutation::Delete() : Mutation::None();
-    });
-    if (!gone) continue;
+    ObjectPtr out = o;
+    if (!dry) {
+      bool terminating = false;
+      out = store_.Mutate(t.StoreKey(), o->ns, o->name, [&](const ObjectPtr& current) -> Mutation {
+        if (!current || current->rv != o->rv) return Mutation::None();
+        const Json& finalizers = Field(current->json["metadata"], "finalizers");
+        if (finalizers.is_array() && !finalizers.empty()) {
+          // As for a single delete: finalizers keep it, terminating.
+          terminating = true;
+          if (current->json["metadata"].contains("deletionTimestamp")) return Mutation::None();
+          Json next = current->json;
+          next["metadata"]["deletionTimestamp"] = NowRfc3339();
+          next["metadata"]["deletionGracePeriodSeconds"] = 0;
+          return Mutation::Put(Canonical(next));
+        }
+        return Mutation::Delete();
+      });
+      if (!out) continue;
+      if (!terminating) Cascade(*ctx.registry, t, out);
+    }
     if (n++ > 0) items += ',';
-    items += gone->text;
+    items += out->text;
   }
   ctx.w.Send(200, JsonHeaders(),
              "{\"kind\":\"" + t.kind + "List\",\"apiVersion\":\"" + t.ApiVersion() +

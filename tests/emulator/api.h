@@ -153,6 +153,9 @@ class Cluster final : public RequestHandler {
   // none); a different current RV is a 409.
   void Write(Context& ctx, Json object, WriteMode mode, int success_code, std::uint64_t based_on = 0);
   void AfterWrite(const ResourceType& type, const ObjectPtr& stored, bool deleted);
+  // What the emulated controllers do after `deleted` is gone: a namespace's
+  // contents and a CRD's resources go with it; the registry follows.
+  void Cascade(const Registry& registry, const ResourceType& type, const ObjectPtr& deleted);
   std::shared_ptr<const Registry> registry() const;
   std::string NewUid();
 

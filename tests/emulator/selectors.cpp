@@ -220,7 +220,9 @@ bool FieldSelector::Matches(const Json& object) const {
       if (dot == std::string::npos) break;
       start = dot + 1;
     }
-    if (found) {
+    if (!found && (t.field == "spec.unschedulable" || t.field == "spec.hostNetwork")) {
+      value = "false";  // selectable fields format Go booleans, false when unset
+    } else if (found) {
       if (cur->is_string()) {
         value = cur->get<std::string>();
       } else if (cur->is_boolean()) {
@@ -254,7 +256,8 @@ std::vector<std::string> SupportedFieldLabels(const std::string& kind) {
   if (kind == "Secret") return {"type"};
   if (kind == "Node") return {"spec.unschedulable"};
   if (kind == "Namespace") return {"status.phase"};
-  if (kind == "StatefulSet" || kind == "Deployment" || kind == "DaemonSet") return {"status.replicas"};
+  // apps/v1 registers no field-label conversions: metadata.name and
+  // metadata.namespace only.
   return {};
 }
 

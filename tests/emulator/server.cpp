@@ -227,7 +227,9 @@ HttpServer::~HttpServer() {
   std::list<std::unique_ptr<Connection>> conns;
   {
     std::lock_guard lock(mu_);
-    for (auto& c : connections_) ::shutdown(c->fd, SHUT_RDWR);
+    for (auto& c : connections_) {
+      if (c->fd >= 0) ::shutdown(c->fd, SHUT_RDWR);
+    }
     conns.swap(connections_);
   }
   for (auto& c : conns) {
@@ -296,7 +298,7 @@ void HttpServer::Heal() {
 void HttpServer::ResetConnections() {
   std::lock_guard lock(mu_);
   for (auto& c : connections_) {
-    if (c->done.load()) continue;
+    if (c->done.load() || c->fd < 0) continue;
     linger l{1, 0};
     ::setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
     ::shutdown(c->fd, SHUT_RDWR);
@@ -359,6 +361,7 @@ void HttpServer::Serve(Connection* conn) {
   sigaddset(&pipe, SIGPIPE);
   pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
   struct Done {
+    HttpServer* server;
     Connection* c;
     ~Done() {
       if (c->ssl != nullptr) {
@@ -366,10 +369,14 @@ void HttpServer::Serve(Connection* conn) {
         SSL_free(c->ssl);
         c->ssl = nullptr;
       }
+      // Under the server's lock: ResetConnections and the destructor shut
+      // down only descriptors still open, never a number reused since.
+      std::lock_guard lock(server->mu_);
       ::close(c->fd);
+      c->fd = -1;
       c->done = true;
     }
-  } done{conn};
+  } done{this, conn};
 
   std::string client_user;
   if (ctx_ != nullptr) {

@@ -392,6 +392,43 @@ class WireTest(unittest.TestCase):
         self.assertIsNotNone(r.read())  # returns at the terminating chunk
         c.close()
 
+    def test_get_of_one_object_ignores_watch_and_returns_the_object(self):
+        self.emu.json("POST", "/api/v1/namespaces/default/configmaps", cm("one-obj"))
+        s, r, data = self.emu.request("GET", "/api/v1/namespaces/default/configmaps/one-obj?watch=true")
+        self.assertEqual((s, r.getheader("Transfer-Encoding")), (200, None))
+        self.assertEqual(json.loads(data)["metadata"]["name"], "one-obj")
+
+    def test_send_initial_events_without_bookmarks_or_set_false(self):
+        self.make_ns("w7")
+        self.emu.json("POST", "/api/v1/namespaces/w7/configmaps", cm("x", "w7"))
+        # Accepted without allowWatchBookmarks, but then no end bookmark comes.
+        c, r = self.emu.watch("/api/v1/namespaces/w7/configmaps?watch=1&sendInitialEvents=true"
+                              "&resourceVersionMatch=NotOlderThan&timeoutSeconds=2")
+        self.assertEqual(r.status, 200)
+        lines = [json.loads(l) for l in r.read().splitlines()]
+        self.assertEqual([e["type"] for e in lines], ["ADDED"])
+        c.close()
+        # sendInitialEvents=false: no replay of the current state.
+        c, r = self.emu.watch("/api/v1/namespaces/w7/configmaps?watch=1&sendInitialEvents=false"
+                              "&resourceVersionMatch=NotOlderThan&timeoutSeconds=2")
+        self.assertEqual((r.status, r.read()), (200, b""))
+        c.close()
+
+    def test_a_watch_that_keeps_up_survives_history_trimming(self):
+        small = Emulator(clusters=("s",), extra=("--max-events", "5"))
+        try:
+            c, r = small.watch("/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=30", cluster="s")
+            for i in range(20):  # other resources' writes push history out
+                small.json("POST", "/api/v1/namespaces/default/secrets",
+                           {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"s{i}"}}, cluster="s")
+            time.sleep(0.5)
+            small.json("POST", "/api/v1/namespaces/default/configmaps", cm("after"), cluster="s")
+            ev = read_events(r, 1)[0]
+            self.assertEqual((ev["type"], ev["object"]["metadata"]["name"]), ("ADDED", "after"))
+            c.close()
+        finally:
+            small.close()
+
     # --- status bodies and writes --------------------------------------------
     def test_status_bodies_for_404_409_and_stale_updates(self):
         self.make_ns("st")
@@ -523,6 +560,28 @@ class WireTest(unittest.TestCase):
         s, _ = self.emu.json("DELETE", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com")
         self.assertEqual(s, 200)
         self.assertEqual(self.emu.json("GET", "/apis/example.com/v1/namespaces/default/widgets")[0], 404)
+
+    def test_unconditional_updates_deletes_and_names_as_the_registries_rule(self):
+        path = "/apis/coordination.k8s.io/v1/namespaces/default/leases"
+        lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "l1"},
+                 "spec": {"holderIdentity": "a"}}
+        s, made = self.emu.json("PUT", path + "/l1", lease)  # a PUT creates a missing Lease
+        self.assertEqual(s, 201)
+        s, body = self.emu.json("PUT", path + "/l1", dict(lease, spec={"holderIdentity": "b"}))
+        self.assertEqual((s, body["reason"]), (422, "Invalid"))
+        self.assertEqual(body["details"]["causes"][0]["field"], "metadata.resourceVersion")
+        s, _ = self.emu.json("PUT", "/api/v1/namespaces/default/configmaps/nope", cm("nope"))
+        self.assertEqual(s, 404)  # configmaps neither create on update nor need an RV
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p1"},
+               "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+        self.emu.json("POST", "/api/v1/namespaces/default/pods", pod)
+        s, body = self.emu.json("DELETE", "/api/v1/namespaces/default/pods/p1")
+        self.assertEqual((s, body["kind"], body["metadata"]["name"]), (200, "Pod", "p1"))
+        s, _ = self.emu.json("DELETE", "/api/v1/configmaps")
+        self.assertEqual(s, 405)
+        svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "1svc"}, "spec": {}}
+        s, body = self.emu.json("POST", "/api/v1/namespaces/default/services", svc)
+        self.assertEqual((s, body["details"]["causes"][0]["field"]), (422, "metadata.name"))
 
     def test_finalizers_keep_a_deleted_object_until_removed(self):
         o = cm("fin", data={"a": "b"})

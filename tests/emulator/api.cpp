@@ -1078,13 +1078,12 @@ void Cluster::ServeWatch(Context& ctx) {
 
   if (!w.StartChunked(200, JsonHeaders(ctx.warnings))) return;
 
-  // Initial state: synthetic ADDED events for RV unset / "0", and for
-  // sendInitialEvents=true, which then ends with the annotated bookmark.
   std::uint64_t pos;
   std::string out;
-  // Initial ADDEDs: with sendInitialEvents=true, or, when the parameter is
-  // absent, for RV unset or "0" (spec §2.1). sendInitialEvents=false starts
-  // at the current state without replaying it.
+  // Initial ADDEDs: with sendInitialEvents=true (then the annotated
+  // bookmark), or, when the parameter is absent, for RV unset or "0" (spec
+  // §2.1). sendInitialEvents=false starts at the current state without
+  // replaying it.
   const bool synthetic = initial || (!has_initial && (!rv || *rv == 0));
   if (synthetic) {
     auto state = store_.List(t.StoreKey(), std::nullopt);

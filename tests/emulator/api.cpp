@@ -1520,6 +1520,15 @@ void Cluster::Write(Context& ctx, Json object, WriteMode mode, int success_code,
     auto m = [&]() -> Json& { return next["metadata"]; };
     if (current) {
       const std::string want = StrField(m(), "resourceVersion");
+      const std::string uid = StrField(m(), "uid");
+      if (!uid.empty() && uid != StrField(current->json["metadata"], "uid")) {
+        // A uid in the body is a precondition: this very object, not one
+        // deleted and re-created under the same name.
+        error = ConflictError(t, name,
+                              "Precondition failed: UID in precondition: " + uid + ", UID in object meta: " +
+                                  StrField(current->json["metadata"], "uid"));
+        return Mutation::None();
+      }
       if (want.empty() && mode == WriteMode::kUpdate && requires_rv) {
         error = InvalidError(t.group, t.kind, name,
                              {FieldCause("metadata.resourceVersion",

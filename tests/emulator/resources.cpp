@@ -282,11 +282,13 @@ void Prune(Json& value, const Json& schema, const std::string& path, bool root, 
         ++it;
         continue;
       }
-      if (props != nullptr && props->contains(key)) {
-        Prune(it.value(), (*props)[key], child, false, unknown);
-        ++it;
-      } else if (additional != nullptr) {
-        Prune(it.value(), *additional, child, false, unknown);
+      const Json* field_schema = props != nullptr && props->contains(key) ? &(*props)[key] : additional;
+      if (field_schema != nullptr && it.value().is_null() && !field_schema->value("nullable", false)) {
+        // A null where the schema does not allow one is dropped before
+        // defaulting (which may then fill the field in), not refused.
+        it = value.erase(it);
+      } else if (field_schema != nullptr) {
+        Prune(it.value(), *field_schema, child, false, unknown);
         ++it;
       } else if (preserve) {
         ++it;

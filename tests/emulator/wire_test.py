@@ -554,6 +554,10 @@ class WireTest(unittest.TestCase):
         s, body = self.emu.json("POST", "/apis/example.com/v1/namespaces/default/widgets",
                                 dict(w, metadata={"name": "w2"}, spec={"size": "big"}))
         self.assertEqual((s, body["reason"]), (422, "Invalid"))
+        # A null where the schema allows none is pruned, not refused.
+        s, made = self.emu.json("POST", "/apis/example.com/v1/namespaces/default/widgets",
+                                dict(w, metadata={"name": "w3"}, spec={"size": None}))
+        self.assertEqual((s, made["spec"]), (201, {}))
         s, body = self.emu.json("PATCH", "/apis/example.com/v1/namespaces/default/widgets/w", {"spec": {"size": 4}},
                                 content_type="application/strategic-merge-patch+json")
         self.assertEqual(s, 415)
@@ -572,6 +576,11 @@ class WireTest(unittest.TestCase):
         self.assertEqual(body["details"]["causes"][0]["field"], "metadata.resourceVersion")
         s, _ = self.emu.json("PUT", "/api/v1/namespaces/default/configmaps/nope", cm("nope"))
         self.assertEqual(s, 404)  # configmaps neither create on update nor need an RV
+        s, cur = self.emu.json("POST", "/api/v1/namespaces/default/configmaps", cm("uid-check"))
+        stale = dict(cur, metadata=dict(cur["metadata"], uid="00000000-0000-4000-8000-000000000000"))
+        s, body = self.emu.json("PUT", "/api/v1/namespaces/default/configmaps/uid-check", stale)
+        self.assertEqual((s, body["reason"]), (409, "Conflict"))
+        self.assertIn("Precondition failed: UID in precondition: 00000000-0000-4000-8000-000000000000", body["message"])
         pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p1"},
                "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
         self.emu.json("POST", "/api/v1/namespaces/default/pods", pod)

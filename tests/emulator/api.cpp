@@ -1188,40 +1188,32 @@ void Cluster::ServeWatch(Context& ctx) {
 namespace {
 
 // The value of a patch-engine result, or the Status it failed with.
+// Throws the Status for a patch-engine error.
+[[noreturn]] void Raise(const PatchError& error) {
+  std::vector<Cause> causes;
+  for (const auto& c : error.causes) causes.push_back({c.reason, c.message, c.field});
+  Json details = Details("", error.details_group, error.details_kind, causes);
+  throw StatusError{error.code, StatusJson(error.code, error.reason, error.message, details.empty() ? Json() : details),
+                    {}};
+}
+
+// The value of a patch-engine result, or the Status it failed with.
 template <typename Result>
 Json Take(Result&& result) {
-  if (auto* error = std::get_if<PatchError>(&result)) {
-    std::vector<Cause> causes;
-    for (const auto& c : error->causes) causes.push_back({c.reason, c.message, c.field});
-    Json details = Details("", error->details_group, error->details_kind, causes);
-    throw StatusError{error->code,
-                      StatusJson(error->code, error->reason, error->message, details.empty() ? Json() : details), {}};
-  }
+  if (auto* error = std::get_if<PatchError>(&result)) Raise(*error);
   return std::get<Json>(std::forward<Result>(result));
 }
 
-std::string ManagerFor(const Request& req) {
-  if (const std::string* m = req.Query("fieldManager")) return *m;
-  // As the real server does: the User-Agent up to its first '/'.
-  std::string ua = req.Header("User-Agent");
-  const auto slash = ua.find('/');
-  if (slash != std::string::npos) ua.resize(slash);
-  return ua.empty() ? "unknown" : ua;
+const std::string& FieldManagerParam(const Request& req) {
+  static const std::string kNone;
+  const std::string* m = req.Query("fieldManager");
+  return m != nullptr ? *m : kNone;
 }
 
-void CheckFieldManager(const Request& req) {
-  if (const std::string* m = req.Query("fieldManager")) {
-    if (m->size() > 128) {
-      InvalidOptions("PatchOptions", "fieldManager",
-                     "Too long: may not be more than 128 bytes");
-    }
-    for (unsigned char c : *m) {
-      if (c < 0x20 || c > 0x7e) {
-        InvalidOptions("PatchOptions", "fieldManager",
-                       "Invalid value: " + Json(*m).dump() + ": must only contain printable characters");
-      }
-    }
-  }
+// The fieldManager and force parameters, checked as the server does (the
+// patch engine's ValidatePatchOptions serves every write).
+void CheckWriteOptions(const Request& req, bool apply, bool force_set) {
+  if (auto error = ValidatePatchOptions(FieldManagerParam(req), apply, force_set)) Raise(*error);
 }
 
 bool DryRun(const Request& req) {
@@ -1323,7 +1315,7 @@ void Cluster::ServeGet(Context& ctx) {
 void Cluster::ServeCreate(Context& ctx) {
   const ResourceType& t = *ctx.type;
   Json body = ParseBody(ctx.req, t);
-  CheckFieldManager(ctx.req);
+  CheckWriteOptions(ctx.req, /*apply=*/false, /*force_set=*/false);
   if (!body.is_object()) BadRequest("the body of the request is not a JSON object");
   Json& meta = body["metadata"];
   if (meta.is_null()) meta = Json::object();
@@ -1343,7 +1335,7 @@ void Cluster::ServeCreate(Context& ctx) {
 void Cluster::ServeUpdate(Context& ctx) {
   const ResourceType& t = *ctx.type;
   Json body = ParseBody(ctx.req, t);
-  CheckFieldManager(ctx.req);
+  CheckWriteOptions(ctx.req, /*apply=*/false, /*force_set=*/false);
   if (!body.is_object()) BadRequest("the body of the request is not a JSON object");
   Write(ctx, std::move(body), WriteMode::kUpdate, 200);
 }
@@ -1355,24 +1347,18 @@ void Cluster::ServePatch(Context& ctx) {
   const bool apply = type == "application/apply-patch+yaml";
   const bool strategic = type == "application/strategic-merge-patch+json";
   if (!apply && type != "application/merge-patch+json" && type != "application/json-patch+json" &&
-      !(strategic && !t.custom)) {
+      !(strategic && !t.custom && SupportsStrategicMergePatch(t.kind))) {
     std::string accepted = "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml";
     if (!t.custom) accepted += ", application/strategic-merge-patch+json";
     Fail(415, "UnsupportedMediaType",
          "the body of the request was in an unknown format - accepted media types include: " + accepted,
          Json::object());
   }
-  CheckFieldManager(ctx.req);
+  CheckWriteOptions(ctx.req, apply, ctx.HasQuery("force"));
   const bool force = ctx.HasQuery("force") && ctx.QueryBool("force");
-  if (ctx.HasQuery("force") && !apply) {
-    InvalidOptions("PatchOptions", "force", "Forbidden: may not be specified for non-apply patch");
-  }
   ObjectPtr current = store_.Get(t.StoreKey(), ctx.ns, ctx.name);
   if (apply) {
-    const std::string* manager = ctx.req.Query("fieldManager");
-    if (manager == nullptr || manager->empty()) {
-      InvalidOptions("PatchOptions", "fieldManager", "Required value: is required for apply patch");
-    }
+    const std::string& manager = FieldManagerParam(ctx.req);
     Json config = Take(YamlToJson(ctx.req.body));
     if (!config.is_object()) BadRequest("error decoding YAML: the applied configuration is not an object");
     if (StrField(config, "apiVersion") != t.ApiVersion() || StrField(config, "kind") != t.kind) {
@@ -1384,7 +1370,7 @@ void Cluster::ServePatch(Context& ctx) {
       BadRequest("the name of the object (" + cname + ") does not match the name on the URL (" + ctx.name + ")");
     }
     if (!current && !ctx.sub.empty()) NotFound(t, ctx.name);
-    ApplyRequest request{current ? &current->json : nullptr, config, *manager, force, t.ApiVersion(), t.kind,
+    ApplyRequest request{current ? &current->json : nullptr, config, manager, force, t.ApiVersion(), t.kind,
                          NowRfc3339(), ctx.sub};
     Json result = Take(ServerSideApply(request));
     // Apply's optimistic lock: the RV the result was computed from.
@@ -1487,7 +1473,7 @@ void Cluster::Write(Context& ctx, Json object, WriteMode mode, int success_code,
   // The namespace must exist (and not be terminating) for namespaced objects.
   if (t.namespaced && create && !store_.Get("/namespaces", "", ctx.ns)) NamespaceNotFound(ctx.ns);
 
-  const std::string manager = ManagerFor(ctx.req);
+  const std::string manager = ResolveFieldManager(FieldManagerParam(ctx.req), ctx.req.Header("User-Agent"));
   const std::string now = NowRfc3339();
   // Registries that refuse unconditional updates (AllowUnconditionalUpdate
   // false): Leases, custom resources, CRDs. Leases also create on update.

@@ -124,12 +124,6 @@ KeyPair CertificateAuthority::Issue(const CertSpec& spec) const {
   return {CertPem(cert.get()), KeyPem(key.get())};
 }
 
-KeyPair SelfSigned(const CertSpec& spec) {
-  Pkey key = NewKey();
-  Cert cert = MakeCert(key.get(), spec, /*ca=*/false, nullptr, nullptr);
-  return {CertPem(cert.get()), KeyPem(key.get())};
-}
-
 void UseKeyPair(SSL_CTX* ctx, const KeyPair& pair) {
   Bio cert_bio(BIO_new_mem_buf(pair.cert_pem.data(), static_cast<int>(pair.cert_pem.size())));
   Cert cert(PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr));

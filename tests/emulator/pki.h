@@ -43,8 +43,6 @@ class CertificateAuthority {
   std::string cert_pem_;
 };
 
-// A self-signed leaf: a certificate no CA vouches for.
-KeyPair SelfSigned(const CertSpec& spec);
 
 // Installs `pair` as ctx's certificate and private key. Throws std::runtime_error.
 void UseKeyPair(SSL_CTX* ctx, const KeyPair& pair);

@@ -236,13 +236,6 @@ bool FieldSelector::Matches(const Json& object) const {
   return true;
 }
 
-std::optional<std::string> FieldSelector::RequiredValue(const std::string& field) const {
-  for (const auto& t : terms_) {
-    if (t.field == field && t.equals) return t.value;
-  }
-  return std::nullopt;
-}
-
 std::vector<std::string> SupportedFieldLabels(const std::string& kind) {
   if (kind == "Pod") {
     return {"spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",

@@ -45,9 +45,6 @@ class FieldSelector {
                                             std::string* error);
   bool Matches(const Json& object) const;
   bool Empty() const { return terms_.empty(); }
-  // The value required for `field` by an `=` term, if any (a watch on a
-  // named object turns its name into metadata.name=NAME).
-  std::optional<std::string> RequiredValue(const std::string& field) const;
 
  private:
   struct Term {

@@ -305,13 +305,6 @@ void HttpServer::ResetConnections() {
   }
 }
 
-int HttpServer::open_connections() const {
-  std::lock_guard lock(mu_);
-  int n = 0;
-  for (const auto& c : connections_) n += c->done.load() ? 0 : 1;
-  return n;
-}
-
 void HttpServer::Reap() {
   for (auto it = connections_.begin(); it != connections_.end();) {
     if ((*it)->done.load()) {

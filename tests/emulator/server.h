@@ -53,7 +53,6 @@ class HttpServer {
   // Cuts every open connection (a TCP reset where the OS allows it).
   void ResetConnections();
 
-  int open_connections() const;
   int handshake_failures() const { return handshake_failures_.load(); }
 
  private:

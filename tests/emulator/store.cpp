@@ -11,11 +11,6 @@ std::uint64_t ObjectStore::CurrentRv() const {
   return rv_;
 }
 
-std::uint64_t ObjectStore::CompactedRv() const {
-  std::lock_guard lock(mu_);
-  return compacted_rv_;
-}
-
 ObjectPtr ObjectStore::Get(const std::string& resource, const std::string& ns, const std::string& name) const {
   std::lock_guard lock(mu_);
   auto r = objects_.find(resource);

@@ -74,8 +74,6 @@ class ObjectStore {
   explicit ObjectStore(std::size_t max_events);
 
   std::uint64_t CurrentRv() const;
-  // The oldest RV a watch may resume from (events after it are all retained).
-  std::uint64_t CompactedRv() const;
 
   // The object under (resource, ns, name), or null.
   ObjectPtr Get(const std::string& resource, const std::string& ns, const std::string& name) const;

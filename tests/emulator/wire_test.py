@@ -385,11 +385,21 @@ class WireTest(unittest.TestCase):
         self.assertEqual(len(read_events(r, 20)), 20)
         c.close()
 
-    def test_drop_watches_ends_streams_cleanly(self):
-        c, r = self.emu.watch("/api/v1/configmaps?watch=1&resourceVersion=1&timeoutSeconds=60")
+    def test_drop_watches_ends_streams_cleanly_or_with_a_reset(self):
+        s, lst = self.emu.json("GET", "/api/v1/configmaps")
+        rv = lst["metadata"]["resourceVersion"]
+        c, r = self.emu.watch(f"/api/v1/configmaps?watch=1&resourceVersion={rv}&timeoutSeconds=60")
         time.sleep(0.2)
+        started = time.time()
         self.emu.control("a", "drop-watches")
-        self.assertIsNotNone(r.read())  # returns at the terminating chunk
+        self.assertEqual(r.read(), b"")  # the terminating chunk, long before the 60 s deadline
+        self.assertLess(time.time() - started, 10)
+        c.close()
+        c, r = self.emu.watch(f"/api/v1/configmaps?watch=1&resourceVersion={rv}&timeoutSeconds=60")
+        time.sleep(0.2)
+        self.emu.control("a", "drop-watches", mode="reset")
+        with self.assertRaises((http.client.IncompleteRead, ConnectionError, ssl.SSLError)):
+            r.read()
         c.close()
 
     def test_get_of_one_object_ignores_watch_and_returns_the_object(self):

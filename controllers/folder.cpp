@@ -1,6 +1,9 @@
 #include "controllers/folder.h"
 
+#include <unordered_set>
 #include <utility>
+
+#include "controllers/health.h"
 
 namespace kubefold::controllers {
 
@@ -19,11 +22,13 @@ void Folder::Push(Pending p) {
   cv_.notify_all();
 }
 
-std::function<void(kube::ReflectorEvent&&)> Folder::Sink(const std::string& cluster, const kube::ResourceType& kind) {
-  return [this, cluster, group = kind.group, resource_kind = kind.kind](kube::ReflectorEvent&& event) {
+std::function<void(kube::ReflectorEvent&&)> Folder::Sink(const std::string& cluster, const kube::ResourceType& kind,
+                                                         const std::string& only_namespace) {
+  return [this, cluster, group = kind.group, resource_kind = kind.kind, only_namespace](kube::ReflectorEvent&& event) {
     Pending p;
     p.kind = Pending::Kind::kEvent;
     p.cluster = cluster;
+    p.only_namespace = only_namespace;
     p.group = group;
     p.resource_kind = resource_kind;
     p.event = std::move(event);
@@ -35,6 +40,15 @@ std::function<void(kube::ReflectorEvent&&)> Folder::Sink(const std::string& clus
 void Folder::AddCluster(const std::string& cluster) { PushCluster(Pending::Kind::kAddCluster, cluster); }
 
 void Folder::RemoveCluster(const std::string& cluster) { PushCluster(Pending::Kind::kRemoveCluster, cluster); }
+
+void Folder::SetHealth(const std::string& cluster, std::string record_json) {
+  Pending p;
+  p.kind = Pending::Kind::kHealth;
+  p.cluster = cluster;
+  p.health_json = std::move(record_json);
+  p.received = std::chrono::system_clock::now();
+  Push(std::move(p));
+}
 
 void Folder::PushCluster(Pending::Kind kind, const std::string& cluster) {
   Pending p;
@@ -53,6 +67,13 @@ bool Folder::AddTo(state::Batch& batch, Pending& p) {
     case Pending::Kind::kRemoveCluster:
       s = batch.RemoveCluster(p.cluster, p.received);
       break;
+    case Pending::Kind::kHealth: {
+      state::WorkloadObject o;
+      o.key = {kHealthGroup, kHealthKind, kHealthName};
+      o.object_json = std::move(p.health_json);
+      s = batch.Upsert(p.cluster, kHealthNamespace, o, p.received);
+      break;
+    }
     case Pending::Kind::kEvent: {
       kube::ReflectorEvent& e = p.event;
       switch (e.type) {
@@ -67,6 +88,10 @@ bool Folder::AddTo(state::Batch& batch, Pending& p) {
                            p.received);
           break;
         case kube::ReflectorEventType::kReplace: {
+          if (!p.only_namespace.empty()) {
+            AddNamespaceReplace(batch, p);
+            return true;
+          }
           std::vector<state::NamespacedObject> objects;
           objects.reserve(e.objects.size());
           for (auto& o : e.objects) objects.push_back({std::move(o.ns), std::move(o.workload)});
@@ -115,23 +140,61 @@ void Folder::Loop() {
     state::Batch batch;
     batch.Reserve(taken.size());
     for (auto& p : taken) AddTo(batch, p);
-    state::ApplyResult result;
-    if (!batch.empty()) {
-      auto applied = store_.Apply(std::move(batch));
-      if (!applied.ok()) {
-        if (log_) log_("folder: a batch was refused: " + applied.status().ToString());
-      } else {
-        result = *applied;
-      }
+    ApplyBatch(batch);
+    std::lock_guard lock(mu_);
+    applied_items_ += taken.size();
+    taken.clear();
+    cv_.notify_all();
+  }
+}
+
+void Folder::ApplyBatch(state::Batch& batch) {
+  state::ApplyResult result;
+  if (!batch.empty()) {
+    auto applied = store_.Apply(std::move(batch));
+    batch = state::Batch();
+    if (!applied.ok()) {
+      if (log_) log_("folder: a batch was refused: " + applied.status().ToString());
+    } else {
+      result = *applied;
     }
+  }
+  {
     std::lock_guard lock(mu_);
     ++stats_.batches;
     stats_.published += result.published ? 1 : 0;
     stats_.applied += result.applied;
     stats_.noops += result.noops;
-    applied_items_ += taken.size();
-    taken.clear();
-    cv_.notify_all();
+  }
+  if (result.published && options_.on_published) options_.on_published(result.seq);
+}
+
+void Folder::AddNamespaceReplace(state::Batch& batch, Pending& p) {
+  ApplyBatch(batch);  // the store must hold everything before this relist
+  kube::ReflectorEvent& e = p.event;
+  std::unordered_set<std::string> listed;
+  for (auto& o : e.objects) {
+    if (o.ns != p.only_namespace) continue;  // cannot happen with a namespaced watch; never trusted
+    listed.insert(o.workload.key.name);
+    Status s = batch.Upsert(p.cluster, o.ns, o.workload, p.received);
+    if (!s.ok()) {
+      if (log_) log_("folder: cluster " + p.cluster + ": event refused: " + s.ToString());
+      std::lock_guard lock(mu_);
+      ++stats_.rejected;
+    }
+  }
+  const state::Snapshot current = store_.Current();
+  std::vector<std::string> gone;
+  current.ForEachWorkload(p.cluster, p.only_namespace, [&](const state::WorkloadRef& w) {
+    const state::Record& r = *w.record;
+    if (r.group() == p.group && r.kind() == p.resource_kind && !listed.contains(std::string(r.name()))) {
+      gone.emplace_back(r.name());
+    }
+    return true;
+  });
+  for (const std::string& name : gone) {
+    (void)batch.Delete(p.cluster, p.only_namespace, state::WorkloadKeyView(p.group, p.resource_kind, name),
+                       p.received);
   }
 }
 

@@ -8,6 +8,13 @@
 //   deleted           -> Batch::Delete
 //   replace (relist)  -> Batch::ReplaceKind: only the differences are written
 //   synced            -> counted (the cluster's kind is in the map)
+//   health            -> Batch::Upsert of the cluster's health record
+//                        (health.h), so snapshots know cluster health
+//
+// A sink for one namespace (a MemberCluster watching listed namespaces)
+// replaces only that namespace on a relist: the batch gathered so far is
+// applied first, then what the store holds of that kind in that namespace
+// and the list did not return is deleted.
 //
 // Thread-safety: Sink() functions and every member function may be called
 // from any thread. The store's Apply runs on the folder's thread only; no
@@ -31,6 +38,9 @@ namespace kubefold::controllers {
 
 struct FolderOptions {
   std::size_t max_batch = 1024;  // operations per Apply, at most
+  // Called on the folder's thread after each Apply that published a
+  // snapshot, with its seq. Must not block.
+  std::function<void(std::uint64_t seq)> on_published;
 };
 
 struct FolderStats {
@@ -53,12 +63,18 @@ class Folder {
 
   // A reflector sink for `kind` objects of `cluster`. The sink copies
   // nothing it does not need and never blocks on the store.
-  std::function<void(kube::ReflectorEvent&&)> Sink(const std::string& cluster, const kube::ResourceType& kind);
+  // `only_namespace`: the reflector watches that namespace alone, and its
+  // relists replace that namespace only.
+  std::function<void(kube::ReflectorEvent&&)> Sink(const std::string& cluster, const kube::ResourceType& kind,
+                                                   const std::string& only_namespace = {});
 
   // Registers a cluster (an empty subtree) / removes its whole subtree — a
   // recorded change, visible in diffs.
   void AddCluster(const std::string& cluster);
   void RemoveCluster(const std::string& cluster);
+  // Writes the cluster's health record (health.h: HealthRecordJson); an
+  // unchanged record is a no-op in the store.
+  void SetHealth(const std::string& cluster, std::string record_json);
 
   // Waits until everything handed over before the call has been applied;
   // returns the store's newest snapshot seq then.
@@ -70,9 +86,11 @@ class Folder {
 
  private:
   struct Pending {
-    enum class Kind { kEvent, kAddCluster, kRemoveCluster };
+    enum class Kind { kEvent, kAddCluster, kRemoveCluster, kHealth };
     Kind kind = Kind::kEvent;
     std::string cluster;
+    std::string only_namespace;  // kEvent: the sink's namespace, or ""
+    std::string health_json;     // kHealth
     std::string group;
     std::string resource_kind;
     kube::ReflectorEvent event;
@@ -83,6 +101,11 @@ class Folder {
   void Loop();
   // Adds one pending item to `batch`; false if the store refused it.
   bool AddTo(state::Batch& batch, Pending& p);
+  // Applies `batch` (if not empty) and counts the result.
+  void ApplyBatch(state::Batch& batch);
+  // A namespace-scoped relist: the store's current state of that kind in
+  // that namespace, minus what the list holds, becomes deletes.
+  void AddNamespaceReplace(state::Batch& batch, Pending& p);
 
   state::Store& store_;
   const FolderOptions options_;

@@ -2,7 +2,35 @@
 
 #include <algorithm>
 
+#include <nlohmann/json.hpp>
+
+#include "controllers/kube/internal/rfc3339.h"
+
 namespace kubefold::controllers {
+
+std::string HealthRecordJson(const ReadyCondition& c, std::chrono::system_clock::time_point since) {
+  nlohmann::json j = {{"status", c.status},
+                      {"reason", c.reason},
+                      {"message", c.message},
+                      {"since", kube::internal::FormatRfc3339(since)}};
+  return j.dump();
+}
+
+std::optional<HealthRecord> ParseHealthRecord(std::string_view json) {
+  auto j = nlohmann::json::parse(json, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  HealthRecord r;
+  if (!j.contains("status") || !j["status"].is_string() || !j.contains("since") || !j["since"].is_string()) {
+    return std::nullopt;
+  }
+  r.condition.status = j["status"].get<std::string>();
+  r.condition.reason = j.value("reason", "");
+  r.condition.message = j.value("message", "");
+  auto since = kube::internal::ParseRfc3339(j["since"].get<std::string>());
+  if (!since) return std::nullopt;
+  r.since = *since;
+  return r;
+}
 
 void HealthTracker::ProbeSucceeded(HealthClock::time_point at) {
   last_contact_ = last_contact_ ? std::max(*last_contact_, at) : at;
@@ -74,6 +102,11 @@ ReadyCondition HealthProber::Current() const {
   return current_;
 }
 
+std::chrono::system_clock::time_point HealthProber::last_probe() const {
+  std::lock_guard lock(mu_);
+  return last_probe_;
+}
+
 bool HealthProber::ProbeOnce(std::string* why) {
   kube::HttpRequest req;
   req.method = "GET";
@@ -113,6 +146,7 @@ void HealthProber::Loop() {
       if (stop_) return;
       const auto now = HealthClock::now();
       ok ? tracker_.ProbeSucceeded(now) : tracker_.ProbeFailed(now, why);
+      last_probe_ = std::chrono::system_clock::now();
       next = tracker_.Evaluate(now);
       // Counts in the message change every probe; the condition changes
       // only when its status or reason does.

@@ -31,6 +31,16 @@ namespace kubefold::controllers {
 
 using HealthClock = std::chrono::steady_clock;
 
+// Each cluster's Ready condition is also a record in its subtree of the
+// store, so every snapshot says how healthy each cluster was and health
+// transitions advance the cluster's vector component like any event. The
+// namespace is not a valid Kubernetes namespace name, so it never collides
+// with a workload's.
+inline constexpr char kHealthNamespace[] = "kubefold.io";
+inline constexpr char kHealthGroup[] = "kubefold.io";
+inline constexpr char kHealthKind[] = "ClusterHealth";
+inline constexpr char kHealthName[] = "ready";
+
 struct HealthOptions {
   std::string probe_path = "/readyz";  // or "/livez"
   std::chrono::milliseconds period{10000};
@@ -46,6 +56,16 @@ struct ReadyCondition {
   std::string message;
   friend bool operator==(const ReadyCondition&, const ReadyCondition&) = default;
 };
+
+// The record's JSON: {"status":..,"reason":..,"message":..,"since":RFC 3339}.
+// `since` is when the status last changed.
+std::string HealthRecordJson(const ReadyCondition& c, std::chrono::system_clock::time_point since);
+struct HealthRecord {
+  ReadyCondition condition;
+  std::chrono::system_clock::time_point since{};
+};
+// nullopt when `json` is not such a record.
+std::optional<HealthRecord> ParseHealthRecord(std::string_view json);
 
 class HealthTracker {
  public:
@@ -82,6 +102,8 @@ class HealthProber {
 
   void WatchActivity();  // any thread: the cluster's watches are alive
   ReadyCondition Current() const;
+  // When the last probe finished (epoch before the first).
+  std::chrono::system_clock::time_point last_probe() const;
   void Stop();
 
  private:
@@ -97,6 +119,7 @@ class HealthProber {
   std::condition_variable cv_;
   HealthTracker tracker_;      // Guarded by mu_
   ReadyCondition current_;     // Guarded by mu_
+  std::chrono::system_clock::time_point last_probe_{};  // Guarded by mu_
   bool stop_ = false;          // Guarded by mu_
   std::thread thread_;
 };

@@ -1602,9 +1602,9 @@ void Cluster::Write(Context& ctx, Json object, WriteMode mode, int success_code,
                             {"storedVersions", Json::array({storage})}};
     }
     if (!apply) {
-      next["metadata"]["managedFields"] =
-          TrackUpdate(current ? &current->json : nullptr, next, manager, t.ApiVersion(), now, ctx.sub);
-      if (next["metadata"]["managedFields"].empty()) next["metadata"].erase("managedFields");
+      // TrackUpdate returns the whole object with metadata.managedFields set
+      // (or removed when the object is not tracked).
+      next = TrackUpdate(current ? &current->json : nullptr, next, manager, t.ApiVersion(), now, ctx.sub);
     }
     next = Canonical(next);
     if (current && Comparable(next) == Comparable(current->json)) {

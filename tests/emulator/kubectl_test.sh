@@ -90,6 +90,8 @@ expect "strategic patch" "deployment.apps/web patched" k patch deployment web -p
 expect "merge patch" "deployment.apps/web patched" k patch deployment web --type=merge -p '{"metadata":{"labels":{"tier":"front"}}}'
 expect "json patch" "deployment.apps/web patched" k patch deployment web --type=json -p '[{"op":"replace","path":"/spec/replicas","value":4}]'
 expect "patches landed" "4" k get deployment web -o jsonpath='{.spec.replicas}'
+expect "updates are tracked in managedFields, one entry per manager" "kubectl-client-side-apply kubectl-patch" \
+  k get deployment web --show-managed-fields -o jsonpath='{.metadata.managedFields[*].manager}'
 expect_error "a patch of a missing object is NotFound" 'deployments.apps "nope" not found' k patch deployment nope -p '{"spec":{"replicas":1}}'
 sed 's/name: web$/name: Bad_Name/' "$DATA/web-deployment.yaml" >"$WORK/bad.yaml"
 expect_error "an invalid deployment is refused" 'The Deployment "Bad_Name" is invalid: metadata.name' k create --validate=false -f "$WORK/bad.yaml"

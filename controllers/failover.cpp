@@ -1,0 +1,880 @@
+#include "controllers/failover.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <optional>
+#include <utility>
+
+#include "controllers/health.h"
+#include "controllers/internal/conditions.h"
+#include "controllers/internal/json_scan.h"
+#include "controllers/kube/internal/rfc3339.h"
+#include "controllers/label_selector.h"
+#include "state/diff.h"
+
+namespace kubefold::controllers {
+
+using internal::Json;
+using SysTime = std::chrono::system_clock::time_point;
+
+namespace {
+
+constexpr char kGroup[] = "kubefold.io";
+constexpr char kVersion[] = "v1alpha1";
+constexpr auto kMemoLifetime = std::chrono::minutes(10);
+
+const char* ResourceOf(std::string_view kind) {
+  if (kind == "Deployment") return "deployments";
+  if (kind == "StatefulSet") return "statefulsets";
+  if (kind == "DaemonSet") return "daemonsets";
+  return nullptr;
+}
+
+std::string Stamp(SysTime t) { return kube::internal::FormatRfc3339(t); }
+
+std::string Duration(std::chrono::milliseconds d) {
+  const auto s = std::chrono::duration_cast<std::chrono::seconds>(d).count();
+  return std::to_string(s) + "s";
+}
+
+// Available as `kubectl rollout status` means it: the controller has seen
+// the newest generation and the desired replicas are available.
+bool Available(const state::WorkloadSummary& s) {
+  if (s.generation != state::WorkloadSummary::kUnset && s.observed_generation < s.generation) return false;
+  const int32_t want = s.desired_replicas < 0 ? 1 : s.desired_replicas;
+  return s.available_replicas >= want;
+}
+
+bool Unavailable(const state::WorkloadSummary& s) { return s.desired_replicas != 0 && s.available_replicas <= 0; }
+
+struct Health {
+  bool known = false;
+  std::string status = "Unknown";
+  std::string reason;
+  SysTime since{};
+};
+
+// Audit names: the policy's name, the target, and a hash of the decision,
+// within the 253 characters of a DNS subdomain.
+std::string AuditName(const std::string& policy, const std::string& to, const std::string& seed) {
+  char hex[11];
+  std::snprintf(hex, sizeof hex, "%010llx",
+                static_cast<unsigned long long>(std::hash<std::string>{}(seed) & 0xffffffffffULL));
+  std::string base = policy + "-" + to;
+  if (base.size() > 241) base.resize(241);
+  while (!base.empty() && !std::isalnum(static_cast<unsigned char>(base.back()))) base.pop_back();
+  return base + "-" + hex;
+}
+
+}  // namespace
+
+struct FailoverReconciler::Policy {
+  std::string key, ns, name, uid, created;
+  int64_t generation = 0;
+  std::vector<std::string> kinds;
+  LabelSelector selector;
+  std::vector<std::string> clusters;
+  std::chrono::milliseconds unhealthy{30000}, unavailable{0}, stable{300000};
+  bool automatic = false;
+  int max_in_flight = 10;
+  bool failback_requested = false;
+  std::string invalid_field;  // a spec error that stops the policy acting
+  Json status = Json::object();
+  std::map<std::string, Json> entries;  // "Kind/name" -> status.workloads[]
+
+  static Policy Parse(const kube::DecodedObject& o) {
+    Policy p;
+    p.ns = o.ns;
+    p.name = o.workload.key.name;
+    p.key = ObjectKey(p.ns, p.name);
+    p.uid = o.uid;
+    auto j = Json::parse(o.workload.object_json, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      p.invalid_field = "the object is not JSON";
+      return p;
+    }
+    const Json meta = j.value("metadata", Json::object());
+    p.generation = meta.value("generation", int64_t{0});
+    p.created = meta.value("creationTimestamp", "");
+    const Json ann = meta.value("annotations", Json::object());
+    p.failback_requested = ann.is_object() && ann.contains(kFailbackAnnotation);
+    const Json spec = j.value("spec", Json::object());
+    const Json sel = spec.value("selector", Json::object());
+    p.kinds = sel.value("kinds", std::vector<std::string>{"Deployment", "StatefulSet", "DaemonSet"});
+    for (size_t i = 0; i < p.kinds.size() && p.invalid_field.empty(); ++i) {
+      if (!ResourceOf(p.kinds[i])) {
+        p.invalid_field = "spec.selector.kinds[" + std::to_string(i) + "]: \"" + p.kinds[i] +
+                          "\" is not Deployment, StatefulSet or DaemonSet";
+      }
+    }
+    auto selector = LabelSelector::Parse(sel.value("labelSelector", ""));
+    if (!selector.ok()) {
+      if (p.invalid_field.empty()) p.invalid_field = "spec.selector.labelSelector: " + selector.status().message();
+    } else {
+      p.selector = std::move(*selector);
+    }
+    p.clusters = spec.value("clusters", std::vector<std::string>{});
+    if (p.clusters.empty() && p.invalid_field.empty()) p.invalid_field = "spec.clusters: at least one cluster is needed";
+    const Json trig = spec.value("trigger", Json::object());
+    p.unhealthy = std::chrono::seconds(trig.value("clusterUnhealthySeconds", 30));
+    p.unavailable = std::chrono::seconds(trig.value("workloadUnavailableSeconds", 0));
+    const Json fb = spec.value("failback", Json::object());
+    p.automatic = fb.value("mode", "Manual") == "Automatic";
+    p.stable = std::chrono::seconds(fb.value("stableSeconds", 300));
+    p.max_in_flight = std::max(1, spec.value("maxInFlight", 10));
+    if (j.contains("status") && j["status"].is_object()) {
+      p.status = j["status"];
+      for (const Json& w : p.status.value("workloads", Json::array())) {
+        if (w.is_object()) p.entries[w.value("kind", "") + "/" + w.value("name", "")] = w;
+      }
+    }
+    return p;
+  }
+  // Older first: creationTimestamp, then name.
+  bool OlderThan(const Policy& o) const { return created != o.created ? created < o.created : name < o.name; }
+};
+
+struct FailoverReconciler::Audit {
+  std::string key, ns, name, policy, from, to, reason, phase, created;
+  struct Workload {
+    std::string kind, ns, name, action;
+  };
+  std::vector<Workload> workloads;
+  uint64_t before_seq = 0;
+  std::string before_vector;  // canonical JSON
+  bool has_after = false;
+  Json trigger;
+
+  static std::optional<Audit> Parse(const kube::DecodedObject& o) {
+    auto j = Json::parse(o.workload.object_json, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("spec") || !j["spec"].is_object()) return std::nullopt;
+    Audit a;
+    a.ns = o.ns;
+    a.name = o.workload.key.name;
+    a.key = ObjectKey(a.ns, a.name);
+    const Json& s = j["spec"];
+    a.policy = s.value("policy", "");
+    a.from = s.value("from", "");
+    a.to = s.value("to", "");
+    a.trigger = s.value("trigger", Json::object());
+    a.reason = a.trigger.is_object() ? a.trigger.value("reason", "") : "";
+    a.created = j["metadata"].value("creationTimestamp", "");
+    for (const Json& w : s.value("workloads", Json::array())) {
+      if (!w.is_object()) continue;
+      a.workloads.push_back({w.value("kind", ""), w.value("namespace", a.ns), w.value("name", ""), w.value("action", "")});
+    }
+    const Json before = s.value("before", Json::object());
+    a.before_seq = before.is_object() ? before.value("seq", uint64_t{0}) : 0;
+    if (before.is_object() && before.contains("vector")) {
+      auto v = state::VersionVector::Parse(before["vector"].dump());
+      if (v.ok()) a.before_vector = v->ToJson();
+    }
+    a.has_after = s.contains("after");
+    a.phase = j.contains("status") && j["status"].is_object() ? j["status"].value("phase", "") : "";
+    return a;
+  }
+  bool InProgress() const { return phase.empty() || phase == "InProgress"; }
+};
+
+struct FailoverReconciler::Decision {
+  std::string wkey, kind, name;
+  std::string from, to, reason, trigger_cluster;
+  SysTime crossed{};
+  const state::Record* source = nullptr;
+  const state::Record* existing_on_target = nullptr;
+};
+
+FailoverReconciler::FailoverReconciler(kube::RestClient& host, state::Store& store, ClusterRegistry& registry,
+                                       EventRecorder& events, FailoverOptions options)
+    : host_(host),
+      store_(store),
+      registry_(registry),
+      events_(events),
+      options_(std::move(options)),
+      queue_(WorkQueueOptions{.base_delay = std::chrono::milliseconds(100), .max_delay = std::chrono::seconds(60),
+                              .qps = 100, .burst = 200}) {}
+
+FailoverReconciler::~FailoverReconciler() { Stop(); }
+
+void FailoverReconciler::Log(std::string_view message) const {
+  if (options_.log) options_.log(message);
+}
+
+SysTime FailoverReconciler::Now() const { return options_.clock ? options_.clock() : std::chrono::system_clock::now(); }
+
+void FailoverReconciler::Start() {
+  kube::ReflectorOptions p;
+  p.type = {kGroup, kVersion, "FailoverPolicy"};
+  p.resource = "failoverpolicies";
+  policies_ = std::make_unique<Informer>(
+      host_, p, [this](const std::string& key) { queue_.Add(key); },
+      [this](std::string_view m) { Log("policy informer: " + std::string(m)); });
+  kube::ReflectorOptions a;
+  a.type = {kGroup, kVersion, "FailoverAudit"};
+  a.resource = "failoveraudits";
+  audits_ = std::make_unique<Informer>(
+      host_, a, [this](const std::string& key) { OnAuditChange(key); },
+      [this](std::string_view m) { Log("audit informer: " + std::string(m)); });
+  policies_->Start();
+  audits_->Start();
+  for (int i = 0; i < std::max(1, options_.workers); ++i) workers_.emplace_back([this] { Worker(); });
+}
+
+void FailoverReconciler::Stop() {
+  if (stopped_.exchange(true)) return;
+  queue_.ShutDown();
+  for (auto& t : workers_) t.join();
+  workers_.clear();
+  if (policies_) policies_->Stop();
+  if (audits_) audits_->Stop();
+}
+
+void FailoverReconciler::set_leader(bool leading) {
+  const bool was = leader_.exchange(leading);
+  if (leading && !was) {
+    {
+      std::lock_guard lock(mu_);
+      last_status_.clear();
+    }
+    Poke();
+  }
+}
+
+void FailoverReconciler::Poke() {
+  if (!policies_) return;
+  for (const auto& o : policies_->List()) queue_.Add(ObjectKey(o->ns, o->workload.key.name));
+}
+
+bool FailoverReconciler::synced() const { return policies_ && audits_ && policies_->synced() && audits_->synced(); }
+
+FailoverStats FailoverReconciler::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+void FailoverReconciler::Worker() {
+  while (auto key = queue_.Get()) {
+    Pass(*key);
+    queue_.Done(*key);
+  }
+}
+
+void FailoverReconciler::OnAuditChange(const std::string& key) {
+  ObjectPtr o = audits_->Get(key);
+  if (!o) {
+    std::vector<uint64_t> pins;
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = pins_.find(key); it != pins_.end()) {
+        pins = std::move(it->second);
+        pins_.erase(it);
+      }
+      cursor_.erase(key);
+    }
+    for (uint64_t seq : pins) (void)store_.Unpin(seq);
+    return;
+  }
+  if (auto a = Audit::Parse(*o); a && !a->policy.empty()) queue_.Add(ObjectKey(a->ns, a->policy));
+}
+
+Status FailoverReconciler::EnsureNamespace(const std::string& cluster, kube::RestClient& client, const std::string& ns) {
+  const std::string memo = cluster + "/" + ns;
+  {
+    std::lock_guard lock(mu_);
+    if (namespaces_.contains(memo)) return Status::Ok();
+  }
+  auto got = client.Get(kube::ResourcePath("", "v1", "namespaces", "") + "/" + ns);
+  if (!got.ok()) {
+    if (got.status().code() != StatusCode::kNotFound) return got.status();
+    Json body = {{"apiVersion", "v1"},
+                 {"kind", "Namespace"},
+                 {"metadata", {{"name", ns}, {"labels", {{"kubefold.io/created-by", "kubefold"}}}}}};
+    auto created = client.Create(kube::ResourcePath("", "v1", "namespaces", ""), body.dump());
+    if (!created.ok() && created.status().code() != StatusCode::kAlreadyExists) return created.status();
+  }
+  std::lock_guard lock(mu_);
+  namespaces_.insert(memo);
+  return Status::Ok();
+}
+
+bool FailoverReconciler::Progress(const Audit& audit, const state::Snapshot& s, SysTime now) {
+  if (!audit.InProgress()) return false;
+  const std::string status_path =
+      kube::ResourcePath(kGroup, kVersion, "failoveraudits", audit.ns) + "/" + audit.name + "/status";
+  const std::string spec_path = kube::ResourcePath(kGroup, kVersion, "failoveraudits", audit.ns) + "/" + audit.name;
+  const ObjectRef ref{std::string(kGroup) + "/" + kVersion, "FailoverAudit", audit.ns, audit.name, ""};
+  auto finish = [&](bool ok, const std::string& reason, const std::string& message) {
+    Json status = {{"status",
+                    {{"phase", ok ? "Completed" : "Failed"},
+                     {"conditions", internal::SetConditions(Json::array(),
+                                                            {{"Completed", ok ? "True" : "False", reason, message}},
+                                                            0, now)}}}};
+    auto r = host_.Patch(status_path, status.dump(), kube::PatchOptions{});
+    if (!r.ok()) {
+      Log("audit " + audit.key + ": status: " + r.status().ToString());
+      return;
+    }
+    {
+      std::lock_guard lock(mu_);
+      ++(ok ? stats_.audits_completed : stats_.audits_failed);
+    }
+    events_.Record(ref, ok ? "Normal" : "Warning", ok ? "FailoverCompleted" : "FailoverFailed", message);
+  };
+
+  std::vector<const Audit::Workload*> pending;
+  for (const auto& w : audit.workloads) {
+    if (w.action != "Failed") pending.push_back(&w);
+  }
+  if (pending.empty()) {
+    finish(false, "NothingApplied", "no workload could be applied to " + audit.to);
+    return false;
+  }
+  if (audit.has_after) {  // written by a leader that stopped before the status
+    finish(true, "WorkloadsAvailable", "every workload is available on " + audit.to);
+    return false;
+  }
+
+  // The before snapshot is this store's when the seq and the vector agree.
+  state::Snapshot before;
+  if (auto b = store_.Get(audit.before_seq); b.ok() && b->vector().ToJson() == audit.before_vector) before = *b;
+
+  auto all_available = [&](const state::Snapshot& snap, const Audit::Workload** missing) {
+    for (const auto* w : pending) {
+      const state::Record* r = snap.Get(audit.to, w->ns, state::WorkloadKeyView("apps", w->kind, w->name));
+      if (r == nullptr || !Available(r->summary())) {
+        *missing = w;
+        return false;
+      }
+    }
+    return true;
+  };
+
+  uint64_t cursor;
+  {
+    std::lock_guard lock(mu_);
+    auto it = cursor_.find(audit.key);
+    cursor = it != cursor_.end() ? it->second : (before.valid() ? audit.before_seq : 0);
+  }
+  const Audit::Workload* missing = pending.front();
+  std::optional<state::Snapshot> after;
+  uint64_t last_to = UINT64_MAX;
+  while (!after && cursor <= s.seq()) {
+    auto page = store_.ListRetained(cursor, 256);
+    if (page.empty()) break;
+    for (const auto& rs : page) {
+      cursor = rs.seq + 1;
+      if (rs.seq > s.seq()) break;
+      // The target's subtree changes only when its component does.
+      const uint64_t to_counter = rs.vector.Get(audit.to);
+      if (to_counter == last_to) continue;
+      last_to = to_counter;
+      auto snap = store_.Get(rs.seq);
+      if (!snap.ok()) continue;
+      if (all_available(*snap, &missing)) {
+        after = *snap;
+        break;
+      }
+    }
+  }
+  {
+    std::lock_guard lock(mu_);
+    cursor_[audit.key] = after ? after->seq() : cursor;
+  }
+  if (!after) {
+    const auto created = kube::internal::ParseRfc3339(audit.created);
+    if (created && now - *created > options_.audit_deadline) {
+      finish(false, "Timeout",
+             missing->kind + " " + missing->ns + "/" + missing->name + " was not available on " + audit.to +
+                 " within " + Duration(options_.audit_deadline));
+      return false;
+    }
+    return true;
+  }
+
+  auto pinned = store_.Pin(after->seq());
+  if (pinned.ok()) {
+    std::lock_guard lock(mu_);
+    pins_[audit.key].push_back(after->seq());
+  }
+  Json spec = {{"after",
+                {{"seq", after->seq()},
+                 {"vector", Json::parse(after->vector().ToJson())},
+                 {"time", Stamp(after->time())}}}};
+  std::string note;
+  if (before.valid()) {
+    auto d = state::Diff(before, *after);
+    if (d.ok()) spec["changeSummary"] = {{"added", d->added()}, {"removed", d->removed()}, {"modified", d->modified()}};
+  } else {
+    note = " (the before snapshot was taken by another replica; no change summary)";
+  }
+  auto r = host_.Patch(spec_path, Json{{"spec", spec}}.dump(), kube::PatchOptions{});
+  if (!r.ok()) {
+    Log("audit " + audit.key + ": after: " + r.status().ToString());
+    return true;
+  }
+  finish(true, "WorkloadsAvailable",
+         "every workload is available on " + audit.to + " in snapshot " + std::to_string(after->seq()) + note);
+  return false;
+}
+
+void FailoverReconciler::Pass(const std::string& key) {
+  if (!leader_.load() || stopped_.load()) return;
+  if (!registry_.synced() || !synced()) {
+    queue_.AddAfter(key, std::chrono::milliseconds(100));
+    return;
+  }
+  const ObjectPtr obj = policies_->Get(key);
+  if (!obj) {
+    std::lock_guard lock(mu_);
+    last_status_.erase(key);
+    return;
+  }
+  {
+    std::lock_guard lock(mu_);
+    ++stats_.passes;
+  }
+  Policy p = Policy::Parse(*obj);
+  const state::Snapshot s = store_.Current();  // the ONE snapshot this pass decides from
+  const SysTime now = Now();
+  const auto steady_now = std::chrono::steady_clock::now();
+  SysTime next_wake = now + options_.resync;
+  auto wake_at = [&](SysTime t) {
+    if (t > now && t < next_wake) next_wake = t;
+  };
+  const ObjectRef ref{std::string(kGroup) + "/" + kVersion, "FailoverPolicy", p.ns, p.name, p.uid};
+
+  std::vector<internal::Condition> conds;
+  // Unknown clusters: reported, treated as never healthy; the rest still act.
+  std::string unknown;
+  for (size_t i = 0; i < p.clusters.size(); ++i) {
+    if (!registry_.Exists(p.clusters[i]) && unknown.empty()) {
+      unknown = "spec.clusters[" + std::to_string(i) + "]: no MemberCluster named \"" + p.clusters[i] + "\"";
+    }
+  }
+
+  // Audits of this policy: complete those in progress; their workloads are in flight.
+  std::map<std::string, const Audit*> in_flight;  // "Kind/name" -> audit
+  std::vector<Audit> audits;
+  for (const auto& o : audits_->List()) {
+    if (o->ns != p.ns) continue;
+    if (auto a = Audit::Parse(*o); a && a->policy == p.name) audits.push_back(std::move(*a));
+  }
+  for (const Audit& a : audits) {
+    if (Progress(a, s, now)) {
+      for (const auto& w : a.workloads) in_flight[w.kind + "/" + w.name] = &a;
+    }
+  }
+
+  // Health of each cluster as S records it.
+  std::map<std::string, Health> health;
+  for (const auto& c : p.clusters) {
+    Health h;
+    if (const state::Record* r = s.Get(c, kHealthNamespace, {kHealthGroup, kHealthKind, kHealthName})) {
+      if (auto rec = ParseHealthRecord(r->object_json())) {
+        h.known = true;
+        h.status = rec->condition.status;
+        h.reason = rec->condition.reason;
+        h.since = rec->since;
+      }
+    }
+    health[c] = h;
+  }
+
+  // Other policies of the namespace, for conflicts.
+  std::vector<Policy> others;
+  for (const auto& o : policies_->List()) {
+    if (o->ns == p.ns && o->workload.key.name != p.name) {
+      Policy q = Policy::Parse(*o);
+      if (q.invalid_field.empty()) others.push_back(std::move(q));
+    }
+  }
+
+  // Governed workloads: "Kind/name" -> cluster -> record.
+  struct Copy {
+    const state::Record* record;
+    bool ours;
+  };
+  std::map<std::string, std::map<std::string, Copy>> governed;
+  std::vector<std::string> conflicts;
+  if (p.invalid_field.empty()) {
+    for (const auto& c : p.clusters) {
+      s.ForEachWorkload(c, p.ns, [&](const state::WorkloadRef& w) {
+        const state::Record& r = *w.record;
+        if (r.group() != "apps" || std::find(p.kinds.begin(), p.kinds.end(), r.kind()) == p.kinds.end()) return true;
+        internal::Metadata md;
+        if (!internal::ScanMetadata(r.object_json(), md)) return true;
+        if (!p.selector.Matches(md.labels)) return true;
+        const std::string wkey = std::string(r.kind()) + "/" + std::string(r.name());
+        for (const Policy& q : others) {
+          if (std::find(q.kinds.begin(), q.kinds.end(), r.kind()) != q.kinds.end() && q.selector.Matches(md.labels) &&
+              q.OlderThan(p)) {
+            conflicts.push_back(wkey + " is also governed by the older policy " + q.name + ", which decides for it");
+            return true;
+          }
+        }
+        const auto ours = md.labels.find(kCopyLabel);
+        governed[wkey][c] = Copy{&r, ours != md.labels.end() && ours->second == "true"};
+        return true;
+      });
+    }
+  }
+
+  // Decide.
+  std::vector<Decision> decisions;
+  std::vector<std::string> degraded;
+  std::map<std::string, Json> entries;
+  size_t in_flight_count = in_flight.size();
+  std::vector<std::pair<std::string, std::string>> cleanups;  // (cluster, "Kind/name")
+  size_t away_from_home = 0;
+  for (auto& [wkey, copies] : governed) {
+    const std::string kind = wkey.substr(0, wkey.find('/'));
+    const std::string name = wkey.substr(wkey.find('/') + 1);
+    // Home: the first cluster in order with a copy kubefold did not create.
+    std::string home;
+    for (const auto& c : p.clusters) {
+      if (auto it = copies.find(c); it != copies.end() && !it->second.ours) {
+        home = c;
+        break;
+      }
+    }
+    std::string active, since, last_audit;
+    if (auto e = p.entries.find(wkey); e != p.entries.end()) {
+      active = e->second.value("activeCluster", "");
+      since = e->second.value("since", "");
+      last_audit = e->second.value("lastAudit", "");
+    }
+    {
+      std::lock_guard lock(mu_);
+      const std::string mkey = p.key + "|" + wkey;
+      if (auto m = memo_.find(mkey); m != memo_.end()) {
+        if ((m->second.to == active && m->second.audit == last_audit) || steady_now - m->second.at > kMemoLifetime) {
+          memo_.erase(m);  // the host shows it now
+        } else {
+          active = m->second.to;
+          last_audit = m->second.audit;
+          since = Stamp(m->second.since);
+        }
+      }
+    }
+    if (auto f = in_flight.find(wkey); f != in_flight.end() && f->second->to != active) {
+      active = f->second->to;  // adopted from an audit a previous leader wrote
+      last_audit = f->second->name;
+    }
+    if (active.empty() || std::find(p.clusters.begin(), p.clusters.end(), active) == p.clusters.end()) {
+      active = home.empty() ? copies.begin()->first : home;
+      for (const auto& c : p.clusters) {  // prefer the order of the policy
+        if (copies.contains(c) && (home.empty() || c == home)) {
+          active = c;
+          break;
+        }
+      }
+    }
+    Json entry = {{"kind", kind}, {"name", name}, {"activeCluster", active}};
+    if (!since.empty()) entry["since"] = since;
+    if (!last_audit.empty()) entry["lastAudit"] = last_audit;
+    entries[wkey] = entry;
+
+    if (in_flight.contains(wkey)) continue;
+
+    const Health& ha = health[active];
+    auto ready_now = [&](const std::string& c) { return registry_.Exists(c) && health[c].status == "True"; };
+    Decision d;
+    d.wkey = wkey;
+    d.kind = kind;
+    d.name = name;
+    d.from = active;
+    // Trigger 1: the active cluster unhealthy for long enough.
+    if (ha.known && ha.status != "True") {
+      const SysTime crossed = ha.since + p.unhealthy;
+      if (now >= crossed) {
+        d.reason = "ClusterUnhealthy";
+        d.trigger_cluster = active;
+        d.crossed = crossed;
+      } else {
+        wake_at(crossed);
+      }
+    }
+    // Trigger 2: no available replica there for long enough.
+    const auto active_copy = copies.find(active);
+    if (d.reason.empty() && p.unavailable.count() > 0 && active_copy != copies.end()) {
+      const std::string ukey = p.key + "|" + wkey + "@" + active;
+      std::lock_guard lock(mu_);
+      if (Unavailable(active_copy->second.record->summary())) {
+        auto [it, fresh] = unavailable_since_.try_emplace(ukey, s.time());
+        const SysTime crossed = it->second + p.unavailable;
+        if (now >= crossed) {
+          d.reason = "WorkloadUnavailable";
+          d.trigger_cluster = active;
+          d.crossed = crossed;
+        } else {
+          wake_at(crossed);
+        }
+      } else {
+        unavailable_since_.erase(ukey);
+      }
+    }
+    if (!d.reason.empty()) {
+      for (const auto& c : p.clusters) {
+        if (c == active || !ready_now(c)) continue;
+        if (d.reason == "WorkloadUnavailable") {
+          // Not onto a cluster where this workload is already unavailable.
+          if (auto it = copies.find(c); it != copies.end() && Unavailable(it->second.record->summary())) continue;
+        }
+        d.to = c;
+        break;
+      }
+      if (d.to.empty()) {
+        std::string states;
+        for (const auto& c : p.clusters) {
+          if (c == active) continue;
+          states += (states.empty() ? "" : ", ") + c + ": " +
+                    (registry_.Exists(c) ? health[c].status : std::string("not registered"));
+        }
+        degraded.push_back(wkey + ": " + active + " is failing (" + d.reason + ") and no other cluster in spec.clusters is Ready (" +
+                           (states.empty() ? "none listed" : states) + ")");
+        continue;
+      }
+    } else if (!home.empty() && home != active) {
+      ++away_from_home;
+      // Failback home: Automatic once home has been stable, or on request.
+      const Health& hh = health[home];
+      if (ready_now(home)) {
+        const SysTime stable_at = hh.since + p.stable;
+        if (p.failback_requested || (p.automatic && now >= stable_at)) {
+          d.reason = "Failback";
+          d.trigger_cluster = home;
+          d.crossed = p.failback_requested ? now : stable_at;
+          d.to = home;
+        } else if (p.automatic) {
+          wake_at(stable_at);
+        }
+      }
+    }
+    if (!d.reason.empty()) {
+      // The manifest: the active copy, else the first copy in the policy's order.
+      if (auto a = copies.find(active); a != copies.end()) d.source = a->second.record;
+      for (const auto& c : p.clusters) {
+        if (d.source != nullptr) break;
+        if (auto it = copies.find(c); it != copies.end()) d.source = it->second.record;
+      }
+      if (auto t = copies.find(d.to); t != copies.end() && !t->second.ours) d.existing_on_target = t->second.record;
+      decisions.push_back(std::move(d));
+      continue;
+    }
+    // Make before break: remove copies kubefold made elsewhere once the active one is available.
+    if (active_copy != copies.end() && Available(active_copy->second.record->summary())) {
+      for (const auto& [c, copy] : copies) {
+        if (c == active || !copy.ours || !ready_now(c)) continue;
+        internal::Metadata md;
+        (void)internal::ScanMetadata(copy.record->object_json(), md);
+        const auto pol = md.annotations.find(kPolicyAnnotation);
+        if (pol != md.annotations.end() && pol->second == p.key) cleanups.emplace_back(c, wkey);
+      }
+    }
+  }
+
+  // Act, within the in-flight cap.
+  const size_t room = in_flight_count >= static_cast<size_t>(p.max_in_flight)
+                          ? 0
+                          : static_cast<size_t>(p.max_in_flight) - in_flight_count;
+  size_t deferred = 0;
+  if (decisions.size() > room) {
+    deferred = decisions.size() - room;
+    decisions.resize(room);
+    wake_at(now + std::chrono::seconds(1));
+  }
+  std::map<std::tuple<std::string, std::string, std::string>, std::vector<Decision*>> groups;
+  for (auto& d : decisions) groups[{d.from, d.to, d.reason}].push_back(&d);
+  for (auto& [group, members] : groups) {
+    const auto& [from, to, reason] = group;
+    std::string seed = p.key + "|" + from + "|" + to + "|" + reason + "|" + std::to_string(s.seq()) + "|" +
+                       std::to_string(s.store_id());
+    for (const Decision* d : members) seed += "|" + d->wkey;
+    const std::string audit_name = AuditName(p.name, to, seed);
+    auto client = registry_.Client(to);
+    Json workloads = Json::array();
+    size_t applied = 0;
+    for (Decision* d : members) {
+      Json w = {{"kind", d->kind}, {"namespace", p.ns}, {"name", d->name}};
+      const bool foreign = d->existing_on_target != nullptr;  // there, and not ours
+      if (foreign) {
+        w["action"] = "Unchanged";
+        w["message"] = "already on " + to + ", not created by kubefold; left as it is";
+        ++applied;
+      } else if (!client) {
+        w["action"] = "Failed";
+        w["message"] = "cluster " + to + " is not connected";
+      } else if (Status ns = EnsureNamespace(to, *client, p.ns); !ns.ok()) {
+        w["action"] = "Failed";
+        w["message"] = "namespace " + p.ns + ": " + ns.message();
+      } else {
+        Json manifest = Json::parse(d->source->object_json(), nullptr, false);
+        if (manifest.is_discarded()) {
+          w["action"] = "Failed";
+          w["message"] = "the stored manifest is not JSON";
+        } else {
+          manifest = internal::PruneClusterLocal(std::move(manifest));
+          Json& meta = manifest["metadata"];
+          meta["namespace"] = p.ns;
+          meta["labels"][kCopyLabel] = "true";
+          meta["annotations"][kPolicyAnnotation] = p.key;
+          meta["annotations"][kAuditAnnotation] = audit_name;
+          meta["annotations"][kSourceAnnotation] = from;
+          const std::string path = kube::ResourcePath("apps", "v1", ResourceOf(d->kind), p.ns) + "/" + d->name;
+          if (options_.on_apply) options_.on_apply(p.ns + "/" + d->wkey, to, d->crossed);
+          auto r = client->Patch(path, manifest.dump(),
+                                 {.type = kube::PatchType::kApply, .field_manager = kFieldManager, .force = false});
+          std::lock_guard lock(mu_);
+          if (r.ok()) {
+            w["action"] = "Applied";
+            ++applied;
+            ++stats_.applied;
+          } else {
+            w["action"] = "Failed";
+            w["message"] = r.status().message();
+            ++stats_.apply_failures;
+          }
+        }
+      }
+      workloads.push_back(std::move(w));
+    }
+    // The audit: before = S, pinned.
+    auto pinned = store_.Pin(s.seq());
+    Json audit = {
+        {"apiVersion", std::string(kGroup) + "/" + kVersion},
+        {"kind", "FailoverAudit"},
+        {"metadata", {{"name", audit_name}, {"namespace", p.ns}, {"labels", {{kPolicyAnnotation, p.name}}}}},
+        {"spec",
+         {{"policy", p.name},
+          {"trigger", {{"cluster", members.front()->trigger_cluster}, {"reason", reason},
+                       {"observedTime", Stamp(members.front()->crossed)}}},
+          {"from", from},
+          {"to", to},
+          {"workloads", workloads},
+          {"before", {{"seq", s.seq()}, {"vector", Json::parse(s.vector().ToJson())}, {"time", Stamp(s.time())}}}}}};
+    auto created = host_.Create(kube::ResourcePath(kGroup, kVersion, "failoveraudits", p.ns), audit.dump());
+    const std::string audit_key = ObjectKey(p.ns, audit_name);
+    if (!created.ok() && created.status().code() != StatusCode::kAlreadyExists) {
+      Log("policy " + p.key + ": audit " + audit_name + ": " + created.status().ToString());
+      if (pinned.ok()) (void)store_.Unpin(s.seq());
+      wake_at(now + std::chrono::seconds(1));
+      continue;  // the next pass decides again; the applies were idempotent
+    }
+    if (pinned.ok()) {
+      std::lock_guard lock(mu_);
+      pins_[audit_key].push_back(s.seq());
+      ++stats_.audits_created;
+    }
+    const bool any = applied > 0;
+    Json st = {{"status",
+                {{"phase", any ? "InProgress" : "Failed"},
+                 {"conditions",
+                  internal::SetConditions(
+                      Json::array(),
+                      {any ? internal::Condition{"Completed", "False", "WaitingForAvailability",
+                                                 "waiting for the workloads to be available on " + to}
+                           : internal::Condition{"Completed", "False", "NothingApplied",
+                                                 "no workload could be applied to " + to}},
+                      0, now)}}}};
+    auto stw = host_.Patch(kube::ResourcePath(kGroup, kVersion, "failoveraudits", p.ns) + "/" + audit_name + "/status",
+                           st.dump(), kube::PatchOptions{});
+    if (!stw.ok()) Log("audit " + audit_key + ": status: " + stw.status().ToString());
+    events_.Record(ref, any ? "Normal" : "Warning", any ? "FailoverStarted" : "FailoverFailed",
+                   reason + ": " + std::to_string(members.size()) + " workload(s) from " + from + " to " + to +
+                       " (audit " + audit_name + ")");
+    Log("policy " + p.key + ": " + reason + " " + from + " -> " + to + ", " + std::to_string(members.size()) +
+        " workload(s), audit " + audit_name);
+    std::lock_guard lock(mu_);
+    for (Decision* d : members) {
+      memo_[p.key + "|" + d->wkey] = Memo{to, audit_name, now, steady_now};
+      entries[d->wkey]["activeCluster"] = to;
+      entries[d->wkey]["since"] = Stamp(now);
+      entries[d->wkey]["lastAudit"] = audit_name;
+    }
+  }
+
+  for (const auto& [c, wkey] : cleanups) {
+    auto client = registry_.Client(c);
+    if (!client) continue;
+    const std::string kind = wkey.substr(0, wkey.find('/'));
+    const std::string name = wkey.substr(wkey.find('/') + 1);
+    auto r = client->Delete(kube::ResourcePath("apps", "v1", ResourceOf(kind), p.ns) + "/" + name);
+    if (r.ok() || r.status().code() == StatusCode::kNotFound) {
+      std::lock_guard lock(mu_);
+      ++stats_.deleted_copies;
+      Log("policy " + p.key + ": removed kubefold's copy of " + wkey + " on " + c + " (the active copy is available)");
+    } else {
+      Log("policy " + p.key + ": removing the copy of " + wkey + " on " + c + ": " + r.status().ToString());
+    }
+  }
+
+  // Conditions and status.
+  if (!p.invalid_field.empty()) {
+    conds.push_back({"Ready", "False", "InvalidSpec", p.invalid_field});
+  } else if (!unknown.empty()) {
+    conds.push_back({"Ready", "False", "UnknownCluster", unknown});
+  } else {
+    conds.push_back({"Ready", "True", "Reconciled",
+                     std::to_string(governed.size()) + " workload(s) governed, evaluated at snapshot " +
+                         std::to_string(s.seq())});
+  }
+  std::sort(conflicts.begin(), conflicts.end());
+  conflicts.erase(std::unique(conflicts.begin(), conflicts.end()), conflicts.end());
+  conds.push_back(conflicts.empty() ? internal::Condition{"Conflict", "False", "NoConflict", "no overlap with other policies"}
+                                    : internal::Condition{"Conflict", "True", "OverlappingPolicies", conflicts.front() +
+                                          (conflicts.size() > 1 ? " (and " + std::to_string(conflicts.size() - 1) + " more)" : "")});
+  conds.push_back(degraded.empty()
+                      ? internal::Condition{"Degraded", "False", deferred > 0 ? "Throttled" : "Healthy",
+                                            deferred > 0 ? std::to_string(deferred) + " failover(s) wait for spec.maxInFlight"
+                                                         : "every governed workload has a healthy place"}
+                      : internal::Condition{"Degraded", "True", "NoHealthyCluster", degraded.front() +
+                                            (degraded.size() > 1 ? " (and " + std::to_string(degraded.size() - 1) + " more)" : "")});
+  for (const auto& c : conds) {
+    if (c.status == "True" && (c.type == "Conflict" || c.type == "Degraded")) {
+      events_.Record(ref, "Warning", c.reason, c.message);
+    } else if (c.type == "Ready" && c.status == "False") {
+      events_.Record(ref, "Warning", c.reason, c.message);
+    }
+  }
+  Json workloads = Json::array();
+  for (auto& [wkey, e] : entries) workloads.push_back(std::move(e));
+  Json status = {{"observedGeneration", p.generation},
+                 {"conditions", internal::SetConditions(p.status.value("conditions", Json::array()), conds,
+                                                        p.generation, now)},
+                 {"workloads", workloads}};
+  const std::string body = Json{{"status", status}}.dump();
+  bool write;
+  {
+    std::lock_guard lock(mu_);
+    // Compare without the timestamps SetConditions keeps stable anyway.
+    write = last_status_[key] != body;
+    if (write) last_status_[key] = body;
+  }
+  if (write) {
+    auto r = host_.Patch(kube::ResourcePath(kGroup, kVersion, "failoverpolicies", p.ns) + "/" + p.name + "/status",
+                         body, kube::PatchOptions{});
+    if (!r.ok()) {
+      std::lock_guard lock(mu_);
+      last_status_.erase(key);
+      Log("policy " + p.key + ": status: " + r.status().ToString());
+      wake_at(now + std::chrono::seconds(1));
+    }
+  }
+  if (p.failback_requested) {
+    bool failed_back = false;
+    for (const auto& d : decisions) failed_back = failed_back || d.reason == "Failback";
+    if (failed_back || away_from_home == 0) {
+      // Honoured (or nothing is away from home): the request is cleared.
+      Json patch = {{"metadata", {{"annotations", {{kFailbackAnnotation, nullptr}}}}}};
+      auto r = host_.Patch(kube::ResourcePath(kGroup, kVersion, "failoverpolicies", p.ns) + "/" + p.name,
+                           patch.dump(), kube::PatchOptions{});
+      if (!r.ok()) Log("policy " + p.key + ": clearing " + kFailbackAnnotation + ": " + r.status().ToString());
+    } else {
+      wake_at(now + std::chrono::seconds(1));  // home is not Ready yet: the request waits
+    }
+  }
+  if (!in_flight.empty() || !decisions.empty()) wake_at(now + std::chrono::milliseconds(500));
+  queue_.AddAfter(key, next_wake - now);
+}
+
+}  // namespace kubefold::controllers

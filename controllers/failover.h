@@ -1,0 +1,163 @@
+// FailoverReconciler: FailoverPolicies evaluated against one snapshot per
+// pass, workloads re-created on the next healthy cluster, and every move
+// recorded as a FailoverAudit (DESIGN.md §5).
+//
+// A pass over one policy (a work-queue key "namespace/name"):
+//   1. takes ONE snapshot S of the store and decides everything from it;
+//   2. completes the policy's audits in progress: `after` is the first
+//      retained snapshot since `before` in which the target reports every
+//      applied workload available (observedGeneration caught up and
+//      availableReplicas at the desired count); it is pinned, the change
+//      summary is the diff of the two, and the audit is Completed — or
+//      Failed with a reason once the audit deadline passes;
+//   3. finds the governed workloads: the policy's kinds in its namespace on
+//      its clusters whose labels match its selector. A workload governed by
+//      two policies is decided by the older one; the other reports a
+//      Conflict condition;
+//   4. per workload, its active cluster is the one the policy's status (or
+//      an audit in progress) names, else the first cluster in order that
+//      holds a copy kubefold did not create (its home). It fails over when
+//      the active cluster's health record in S has not been True for
+//      trigger.clusterUnhealthySeconds, or (when configured) the workload
+//      has had no available replica there for workloadUnavailableSeconds.
+//      The target is the next cluster in order whose health is True; with
+//      none, a Degraded condition and a Warning Event, and no action.
+//      Failback to the home cluster happens when the policy says Automatic
+//      and home has been healthy for failback.stableSeconds, or when a user
+//      sets the annotation kubefold.io/failback on the policy (Manual);
+//   5. acts, at most spec.maxInFlight workloads in progress at once: the
+//      workload's last known manifest (from S, the active copy or, failing
+//      that, the first in order) is pruned of cluster-local fields, labelled
+//      kubefold.io/failover-copy=true, annotated with the policy, audit and
+//      source cluster, and applied to the target with server-side apply
+//      (field manager "kubefold", no force) after creating the namespace if
+//      it is missing. An object on the target that kubefold did not create
+//      is never touched (the action is Unchanged). Then the FailoverAudit is
+//      created (before = S, pinned) and the policy status names the new
+//      active cluster;
+//   6. make before break: a copy kubefold created on a cluster that is no
+//      longer active is deleted only once the active copy is available and
+//      no audit of the workload is in progress. Originals are never deleted
+//      or scaled.
+// Repeated passes over the same snapshot do nothing new: decisions are
+// remembered until the host's cache shows the status and audit they wrote.
+// Only the leader runs passes (set_leader); a new leader adopts audits in
+// progress and completes them.
+//
+// Thread-safety: every member function may be called from any thread;
+// passes run on the reconciler's workers, one policy never on two at once.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "controllers/events.h"
+#include "controllers/informer.h"
+#include "controllers/kube/rest_client.h"
+#include "controllers/registry.h"
+#include "controllers/work_queue.h"
+#include "state/store.h"
+
+namespace kubefold::controllers {
+
+inline constexpr char kFieldManager[] = "kubefold";
+inline constexpr char kCopyLabel[] = "kubefold.io/failover-copy";
+inline constexpr char kPolicyAnnotation[] = "kubefold.io/policy";
+inline constexpr char kAuditAnnotation[] = "kubefold.io/audit";
+inline constexpr char kSourceAnnotation[] = "kubefold.io/source-cluster";
+inline constexpr char kFailbackAnnotation[] = "kubefold.io/failback";
+
+struct FailoverOptions {
+  int workers = 2;
+  // A pass runs at least this often per policy (time-based triggers are
+  // scheduled exactly; this is the safety net).
+  std::chrono::milliseconds resync{std::chrono::seconds(5)};
+  // An audit whose workloads are not all available on the target within
+  // this long is marked Failed.
+  std::chrono::milliseconds audit_deadline{std::chrono::minutes(10)};
+  std::function<std::chrono::system_clock::time_point()> clock;  // default system_clock::now
+  std::function<void(std::string_view)> log;
+  // Told just before each apply request (bench and tests): the workload,
+  // the target, and when its trigger threshold was crossed.
+  std::function<void(const std::string& workload, const std::string& to, std::chrono::system_clock::time_point crossed)>
+      on_apply;
+};
+
+struct FailoverStats {
+  uint64_t passes = 0;
+  uint64_t applied = 0;          // apply requests that succeeded
+  uint64_t apply_failures = 0;
+  uint64_t audits_created = 0;
+  uint64_t audits_completed = 0;
+  uint64_t audits_failed = 0;
+  uint64_t deleted_copies = 0;
+};
+
+class FailoverReconciler {
+ public:
+  // Everything passed must outlive the reconciler.
+  FailoverReconciler(kube::RestClient& host, state::Store& store, ClusterRegistry& registry, EventRecorder& events,
+                     FailoverOptions options);
+  ~FailoverReconciler();  // Stop()
+  FailoverReconciler(const FailoverReconciler&) = delete;
+  FailoverReconciler& operator=(const FailoverReconciler&) = delete;
+
+  void Start();  // informers and workers
+  void Stop();
+  void set_leader(bool leading);
+  // Queues a pass over every policy (a new snapshot, a cluster changed).
+  void Poke();
+
+  bool synced() const;
+  FailoverStats stats() const;
+
+ private:
+  struct Policy;
+  struct Audit;
+  struct Decision;
+  struct Memo {
+    std::string to;
+    std::string audit;
+    std::chrono::system_clock::time_point since;
+    std::chrono::steady_clock::time_point at;
+  };
+  void Worker();
+  void Pass(const std::string& key);
+  // Completes or fails one audit in progress; true when it is still in progress.
+  bool Progress(const Audit& audit, const state::Snapshot& s, std::chrono::system_clock::time_point now);
+  void OnAuditChange(const std::string& key);
+  void Log(std::string_view message) const;
+  std::chrono::system_clock::time_point Now() const;
+  Status EnsureNamespace(const std::string& cluster, kube::RestClient& client, const std::string& ns);
+
+  kube::RestClient& host_;
+  state::Store& store_;
+  ClusterRegistry& registry_;
+  EventRecorder& events_;
+  const FailoverOptions options_;
+  WorkQueue queue_;
+  std::unique_ptr<Informer> policies_;
+  std::unique_ptr<Informer> audits_;
+  std::atomic<bool> leader_{false};
+  std::atomic<bool> stopped_{false};
+  std::vector<std::thread> workers_;
+
+  mutable std::mutex mu_;
+  FailoverStats stats_;                                       // Guarded by mu_
+  std::map<std::string, Memo> memo_;                          // Guarded by mu_: "policy|kind/name" -> decision
+  std::map<std::string, std::chrono::system_clock::time_point> unavailable_since_;  // Guarded by mu_
+  std::map<std::string, std::vector<uint64_t>> pins_;         // Guarded by mu_: audit key -> pinned seqs
+  std::map<std::string, uint64_t> cursor_;                    // Guarded by mu_: audit key -> next seq to check
+  std::set<std::string> namespaces_;                          // Guarded by mu_: "cluster/ns" known to exist
+  std::map<std::string, std::string> last_status_;            // Guarded by mu_: policy key -> status JSON
+};
+
+}  // namespace kubefold::controllers

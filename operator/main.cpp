@@ -1,0 +1,206 @@
+// kubefold: the operator binary. Talks to the host cluster (in-cluster
+// config, or a kubeconfig), registers member clusters from MemberCluster
+// objects, folds their workloads into the versioned store, fails workloads
+// over by FailoverPolicy and records FailoverAudits.
+//
+// SIGTERM or SIGINT: stop writing, release the Lease, stop watching, exit 0
+// — within --shutdown-timeout, after which the process exits 1 regardless.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <iostream>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+
+#include "controllers/kube/http_transport.h"
+#include "controllers/kube/in_cluster.h"
+#include "controllers/kube/kubeconfig.h"
+#include "controllers/kube/token_source.h"
+#include "operator/operator.h"
+
+namespace {
+
+std::mutex log_mu;
+
+void LogLine(std::string_view message) {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char stamp[64];
+  std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  std::lock_guard lock(log_mu);
+  std::cerr << stamp << ' ' << message << '\n';
+}
+
+// "1h2m3s", "500ms", "15s", "10m": Go's time.ParseDuration for the units an
+// operator needs. nullopt when malformed.
+std::optional<std::chrono::milliseconds> ParseDuration(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  std::chrono::milliseconds total{0};
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t j = i;
+    while (j < text.size() && (std::isdigit(static_cast<unsigned char>(text[j])) || text[j] == '.')) ++j;
+    if (j == i) return std::nullopt;
+    const double value = std::strtod(text.substr(i, j - i).c_str(), nullptr);
+    size_t k = j;
+    while (k < text.size() && std::isalpha(static_cast<unsigned char>(text[k]))) ++k;
+    const std::string unit = text.substr(j, k - j);
+    double ms;
+    if (unit == "ms") {
+      ms = value;
+    } else if (unit == "s") {
+      ms = value * 1000;
+    } else if (unit == "m") {
+      ms = value * 60000;
+    } else if (unit == "h") {
+      ms = value * 3600000;
+    } else {
+      return std::nullopt;
+    }
+    total += std::chrono::milliseconds(static_cast<int64_t>(ms));
+    i = k;
+  }
+  return total;
+}
+
+struct Flags {
+  std::string kubeconfig, context, ns, identity;
+  bool leader_elect = true;
+  std::string lease_duration = "15s", renew_deadline = "10s", retry_period = "2s";
+  std::string lease_name = "kubefold";
+  std::string audit_deadline = "10m", resync = "5s", shutdown_timeout = "25s", status_period = "10s";
+  double host_qps = 20, member_qps = 50;
+  int host_burst = 30, member_burst = 100;
+  size_t history_keep_last = 1024;
+  std::string history_keep_for = "10m";
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace kubefold;
+  CLI::App app{"kubefold: multi-cluster workload map with consistent snapshots, failover and audits"};
+  Flags f;
+  app.add_option("--kubeconfig", f.kubeconfig,
+                 "Kubeconfig of the host cluster (default: in-cluster config, else $KUBECONFIG or ~/.kube/config)");
+  app.add_option("--context", f.context, "Context of --kubeconfig to use (default: current-context)");
+  app.add_option("--namespace", f.ns, "Namespace of the leader-election Lease (default: $POD_NAMESPACE or kubefold-system)");
+  app.add_option("--identity", f.identity, "This replica's name in the Lease (default: $POD_NAME or the host name)");
+  app.add_option("--leader-elect", f.leader_elect, "Elect a leader on a Lease (turn off only with one replica)")
+      ->capture_default_str();
+  app.add_option("--leader-elect-lease-name", f.lease_name, "Name of the Lease")->capture_default_str();
+  app.add_option("--leader-elect-lease-duration", f.lease_duration, "How long a Lease holds without renewal")
+      ->capture_default_str();
+  app.add_option("--leader-elect-renew-deadline", f.renew_deadline, "How long the leader retries renewing")
+      ->capture_default_str();
+  app.add_option("--leader-elect-retry-period", f.retry_period, "Interval between attempts")->capture_default_str();
+  app.add_option("--audit-deadline", f.audit_deadline, "A failover not available on its target within this is Failed")
+      ->capture_default_str();
+  app.add_option("--resync", f.resync, "Each policy is re-evaluated at least this often")->capture_default_str();
+  app.add_option("--status-period", f.status_period, "MemberCluster status refresh interval")->capture_default_str();
+  app.add_option("--shutdown-timeout", f.shutdown_timeout, "Exit after SIGTERM within this long")->capture_default_str();
+  app.add_option("--kube-api-qps", f.host_qps, "Requests per second to the host cluster")->capture_default_str();
+  app.add_option("--kube-api-burst", f.host_burst, "Burst to the host cluster")->capture_default_str();
+  app.add_option("--member-qps", f.member_qps, "Requests per second to each member cluster")->capture_default_str();
+  app.add_option("--member-burst", f.member_burst, "Burst to each member cluster")->capture_default_str();
+  app.add_option("--history-keep-last", f.history_keep_last, "Snapshots kept by count")->capture_default_str();
+  app.add_option("--history-keep-for", f.history_keep_for, "Snapshots kept by age")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  auto duration = [](const std::string& flag, const std::string& v) {
+    auto d = ParseDuration(v);
+    if (!d) {
+      std::cerr << "kubefold: " << flag << ": \"" << v << "\" is not a duration (like 500ms, 15s, 10m, 1h)\n";
+      std::exit(2);
+    }
+    return *d;
+  };
+  OperatorOptions o;
+  o.log = LogLine;
+  o.identity = !f.identity.empty() ? f.identity : (std::getenv("POD_NAME") ? std::getenv("POD_NAME") : "");
+  if (o.identity.empty()) {
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    o.identity = host;
+  }
+  o.leader_elect = f.leader_elect;
+  o.leader.lease_namespace =
+      !f.ns.empty() ? f.ns : (std::getenv("POD_NAMESPACE") ? std::getenv("POD_NAMESPACE") : "kubefold-system");
+  o.leader.lease_name = f.lease_name;
+  o.leader.lease_duration = duration("--leader-elect-lease-duration", f.lease_duration);
+  o.leader.renew_deadline = duration("--leader-elect-renew-deadline", f.renew_deadline);
+  o.leader.retry_period = duration("--leader-elect-retry-period", f.retry_period);
+  o.failover.audit_deadline = duration("--audit-deadline", f.audit_deadline);
+  o.failover.resync = duration("--resync", f.resync);
+  o.registry.status_period = duration("--status-period", f.status_period);
+  o.registry.member_qps = f.member_qps;
+  o.registry.member_burst = f.member_burst;
+  o.history.keep_last = std::max<size_t>(1, f.history_keep_last);
+  o.history.keep_for = duration("--history-keep-for", f.history_keep_for);
+  const auto shutdown_timeout = duration("--shutdown-timeout", f.shutdown_timeout);
+
+  // The host: a kubeconfig when one is named or no in-cluster config exists.
+  Result<kube::RestConfig> config = FailedPrecondition("unset");
+  if (f.kubeconfig.empty()) {
+    config = kube::LoadInClusterConfig();
+    if (!config.ok() && kube::IsNotInCluster(config.status())) {
+      auto kc = kube::LoadDefaultKubeconfig();
+      config = kc.ok() ? kube::ResolveContext(*kc, f.context) : Result<kube::RestConfig>(kc.status());
+    }
+  } else {
+    auto kc = kube::LoadKubeconfigFile(f.kubeconfig);
+    config = kc.ok() ? kube::ResolveContext(*kc, f.context) : Result<kube::RestConfig>(kc.status());
+  }
+  if (!config.ok()) {
+    std::cerr << "kubefold: host cluster configuration: " << config.status().ToString() << "\n";
+    return 2;
+  }
+  auto transport = kube::NewHttpTransport(*config, {.warn = LogLine});
+  if (!transport.ok()) {
+    std::cerr << "kubefold: host cluster: " << transport.status().ToString() << "\n";
+    return 2;
+  }
+  auto host = std::make_unique<kube::RestClient>(
+      std::move(*transport), std::shared_ptr<kube::TokenSource>(kube::NewTokenSource(*config)),
+      kube::RestClientOptions{.qps = f.host_qps, .burst = f.host_burst});
+
+  // Signals are taken by sigwait on this thread; every thread started below
+  // inherits the blocked mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  Operator op(std::move(host), o);
+  if (Status s = op.Start(); !s.ok()) {
+    std::cerr << "kubefold: " << s.ToString() << "\n";
+    return 2;
+  }
+  LogLine("kubefold " + o.identity + ": started against " + config->server);
+  int sig = 0;
+  while (sigwait(&signals, &sig) != 0) {
+  }
+  LogLine(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") + "; shutting down");
+  std::thread watchdog([shutdown_timeout] {
+    std::this_thread::sleep_for(shutdown_timeout);
+    LogLine("shutdown took longer than --shutdown-timeout; exiting");
+    std::_Exit(1);
+  });
+  watchdog.detach();
+  op.Stop();
+  LogLine("stopped");
+  return 0;
+}

@@ -1,0 +1,610 @@
+// The operator end to end against kube-emulator: a host and three member
+// clusters from one emulator, kubefold's CRDs, Secrets, MemberClusters and
+// FailoverPolicies applied with real kubectl, the Operator in-process (and,
+// for the leader handoff, two kubefold processes).
+#define BOOST_TEST_MODULE operator_test
+#include <boost/test/unit_test.hpp>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "controllers/health.h"
+#include "controllers/kube/internal/base64.h"
+#include "operator/operator.h"
+#include "state/diff.h"
+#include "tests/controllers/emulator_client.h"
+#include "tests/emulator/emulator.h"
+
+using namespace std::chrono_literals;
+using kubefold::testing::Eventually;
+using Json = nlohmann::json;
+namespace emu = kubefold::emulator;
+namespace state = kubefold::state;
+namespace kube = kubefold::kube;
+namespace ctl = kubefold::controllers;
+
+namespace {
+
+const std::vector<std::string> kMembers{"east", "west", "north"};
+
+struct Run {
+  int code;
+  std::string out;
+};
+
+Run Shell(const std::string& command) {
+  Run r{0, {}};
+  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
+  BOOST_REQUIRE(p != nullptr);
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int status = ::pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+// An emulator with a host and three members, kubefold's CRDs on the host.
+struct World {
+  std::string dir;
+  std::unique_ptr<emu::Emulator> emulator;
+  std::unique_ptr<kube::RestClient> host;
+  std::map<std::string, std::unique_ptr<kube::RestClient>> members;
+  std::mutex log_mu;
+  std::string log;
+
+  World() {
+    char tmpl[] = "/tmp/kubefold-operator-test-XXXXXX";
+    BOOST_REQUIRE(::mkdtemp(tmpl) != nullptr);
+    dir = tmpl;
+    emu::EmulatorOptions o;
+    o.clusters = {"host", "east", "west", "north"};
+    o.dir = dir;
+    emulator = std::make_unique<emu::Emulator>(o);
+    host = kubefold::testing::ClientFor(kubefold::testing::EmulatorConfig(*emulator, "host"));
+    for (const auto& m : kMembers) {
+      members[m] = kubefold::testing::ClientFor(kubefold::testing::EmulatorConfig(*emulator, m));
+    }
+    Kubectl("apply --validate=false -f " KUBEFOLD_SOURCE_DIR "/crds/");
+    Kubectl("wait --for condition=established --timeout=20s crd/memberclusters.kubefold.io "
+            "crd/failoverpolicies.kubefold.io crd/failoveraudits.kubefold.io");
+    Apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: kubefold-system\n");
+    Apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n");
+    for (const auto& m : kMembers) {
+      CreateNamespace(m, "shop");
+      Secret(m, emulator->Kubeconfig(m));
+    }
+  }
+  ~World() {
+    emulator.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+
+  std::string Kubectl(const std::string& args, bool must_succeed = true) {
+    const Run r = Shell("kubectl --kubeconfig " + dir + "/host.kubeconfig " + args);
+    if (must_succeed) BOOST_REQUIRE_MESSAGE(r.code == 0, "kubectl " + args + ": " + r.out);
+    return r.out;
+  }
+  std::string Apply(const std::string& yaml) {
+    const std::string path = dir + "/apply.yaml";
+    std::ofstream(path) << yaml;
+    return Kubectl("apply --validate=false -f " + path);
+  }
+  void Secret(const std::string& cluster, const std::string& kubeconfig, const std::string& key = "kubeconfig") {
+    Apply("apiVersion: v1\nkind: Secret\nmetadata:\n  name: " + cluster + "-kubeconfig\n  namespace: kubefold-system\n"
+          "data:\n  " + key + ": " + kube::internal::Base64Encode(kubeconfig) + "\n");
+  }
+  void Register(const std::string& cluster, const std::string& secret = "") {
+    Apply("apiVersion: kubefold.io/v1alpha1\nkind: MemberCluster\nmetadata:\n  name: " + cluster +
+          "\nspec:\n  kubeconfigSecretRef:\n    namespace: kubefold-system\n    name: " +
+          (secret.empty() ? cluster + "-kubeconfig" : secret) +
+          "\n  health:\n    periodSeconds: 1\n    failureThreshold: 2\n    gracePeriodSeconds: 1\n");
+  }
+  void CreateNamespace(const std::string& cluster, const std::string& ns) {
+    auto r = members[cluster]->Create("/api/v1/namespaces",
+                                      Json{{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}}.dump());
+    BOOST_REQUIRE_MESSAGE(r.ok() || r.status().code() == kubefold::StatusCode::kAlreadyExists, r.status().ToString());
+  }
+  void Deploy(const std::string& cluster, const std::string& name, int replicas, const std::string& tier = "web") {
+    Json d = {{"apiVersion", "apps/v1"},
+              {"kind", "Deployment"},
+              {"metadata", {{"name", name}, {"namespace", "shop"}, {"labels", {{"tier", tier}}}}},
+              {"spec",
+               {{"replicas", replicas},
+                {"selector", {{"matchLabels", {{"app", name}}}}},
+                {"template",
+                 {{"metadata", {{"labels", {{"app", name}}}}},
+                  {"spec", {{"containers", {{{"name", "app"}, {"image", "nginx:1.27"}}}}}}}}}}};
+    auto r = members[cluster]->Create("/apis/apps/v1/namespaces/shop/deployments", d.dump());
+    BOOST_REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+  }
+  // What a Deployment controller would do: report the rollout done.
+  void MarkAvailable(const std::string& cluster, const std::string& name) {
+    emulator->cluster(cluster).store().Mutate("apps/deployments", "shop", name, [](const emu::ObjectPtr& cur) {
+      if (!cur) return emu::Mutation::None();
+      emu::Json next = cur->json;
+      const auto replicas = next["spec"].value("replicas", 1);
+      next["status"] = {{"observedGeneration", next["metadata"].value("generation", 1)},
+                        {"replicas", replicas},
+                        {"readyReplicas", replicas},
+                        {"availableReplicas", replicas}};
+      return emu::Mutation::Put(next);
+    });
+  }
+  emu::ObjectPtr Served(const std::string& cluster, const std::string& name) {
+    return emulator->cluster(cluster).store().Get("apps/deployments", "shop", name);
+  }
+  Json HostGet(const std::string& path) {
+    auto r = host->Get(path);
+    if (!r.ok()) return Json();
+    return Json::parse(*r);
+  }
+  Json Audits() {
+    Json list = HostGet("/apis/kubefold.io/v1alpha1/namespaces/shop/failoveraudits");
+    return list.is_object() ? list["items"] : Json::array();
+  }
+  Json Policy(const std::string& name) {
+    return HostGet("/apis/kubefold.io/v1alpha1/namespaces/shop/failoverpolicies/" + name);
+  }
+  Json Member(const std::string& name) { return HostGet("/apis/kubefold.io/v1alpha1/memberclusters/" + name); }
+  std::string Log() {
+    std::lock_guard lock(log_mu);
+    return log.size() > 6000 ? log.substr(log.size() - 6000) : log;
+  }
+
+  kubefold::OperatorOptions Options(const std::string& identity) {
+    kubefold::OperatorOptions o;
+    o.identity = identity;
+    o.leader.lease_duration = 3s;
+    o.leader.renew_deadline = 2s;
+    o.leader.retry_period = 500ms;
+    o.registry.status_period = 500ms;
+    o.registry.watch_inactivity = 10s;
+    o.failover.resync = 1s;
+    o.failover.audit_deadline = 60s;
+    o.log = [this, identity](std::string_view m) {
+      std::lock_guard lock(log_mu);
+      log += identity + ": " + std::string(m) + "\n";
+    };
+    return o;
+  }
+  std::unique_ptr<kubefold::Operator> StartOperator(const std::string& identity = "op-1") {
+    auto op = std::make_unique<kubefold::Operator>(
+        kubefold::testing::ClientFor(kubefold::testing::EmulatorConfig(*emulator, "host")), Options(identity));
+    BOOST_REQUIRE(op->Start().ok());
+    return op;
+  }
+};
+
+std::string Condition(const Json& obj, const std::string& type, const std::string& field = "status") {
+  if (!obj.is_object() || !obj.contains("status")) return "";
+  for (const auto& c : obj["status"].value("conditions", Json::array())) {
+    if (c.value("type", "") == type) return c.value(field, "");
+  }
+  return "";
+}
+
+using View = std::map<std::tuple<std::string, std::string, std::string>, int>;
+
+View Served(World& w) {
+  View v;
+  for (const auto& m : kMembers) {
+    const auto list = w.emulator->cluster(m).store().List("apps/deployments", std::nullopt);
+    for (const auto& o : list->objects) {
+      v[{m, o->ns, o->name}] = o->json["spec"]["replicas"].get<int>();
+    }
+  }
+  return v;
+}
+
+View Folded(const state::Snapshot& s) {
+  View v;
+  s.ForEachWorkload([&](const state::WorkloadRef& r) {
+    if (r.ns != ctl::kHealthNamespace) {
+      v[{std::string(r.cluster), std::string(r.ns), std::string(r.record->name())}] = r.record->summary().desired_replicas;
+    }
+    return true;
+  });
+  return v;
+}
+
+const char* kPolicy = R"(apiVersion: kubefold.io/v1alpha1
+kind: FailoverPolicy
+metadata:
+  name: web
+  namespace: shop
+spec:
+  selector:
+    kinds: [Deployment]
+    labelSelector: tier=web
+  clusters: [east, west, north]
+  trigger:
+    clusterUnhealthySeconds: 2
+  failback:
+    mode: MODE
+    stableSeconds: 3
+)";
+
+std::string PolicyYaml(const std::string& mode = "Manual") {
+  std::string y = kPolicy;
+  y.replace(y.find("MODE"), 4, mode);
+  return y;
+}
+
+void RegisterAll(World& w) {
+  for (const auto& m : kMembers) w.Register(m);
+}
+
+bool AllReady(World& w) {
+  for (const auto& m : kMembers) {
+    const Json mc = w.Member(m);
+    if (Condition(mc, "Ready") != "True" || Condition(mc, "Synced") != "True") return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(members_registered_with_kubectl_are_folded_and_match_what_they_serve) {
+  World w;
+  w.Deploy("east", "web", 2);
+  w.Deploy("east", "api", 1, "api");
+  w.Deploy("west", "cache", 3, "cache");
+  RegisterAll(w);
+  auto op = w.StartOperator();
+  BOOST_REQUIRE_MESSAGE(Eventually([&] { return AllReady(w); }, 30s), w.Log());
+  BOOST_CHECK_MESSAGE(Eventually([&] { return Folded(op->store().Current()) == Served(w); }), w.Log());
+  w.Deploy("north", "late", 1);
+  BOOST_CHECK_MESSAGE(Eventually([&] { return Folded(op->store().Current()) == Served(w); }), w.Log());
+
+  // Status: the vector component and workload count as the store has them.
+  BOOST_CHECK_MESSAGE(Eventually([&] {
+                        const Json mc = w.Member("east");
+                        const auto s = op->store().Current();
+                        return mc["status"].value("vectorComponent", uint64_t{0}) == s.vector().Get("east") &&
+                               mc["status"].value("workloadCount", 0) == 2 && mc["status"].contains("lastProbeTime") &&
+                               mc["status"].value("observedGeneration", 0) == 1;
+                      }, 20s),
+                      w.Member("east").dump());
+  // Each cluster's health is in the snapshot too.
+  const auto s = op->store().Current();
+  const state::Record* h = s.Get("west", ctl::kHealthNamespace, {ctl::kHealthGroup, ctl::kHealthKind, ctl::kHealthName});
+  BOOST_REQUIRE(h != nullptr);
+  BOOST_CHECK_EQUAL(ctl::ParseHealthRecord(h->object_json())->condition.status, "True");
+
+  // A deleted MemberCluster's subtree is removed: a recorded change.
+  const auto before = op->store().Current();
+  w.Kubectl("delete membercluster west");
+  BOOST_REQUIRE_MESSAGE(Eventually([&] { return !op->store().Current().Cluster("west").has_value(); }), w.Log());
+  auto d = state::Diff(before, op->store().Current(), state::DiffFilter{.cluster = "west", .ns = std::nullopt});
+  BOOST_REQUIRE(d.ok());
+  BOOST_CHECK_EQUAL(d->removed(), 2u);  // cache, and the health record
+  BOOST_CHECK_EQUAL(d->added(), 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_partition_fails_over_once_with_an_exact_audit_and_manual_failback_waits_to_be_asked) {
+  World w;
+  w.Deploy("east", "web", 2);
+  w.Deploy("east", "api", 1, "api");  // not governed
+  w.MarkAvailable("east", "web");
+  RegisterAll(w);
+  auto op = w.StartOperator();
+  BOOST_REQUIRE_MESSAGE(Eventually([&] { return AllReady(w); }, 30s), w.Log());
+  w.Apply(PolicyYaml("Manual"));
+  BOOST_REQUIRE_MESSAGE(Eventually([&] {
+                          const Json p = w.Policy("web");
+                          return Condition(p, "Ready") == "True" && p["status"].contains("workloads") &&
+                                 p["status"]["workloads"].size() == 1 &&
+                                 p["status"]["workloads"][0].value("activeCluster", "") == "east";
+                        }),
+                        w.Policy("web").dump() + w.Log());
+  BOOST_CHECK(w.Audits().empty());
+
+  w.emulator->server("east").Partition();
+  BOOST_REQUIRE_MESSAGE(Eventually([&] { return w.Audits().size() == 1; }, 30s), w.Log());
+  BOOST_REQUIRE(Eventually([&] { return w.Served("west", "web") != nullptr; }));
+  const auto copy = w.Served("west", "web");
+  BOOST_CHECK_EQUAL(copy->json["metadata"]["labels"].value(ctl::kCopyLabel, ""), "true");
+  BOOST_CHECK_EQUAL(copy->json["metadata"]["labels"].value("tier", ""), "web");
+  BOOST_CHECK_EQUAL(copy->json["spec"].value("replicas", 0), 2);
+  BOOST_CHECK(!copy->json.contains("status") || !copy->json["status"].contains("availableReplicas"));
+  BOOST_CHECK(w.Served("west", "api") == nullptr);
+  BOOST_CHECK(w.Served("north", "web") == nullptr);
+
+  Json audit = w.Audits()[0];
+  BOOST_CHECK_EQUAL(audit["spec"]["from"], "east");
+  BOOST_CHECK_EQUAL(audit["spec"]["to"], "west");
+  BOOST_CHECK_EQUAL(audit["spec"]["trigger"]["cluster"], "east");
+  BOOST_CHECK_EQUAL(audit["spec"]["trigger"]["reason"], "ClusterUnhealthy");
+  BOOST_CHECK_EQUAL(audit["spec"]["workloads"].size(), 1u);
+  BOOST_CHECK_EQUAL(audit["spec"]["workloads"][0]["action"], "Applied");
+  BOOST_CHECK_EQUAL(copy->json["metadata"]["annotations"].value(ctl::kAuditAnnotation, ""),
+                    audit["metadata"]["name"].get<std::string>());
+  BOOST_CHECK_EQUAL(audit["status"].value("phase", ""), "InProgress");
+
+  // `before` is exactly the snapshot decided from: east unhealthy in it, no copy on west.
+  const uint64_t before_seq = audit["spec"]["before"]["seq"];
+  auto before = op->store().Get(before_seq);
+  BOOST_REQUIRE(before.ok());
+  BOOST_CHECK_EQUAL(before->vector().ToJson(), audit["spec"]["before"]["vector"].dump());
+  const state::Record* east_health =
+      before->Get("east", ctl::kHealthNamespace, {ctl::kHealthGroup, ctl::kHealthKind, ctl::kHealthName});
+  BOOST_REQUIRE(east_health != nullptr);
+  BOOST_CHECK_NE(ctl::ParseHealthRecord(east_health->object_json())->condition.status, "True");
+  BOOST_CHECK(before->Get("west", "shop", {"apps", "Deployment", "web"}) == nullptr);
+
+  // The target reports the workload available: the audit completes with `after`
+  // the first snapshot showing that.
+  w.MarkAvailable("west", "web");
+  BOOST_REQUIRE_MESSAGE(Eventually([&] { return w.Audits()[0]["status"].value("phase", "") == "Completed"; }, 30s),
+                        w.Audits().dump() + w.Log());
+  audit = w.Audits()[0];
+  const uint64_t after_seq = audit["spec"]["after"]["seq"];
+  auto after = op->store().Get(after_seq);
+  BOOST_REQUIRE(after.ok());
+  BOOST_CHECK_EQUAL(after->vector().ToJson(), audit["spec"]["after"]["vector"].dump());
+  const state::Record* moved = after->Get("west", "shop", {"apps", "Deployment", "web"});
+  BOOST_REQUIRE(moved != nullptr);
+  BOOST_CHECK_EQUAL(moved->summary().available_replicas, 2);
+  // ... and the one before it did not.
+  auto prior = op->store().Get(after_seq - 1);
+  BOOST_REQUIRE(prior.ok());
+  const state::Record* prior_web = prior->Get("west", "shop", {"apps", "Deployment", "web"});
+  BOOST_CHECK(prior_web == nullptr || prior_web->summary().available_replicas < 2);
+  // The change summary is the diff of the two pinned snapshots.
+  auto d = state::Diff(*before, *after);
+  BOOST_REQUIRE(d.ok());
+  BOOST_CHECK_EQUAL(audit["spec"]["changeSummary"]["added"].get<size_t>(), d->added());
+  BOOST_CHECK_EQUAL(audit["spec"]["changeSummary"]["removed"].get<size_t>(), d->removed());
+  BOOST_CHECK_EQUAL(audit["spec"]["changeSummary"]["modified"].get<size_t>(), d->modified());
+  bool web_appeared_on_west = false;
+  for (const auto& c : d->changes()) {
+    if (c.type == state::ChangeType::kAdded && c.cluster == "west" && c.after->name() == "web") web_appeared_on_west = true;
+    BOOST_CHECK_MESSAGE(c.cluster != "east" || c.ns == ctl::kHealthNamespace, "east's workloads did not change");
+  }
+  BOOST_CHECK(web_appeared_on_west);
+  BOOST_CHECK(Eventually([&] {
+    const Json p = w.Policy("web");
+    return p["status"]["workloads"][0].value("activeCluster", "") == "west" &&
+           p["status"]["workloads"][0].value("lastAudit", "") == audit["metadata"]["name"].get<std::string>();
+  }));
+
+  // Flapping east: no ping-pong, no second audit (failback is Manual).
+  for (int i = 0; i < 3; ++i) {
+    w.emulator->server("east").Heal();
+    std::this_thread::sleep_for(1500ms);
+    w.emulator->server("east").Partition();
+    std::this_thread::sleep_for(1500ms);
+  }
+  w.emulator->server("east").Heal();
+  BOOST_REQUIRE(Eventually([&] { return Condition(w.Member("east"), "Ready") == "True"; }, 30s));
+  std::this_thread::sleep_for(4s);  // longer than stableSeconds: Manual still waits
+  BOOST_CHECK_EQUAL(w.Audits().size(), 1u);
+  BOOST_CHECK(w.Served("west", "web") != nullptr);
+  BOOST_CHECK_EQUAL(op->failover().stats().applied, 1u);
+
+  // Asked to fail back: home has the original (left alone), the copy goes once home is available.
+  w.Kubectl("annotate failoverpolicy web -n shop kubefold.io/failback=now");
+  BOOST_REQUIRE_MESSAGE(Eventually([&] { return w.Audits().size() == 2; }, 30s), w.Log());
+  Json back;
+  for (const auto& a : w.Audits()) {
+    if (a["spec"]["trigger"]["reason"] == "Failback") back = a;
+  }
+  BOOST_REQUIRE(back.is_object());
+  BOOST_CHECK_EQUAL(back["spec"]["from"], "west");
+  BOOST_CHECK_EQUAL(back["spec"]["to"], "east");
+  BOOST_CHECK_EQUAL(back["spec"]["workloads"][0]["action"], "Unchanged");
+  BOOST_CHECK(Eventually([&] { return !w.Policy("web")["metadata"].value("annotations", Json::object()).contains(ctl::kFailbackAnnotation); }));
+  BOOST_CHECK_MESSAGE(Eventually([&] { return w.Served("west", "web") == nullptr; }, 30s), w.Log());
+  BOOST_CHECK(w.Served("east", "web") != nullptr);
+  BOOST_CHECK(!w.Served("east", "web")->json["metadata"].value("labels", Json::object()).contains(ctl::kCopyLabel));
+  BOOST_CHECK(Eventually([&] { return w.Policy("web")["status"]["workloads"][0].value("activeCluster", "") == "east"; }));
+}
+
+BOOST_AUTO_TEST_CASE(automatic_failback_waits_for_a_stable_home) {
+  World w;
+  w.Deploy("east", "web", 1);
+  w.MarkAvailable("east", "web");
+  RegisterAll(w);
+  auto op = w.StartOperator();
+  BOOST_REQUIRE_MESSAGE(Eventually([&] { return AllReady(w); }, 30s), w.Log());
+  w.Apply(PolicyYaml("Automatic"));
+  BOOST_REQUIRE(Eventually([&] { return Condition(w.Policy("web"), "Ready") == "True"; }));
+  w.emulator->server("east").Partition();
+  BOOST_REQUIRE_MESSAGE(Eventually([&] { return w.Served("west", "web") != nullptr; }, 30s), w.Log());
+  w.MarkAvailable("west", "web");
+  const auto healed = std::chrono::steady_clock::now();
+  w.emulator->server("east").Heal();
+  BOOST_REQUIRE_MESSAGE(Eventually([&] { return w.Audits().size() == 2; }, 30s), w.Log());
+  // Not before east had been Ready for stableSeconds (3 s).
+  BOOST_CHECK_GE(std::chrono::steady_clock::now() - healed, 3s);
+  BOOST_CHECK_MESSAGE(Eventually([&] { return w.Served("west", "web") == nullptr; }, 30s), w.Log());
+}
+
+BOOST_AUTO_TEST_CASE(the_next_cluster_in_order_is_used_and_with_none_left_nothing_is_done) {
+  World w;
+  w.Deploy("east", "web", 1);
+  RegisterAll(w);
+  auto op = w.StartOperator();
+  BOOST_REQUIRE_MESSAGE(Eventually([&] { return AllReady(w); }, 30s), w.Log());
+  w.Apply(PolicyYaml("Manual"));
+  BOOST_REQUIRE(Eventually([&] { return Condition(w.Policy("web"), "Ready") == "True"; }));
+  w.emulator->server("west").Partition();
+  BOOST_REQUIRE(Eventually([&] { return Condition(w.Member("west"), "Ready") == "False"; }, 30s));
+  w.emulator->server("east").Partition();
+  BOOST_REQUIRE_MESSAGE(Eventually([&] { return w.Served("north", "web") != nullptr; }, 30s), w.Log());
+  BOOST_CHECK(w.Served("west", "web") == nullptr);
+  BOOST_CHECK_EQUAL(w.Audits()[0]["spec"]["to"], "north");
+
+  // north fails too: nowhere left, a condition and an Event, no action.
+  w.emulator->server("north").Partition();
+  BOOST_REQUIRE_MESSAGE(Eventually([&] { return Condition(w.Policy("web"), "Degraded") == "True"; }, 30s),
+                        w.Policy("web").dump() + w.Log());
+  BOOST_CHECK_EQUAL(Condition(w.Policy("web"), "Degraded", "reason"), "NoHealthyCluster");
+  BOOST_CHECK(Eventually([&] {
+    const Json events = w.HostGet("/api/v1/namespaces/shop/events");
+    for (const auto& e : events.value("items", Json::array())) {
+      if (e.value("reason", "") == "NoHealthyCluster") return true;
+    }
+    return false;
+  }));
+  BOOST_CHECK_EQUAL(w.Audits().size(), 1u);
+}
+
+BOOST_AUTO_TEST_CASE(bad_secrets_unknown_clusters_and_overlapping_policies_are_reported) {
+  World w;
+  w.Deploy("east", "web", 1);
+  RegisterAll(w);
+  // Broken registrations beside the good ones.
+  w.Register("ghost", "no-such-secret");
+  w.Apply("apiVersion: v1\nkind: Secret\nmetadata:\n  name: nokey\n  namespace: kubefold-system\ndata:\n  other: eA==\n");
+  w.Register("nokey", "nokey");
+  w.Secret("garbage", "clusters: [this is not: a kubeconfig");
+  w.Register("garbage", "garbage-kubeconfig");
+  w.Secret("filey", "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\n"
+                    "    certificate-authority: /etc/ssl/certs/ca-certificates.crt\nusers:\n- name: u\n  user:\n"
+                    "    token: t\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\ncurrent-context: x\n");
+  w.Register("filey", "filey-kubeconfig");
+  auto op = w.StartOperator();
+  BOOST_REQUIRE_MESSAGE(Eventually([&] { return AllReady(w); }, 30s), w.Log());
+  auto expect = [&](const std::string& name, const std::string& reason, const std::string& words) {
+    BOOST_CHECK_MESSAGE(Eventually([&] {
+                          const Json mc = w.Member(name);
+                          return Condition(mc, "Watching") == "False" && Condition(mc, "Watching", "reason") == reason &&
+                                 Condition(mc, "Watching", "message").find(words) != std::string::npos;
+                        }),
+                        name + ": " + w.Member(name).dump());
+  };
+  expect("ghost", "SecretNotFound", "spec.kubeconfigSecretRef: Secret kubefold-system/no-such-secret does not exist");
+  expect("nokey", "SecretKeyMissing", "has no key \"kubeconfig\" (it has: other)");
+  expect("garbage", "KubeconfigInvalid", "garbage-kubeconfig");
+  expect("filey", "KubeconfigInvalid", "certificate-authority (a file) is not allowed");
+  BOOST_CHECK(Eventually([&] {
+    const Json events = w.HostGet("/api/v1/namespaces/default/events");
+    for (const auto& e : events.value("items", Json::array())) {
+      if (e.value("reason", "") == "SecretNotFound" && e["involvedObject"].value("name", "") == "ghost") return true;
+    }
+    return false;
+  }));
+  // The good clusters are undisturbed.
+  BOOST_CHECK(AllReady(w));
+  BOOST_CHECK(Eventually([&] { return Folded(op->store().Current()) == Served(w); }));
+  // Fixing the Secret brings the cluster up.
+  w.Apply("apiVersion: v1\nkind: Secret\nmetadata:\n  name: nokey\n  namespace: kubefold-system\ndata:\n  kubeconfig: " +
+          kube::internal::Base64Encode(w.emulator->Kubeconfig("north")) + "\n");
+  BOOST_CHECK_MESSAGE(Eventually([&] { return Condition(w.Member("nokey"), "Ready") == "True"; }, 30s),
+                      w.Member("nokey").dump());
+
+  // A policy naming an unknown cluster; a second policy over the same workload.
+  std::string unknown = PolicyYaml();
+  unknown.replace(unknown.find("[east, west, north]"), 19, "[east, nowhere]");
+  w.Apply(unknown);
+  BOOST_CHECK_MESSAGE(Eventually([&] {
+                        const Json p = w.Policy("web");
+                        return Condition(p, "Ready") == "False" && Condition(p, "Ready", "reason") == "UnknownCluster" &&
+                               Condition(p, "Ready", "message").find("spec.clusters[1]: no MemberCluster named \"nowhere\"") !=
+                                   std::string::npos;
+                      }),
+                      w.Policy("web").dump());
+  std::this_thread::sleep_for(1100ms);  // a younger creationTimestamp
+  std::string second = PolicyYaml();
+  second.replace(second.find("name: web"), 9, "name: web-too");
+  w.Apply(second);
+  BOOST_CHECK_MESSAGE(Eventually([&] {
+                        const Json p = w.Policy("web-too");
+                        return Condition(p, "Conflict") == "True" &&
+                               Condition(p, "Conflict", "message").find("older policy web") != std::string::npos;
+                      }),
+                      w.Policy("web-too").dump());
+  BOOST_CHECK(Eventually([&] { return Condition(w.Policy("web"), "Conflict") == "False"; }));
+}
+
+BOOST_AUTO_TEST_CASE(a_new_leader_completes_the_audit_of_a_failover_in_progress_without_repeating_it) {
+  World w;
+  w.Deploy("east", "web", 1);
+  w.MarkAvailable("east", "web");
+  RegisterAll(w);
+  // Two kubefold processes on one Lease.
+  auto spawn = [&](const std::string& id) {
+    const pid_t pid = ::fork();
+    BOOST_REQUIRE(pid >= 0);
+    if (pid == 0) {
+      const std::string log = w.dir + "/" + id + ".log";
+      std::freopen(log.c_str(), "w", stderr);
+      ::execl(KUBEFOLD_BINARY, KUBEFOLD_BINARY, "--kubeconfig", (w.dir + "/host.kubeconfig").c_str(), "--identity",
+              id.c_str(), "--namespace", "kubefold-system", "--leader-elect-lease-duration", "3s",
+              "--leader-elect-renew-deadline", "2s", "--leader-elect-retry-period", "500ms", "--resync", "1s",
+              "--status-period", "500ms", static_cast<char*>(nullptr));
+      std::_Exit(127);
+    }
+    return pid;
+  };
+  auto process_log = [&](const std::string& id) {
+    std::ifstream in(w.dir + "/" + id + ".log");
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const pid_t a = spawn("op-a");
+  const pid_t b = spawn("op-b");
+  auto holder = [&] {
+    const Json lease = w.HostGet("/apis/coordination.k8s.io/v1/namespaces/kubefold-system/leases/kubefold");
+    return lease.is_object() ? lease["spec"].value("holderIdentity", "") : std::string();
+  };
+  BOOST_REQUIRE(Eventually([&] { return !holder().empty(); }, 30s));
+  BOOST_REQUIRE_MESSAGE(Eventually([&] { return AllReady(w); }, 30s), process_log("op-a") + process_log("op-b"));
+  w.Apply(PolicyYaml("Manual"));
+  w.emulator->server("east").Partition();
+  BOOST_REQUIRE_MESSAGE(Eventually([&] { return w.Audits().size() == 1; }, 30s), process_log("op-a") + process_log("op-b"));
+  BOOST_CHECK_EQUAL(w.Audits()[0]["status"].value("phase", ""), "InProgress");
+  const auto copy = w.Served("west", "web");
+  BOOST_REQUIRE(copy != nullptr);
+  const std::string uid = copy->json["metadata"]["uid"];
+  const std::string rv = copy->json["metadata"]["resourceVersion"];
+
+  // The leader is stopped mid-failover; it releases the Lease on the way out.
+  const std::string first = holder();
+  const pid_t leader = first == "op-a" ? a : b;
+  const pid_t standby = leader == a ? b : a;
+  const std::string second = leader == a ? "op-b" : "op-a";
+  ::kill(leader, SIGTERM);
+  int status = 0;
+  BOOST_REQUIRE(::waitpid(leader, &status, 0) == leader);
+  BOOST_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  BOOST_CHECK_MESSAGE(Eventually([&] { return holder() == second; }, 10s), holder());
+
+  w.MarkAvailable("west", "web");
+  BOOST_CHECK_MESSAGE(Eventually([&] { return w.Audits()[0]["status"].value("phase", "") == "Completed"; }, 30s),
+                      w.Audits().dump() + process_log(second));
+  // One audit, one copy, never re-applied by the new leader.
+  BOOST_CHECK_EQUAL(w.Audits().size(), 1u);
+  const auto now_copy = w.Served("west", "web");
+  BOOST_REQUIRE(now_copy != nullptr);
+  BOOST_CHECK_EQUAL(now_copy->json["metadata"]["uid"].get<std::string>(), uid);
+  BOOST_CHECK_EQUAL(now_copy->json["metadata"]["annotations"].value(ctl::kAuditAnnotation, ""),
+                    w.Audits()[0]["metadata"]["name"].get<std::string>());
+  BOOST_CHECK(w.Served("north", "web") == nullptr);
+  BOOST_CHECK_MESSAGE(process_log(second).find("ClusterUnhealthy") == std::string::npos, process_log(second));
+  (void)rv;
+
+  ::kill(standby, SIGTERM);
+  BOOST_REQUIRE(::waitpid(standby, &status, 0) == standby);
+  BOOST_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  BOOST_CHECK_MESSAGE(Eventually([&] { return holder().empty(); }, 10s), "the Lease is released on SIGTERM");
+}

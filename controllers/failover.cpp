@@ -297,7 +297,8 @@ Status FailoverReconciler::EnsureNamespace(const std::string& cluster, kube::Res
   return Status::Ok();
 }
 
-bool FailoverReconciler::Progress(const Audit& audit, const state::Snapshot& s, SysTime now) {
+bool FailoverReconciler::Progress(const Audit& audit, const state::Snapshot& s, SysTime now,
+                                  const std::string& target_failed) {
   if (!audit.InProgress()) return false;
   const std::string status_path =
       kube::ResourcePath(kGroup, kVersion, "failoveraudits", audit.ns) + "/" + audit.name + "/status";
@@ -380,6 +381,12 @@ bool FailoverReconciler::Progress(const Audit& audit, const state::Snapshot& s, 
     std::lock_guard lock(mu_);
     cursor_[audit.key] = after ? after->seq() : cursor;
   }
+  if (!after && !target_failed.empty()) {
+    // The target failed before the workloads were available there: this
+    // failover is over, and the next pass decides afresh.
+    finish(false, "TargetUnhealthy", target_failed);
+    return false;
+  }
   if (!after) {
     const auto created = kube::internal::ParseRfc3339(audit.created);
     if (created && now - *created > options_.audit_deadline) {
@@ -459,12 +466,6 @@ void FailoverReconciler::Pass(const std::string& key) {
     if (o->ns != p.ns) continue;
     if (auto a = Audit::Parse(*o); a && a->policy == p.name) audits.push_back(std::move(*a));
   }
-  for (const Audit& a : audits) {
-    if (Progress(a, s, now)) {
-      for (const auto& w : a.workloads) in_flight[w.kind + "/" + w.name] = &a;
-    }
-  }
-
   // Health of each cluster as S records it.
   std::map<std::string, Health> health;
   for (const auto& c : p.clusters) {
@@ -478,6 +479,18 @@ void FailoverReconciler::Pass(const std::string& key) {
       }
     }
     health[c] = h;
+  }
+
+  for (const Audit& a : audits) {
+    std::string target_failed;
+    if (auto h = health.find(a.to); h != health.end() && h->second.known && h->second.status != "True" &&
+        now >= h->second.since + p.unhealthy) {
+      target_failed = a.to + " has not been Ready for " + Duration(p.unhealthy) +
+                      " (trigger.clusterUnhealthySeconds) before the workloads were available there";
+    }
+    if (Progress(a, s, now, target_failed)) {
+      for (const auto& w : a.workloads) in_flight[w.kind + "/" + w.name] = &a;
+    }
   }
 
   // Other policies of the namespace, for conflicts.

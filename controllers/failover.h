@@ -9,7 +9,9 @@
 //      applied workload available (observedGeneration caught up and
 //      availableReplicas at the desired count); it is pinned, the change
 //      summary is the diff of the two, and the audit is Completed — or
-//      Failed with a reason once the audit deadline passes;
+//      Failed with a reason once the audit deadline passes, or once the
+//      target itself has been unhealthy for the trigger's threshold (the
+//      workloads are then decided afresh);
 //   3. finds the governed workloads: the policy's kinds in its namespace on
 //      its clusters whose labels match its selector. A workload governed by
 //      two policies is decided by the older one; the other reports a
@@ -132,7 +134,9 @@ class FailoverReconciler {
   void Worker();
   void Pass(const std::string& key);
   // Completes or fails one audit in progress; true when it is still in progress.
-  bool Progress(const Audit& audit, const state::Snapshot& s, std::chrono::system_clock::time_point now);
+  // `target_failed`: why the target can no longer finish it ("" when it can).
+  bool Progress(const Audit& audit, const state::Snapshot& s, std::chrono::system_clock::time_point now,
+                const std::string& target_failed);
   void OnAuditChange(const std::string& key);
   void Log(std::string_view message) const;
   std::chrono::system_clock::time_point Now() const;

@@ -12,7 +12,7 @@ std::string HealthRecordJson(const ReadyCondition& c, std::chrono::system_clock:
   nlohmann::json j = {{"status", c.status},
                       {"reason", c.reason},
                       {"message", c.message},
-                      {"since", kube::internal::FormatRfc3339(since)}};
+                      {"since", kube::internal::FormatRfc3339Micro(since)}};
   return j.dump();
 }
 

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "controllers/kube/internal/rfc3339.h"
 #include "controllers/kube/paths.h"
 
 namespace kubefold::controllers {
@@ -14,17 +15,7 @@ using Json = nlohmann::json;
 using SteadyClock = std::chrono::steady_clock;
 
 // A MicroTime: RFC 3339 with exactly six fractional digits, UTC.
-std::string MicroTimeNow() {
-  const auto now = std::chrono::system_clock::now();
-  const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
-  const std::time_t seconds = static_cast<std::time_t>(micros / 1000000);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char buf[40];
-  const std::size_t n = std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(buf + n, sizeof(buf) - n, ".%06lldZ", static_cast<long long>(micros % 1000000));
-  return buf;
-}
+std::string MicroTimeNow() { return kube::internal::FormatRfc3339Micro(std::chrono::system_clock::now()); }
 
 }  // namespace
 

@@ -452,10 +452,15 @@ BOOST_AUTO_TEST_CASE(the_next_cluster_in_order_is_used_and_with_none_left_nothin
   w.emulator->server("east").Partition();
   BOOST_REQUIRE_MESSAGE(Eventually([&] { return w.Served("north", "web") != nullptr; }, 30s), w.Log());
   BOOST_CHECK(w.Served("west", "web") == nullptr);
+  BOOST_REQUIRE(Eventually([&] { return w.Audits().size() == 1; }));  // written right after the apply
   BOOST_CHECK_EQUAL(w.Audits()[0]["spec"]["to"], "north");
 
-  // north fails too: nowhere left, a condition and an Event, no action.
+  // north fails too before the copy was available there: that failover
+  // fails, and with nowhere left there is a condition and an Event, no action.
   w.emulator->server("north").Partition();
+  BOOST_CHECK_MESSAGE(Eventually([&] { return w.Audits()[0]["status"].value("phase", "") == "Failed"; }, 30s),
+                      w.Audits().dump());
+  BOOST_CHECK_EQUAL(Condition(w.Audits()[0], "Completed", "reason"), "TargetUnhealthy");
   BOOST_REQUIRE_MESSAGE(Eventually([&] { return Condition(w.Policy("web"), "Degraded") == "True"; }, 30s),
                         w.Policy("web").dump() + w.Log());
   BOOST_CHECK_EQUAL(Condition(w.Policy("web"), "Degraded", "reason"), "NoHealthyCluster");

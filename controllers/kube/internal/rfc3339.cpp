@@ -107,4 +107,14 @@ std::string FormatRfc3339(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
+std::string FormatRfc3339Micro(std::chrono::system_clock::time_point t) {
+  using namespace std::chrono;
+  const auto micros = duration_cast<microseconds>(t - floor<seconds>(t)).count();
+  std::string out = FormatRfc3339(t);
+  char frac[32];
+  std::snprintf(frac, sizeof frac, ".%06lldZ", static_cast<long long>(micros));
+  out.pop_back();  // 'Z'
+  return out + frac;
+}
+
 }  // namespace kubefold::kube::internal

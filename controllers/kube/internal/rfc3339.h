@@ -19,4 +19,7 @@ std::optional<std::chrono::system_clock::time_point> ParseRfc3339(std::string_vi
 // "YYYY-MM-DDThh:mm:ssZ" in UTC (whole seconds, truncated).
 std::string FormatRfc3339(std::chrono::system_clock::time_point t);
 
+// "YYYY-MM-DDThh:mm:ss.ffffffZ" (metav1.MicroTime), microseconds truncated.
+std::string FormatRfc3339Micro(std::chrono::system_clock::time_point t);
+
 }  // namespace kubefold::kube::internal

@@ -1,5 +1,7 @@
 # kubefold — user-facing entry points. The build itself is CMake + Ninja.
 #
+#   make demo        build, then a failover and its audit against emulated
+#                    clusters (HOST_KUBECONFIG=<file>: kubefold against a real host)
 #   make test        build everything and run the full test suite
 #   make check       test + ThreadSanitizer + AddressSanitizer/UBSan runs
 #   make bench-state state/ benchmarks, JSON in build/bench/state.json
@@ -30,7 +32,7 @@ configure = test -f $(1)/build.ninja || $(CMAKE) -G Ninja -S . -B $(1) $(2)
 # The targets share build directories and a 2-core machine; run them in order.
 .NOTPARALLEL:
 
-.PHONY: all deps build test test-tsan test-asan bench-state bench-watch fuzz check clean
+.PHONY: all deps build demo test test-tsan test-asan bench-state bench-watch fuzz check clean
 
 all: build
 
@@ -40,6 +42,9 @@ deps:
 build: deps
 	$(call configure,build,-DKUBEFOLD_WERROR=ON)
 	$(CMAKE) --build build --parallel $(JOBS)
+
+demo: build
+	HOST_KUBECONFIG="$(HOST_KUBECONFIG)" bash scripts/demo.sh
 
 test: build
 	$(CTEST) --test-dir build --output-on-failure --no-tests=error -j$(CTEST_JOBS)

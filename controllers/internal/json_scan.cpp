@@ -72,7 +72,7 @@ class Scanner {
     do {
       std::string_view k, v;
       if (!String(k) || !Eat(':') || !String(v)) return false;
-      out.emplace(std::string(k), std::string(v));
+      out.insert_or_assign(std::string(k), std::string(v));  // the last of duplicates wins, as in a full parse
     } while (Eat(','));
     return Eat('}');
   }
@@ -96,14 +96,17 @@ bool Fast(std::string_view json, Metadata& out) {
       if (!sc.Skip()) return false;
       continue;
     }
+    out = {};  // a repeated "metadata": the last one counts
     if (!sc.Eat('{')) return false;
     if (sc.Eat('}')) continue;
     do {
       std::string_view mk;
       if (!sc.String(mk) || !sc.Eat(':')) return false;
       if (mk == "labels") {
+        out.labels.clear();
         if (!sc.StringMap(out.labels)) return false;
       } else if (mk == "annotations") {
+        out.annotations.clear();
         if (!sc.StringMap(out.annotations)) return false;
       } else if (!sc.Skip()) {
         return false;

@@ -10,6 +10,7 @@
 #include "controllers/internal/json_scan.h"
 #include "controllers/kube/internal/rfc3339.h"
 #include "controllers/label_selector.h"
+#include "controllers/workload_kinds.h"
 #include "state/diff.h"
 
 namespace kubefold::controllers {
@@ -22,13 +23,6 @@ namespace {
 constexpr char kGroup[] = "kubefold.io";
 constexpr char kVersion[] = "v1alpha1";
 constexpr auto kMemoLifetime = std::chrono::minutes(10);
-
-const char* ResourceOf(std::string_view kind) {
-  if (kind == "Deployment") return "deployments";
-  if (kind == "StatefulSet") return "statefulsets";
-  if (kind == "DaemonSet") return "daemonsets";
-  return nullptr;
-}
 
 std::string Stamp(SysTime t) { return kube::internal::FormatRfc3339(t); }
 
@@ -102,7 +96,7 @@ struct FailoverReconciler::Policy {
     const Json sel = spec.value("selector", Json::object());
     p.kinds = sel.value("kinds", std::vector<std::string>{"Deployment", "StatefulSet", "DaemonSet"});
     for (size_t i = 0; i < p.kinds.size() && p.invalid_field.empty(); ++i) {
-      if (!ResourceOf(p.kinds[i])) {
+      if (!WorkloadResource(p.kinds[i])) {
         p.invalid_field = "spec.selector.kinds[" + std::to_string(i) + "]: \"" + p.kinds[i] +
                           "\" is not Deployment, StatefulSet or DaemonSet";
       }
@@ -240,9 +234,36 @@ void FailoverReconciler::set_leader(bool leading) {
   }
 }
 
-void FailoverReconciler::Poke() {
+void FailoverReconciler::Poke(std::chrono::milliseconds delay) {
   if (!policies_) return;
-  for (const auto& o : policies_->List()) queue_.Add(ObjectKey(o->ns, o->workload.key.name));
+  for (const auto& o : policies_->List()) queue_.AddAfter(ObjectKey(o->ns, o->workload.key.name), delay);
+}
+
+std::shared_ptr<const FailoverReconciler::Policy> FailoverReconciler::ParsedPolicy(const kube::DecodedObject& o) {
+  const std::string key = ObjectKey(o.ns, o.workload.key.name);
+  {
+    std::lock_guard lock(mu_);
+    auto it = policy_cache_.find(key);
+    if (it != policy_cache_.end() && it->second.first == o.resource_version) return it->second.second;
+  }
+  auto parsed = std::make_shared<const Policy>(Policy::Parse(o));
+  std::lock_guard lock(mu_);
+  policy_cache_[key] = {o.resource_version, parsed};
+  return parsed;
+}
+
+std::shared_ptr<const FailoverReconciler::Audit> FailoverReconciler::ParsedAudit(const kube::DecodedObject& o) {
+  const std::string key = ObjectKey(o.ns, o.workload.key.name);
+  {
+    std::lock_guard lock(mu_);
+    auto it = audit_cache_.find(key);
+    if (it != audit_cache_.end() && it->second.first == o.resource_version) return it->second.second;
+  }
+  auto a = Audit::Parse(o);
+  std::shared_ptr<const Audit> parsed = a ? std::make_shared<const Audit>(std::move(*a)) : nullptr;
+  std::lock_guard lock(mu_);
+  audit_cache_[key] = {o.resource_version, parsed};
+  return parsed;
 }
 
 bool FailoverReconciler::synced() const { return policies_ && audits_ && policies_->synced() && audits_->synced(); }
@@ -270,11 +291,12 @@ void FailoverReconciler::OnAuditChange(const std::string& key) {
         pins_.erase(it);
       }
       cursor_.erase(key);
+      audit_cache_.erase(key);
     }
     for (uint64_t seq : pins) (void)store_.Unpin(seq);
     return;
   }
-  if (auto a = Audit::Parse(*o); a && !a->policy.empty()) queue_.Add(ObjectKey(a->ns, a->policy));
+  if (auto a = ParsedAudit(*o); a && !a->policy.empty()) queue_.Add(ObjectKey(a->ns, a->policy));
 }
 
 Status FailoverReconciler::EnsureNamespace(const std::string& cluster, kube::RestClient& client, const std::string& ns) {
@@ -434,13 +456,15 @@ void FailoverReconciler::Pass(const std::string& key) {
   if (!obj) {
     std::lock_guard lock(mu_);
     last_status_.erase(key);
+    policy_cache_.erase(key);
     return;
   }
   {
     std::lock_guard lock(mu_);
     ++stats_.passes;
   }
-  Policy p = Policy::Parse(*obj);
+  const std::shared_ptr<const Policy> parsed = ParsedPolicy(*obj);
+  const Policy& p = *parsed;
   const state::Snapshot s = store_.Current();  // the ONE snapshot this pass decides from
   const SysTime now = Now();
   const auto steady_now = std::chrono::steady_clock::now();
@@ -461,10 +485,10 @@ void FailoverReconciler::Pass(const std::string& key) {
 
   // Audits of this policy: complete those in progress; their workloads are in flight.
   std::map<std::string, const Audit*> in_flight;  // "Kind/name" -> audit
-  std::vector<Audit> audits;
+  std::vector<std::shared_ptr<const Audit>> audits;
   for (const auto& o : audits_->List()) {
     if (o->ns != p.ns) continue;
-    if (auto a = Audit::Parse(*o); a && a->policy == p.name) audits.push_back(std::move(*a));
+    if (auto a = ParsedAudit(*o); a && a->policy == p.name) audits.push_back(std::move(a));
   }
   // Health of each cluster as S records it.
   std::map<std::string, Health> health;
@@ -481,7 +505,8 @@ void FailoverReconciler::Pass(const std::string& key) {
     health[c] = h;
   }
 
-  for (const Audit& a : audits) {
+  for (const auto& ap : audits) {
+    const Audit& a = *ap;
     std::string target_failed;
     if (auto h = health.find(a.to); h != health.end() && h->second.known && h->second.status != "True" &&
         now >= h->second.since + p.unhealthy) {
@@ -494,11 +519,11 @@ void FailoverReconciler::Pass(const std::string& key) {
   }
 
   // Other policies of the namespace, for conflicts.
-  std::vector<Policy> others;
+  std::vector<std::shared_ptr<const Policy>> others;
   for (const auto& o : policies_->List()) {
     if (o->ns == p.ns && o->workload.key.name != p.name) {
-      Policy q = Policy::Parse(*o);
-      if (q.invalid_field.empty()) others.push_back(std::move(q));
+      auto q = ParsedPolicy(*o);
+      if (q->invalid_field.empty()) others.push_back(std::move(q));
     }
   }
 
@@ -518,7 +543,8 @@ void FailoverReconciler::Pass(const std::string& key) {
         if (!internal::ScanMetadata(r.object_json(), md)) return true;
         if (!p.selector.Matches(md.labels)) return true;
         const std::string wkey = std::string(r.kind()) + "/" + std::string(r.name());
-        for (const Policy& q : others) {
+        for (const auto& qp : others) {
+          const Policy& q = *qp;
           if (std::find(q.kinds.begin(), q.kinds.end(), r.kind()) != q.kinds.end() && q.selector.Matches(md.labels) &&
               q.OlderThan(p)) {
             conflicts.push_back(wkey + " is also governed by the older policy " + q.name + ", which decides for it");
@@ -733,7 +759,7 @@ void FailoverReconciler::Pass(const std::string& key) {
           meta["annotations"][kPolicyAnnotation] = p.key;
           meta["annotations"][kAuditAnnotation] = audit_name;
           meta["annotations"][kSourceAnnotation] = from;
-          const std::string path = kube::ResourcePath("apps", "v1", ResourceOf(d->kind), p.ns) + "/" + d->name;
+          const std::string path = kube::ResourcePath("apps", "v1", WorkloadResource(d->kind), p.ns) + "/" + d->name;
           if (options_.on_apply) options_.on_apply(p.ns + "/" + d->wkey, to, d->crossed);
           auto r = client->Patch(path, manifest.dump(),
                                  {.type = kube::PatchType::kApply, .field_manager = kFieldManager, .force = false});
@@ -811,7 +837,7 @@ void FailoverReconciler::Pass(const std::string& key) {
     if (!client) continue;
     const std::string kind = wkey.substr(0, wkey.find('/'));
     const std::string name = wkey.substr(wkey.find('/') + 1);
-    auto r = client->Delete(kube::ResourcePath("apps", "v1", ResourceOf(kind), p.ns) + "/" + name);
+    auto r = client->Delete(kube::ResourcePath("apps", "v1", WorkloadResource(kind), p.ns) + "/" + name);
     if (r.ok() || r.status().code() == StatusCode::kNotFound) {
       std::lock_guard lock(mu_);
       ++stats_.deleted_copies;
@@ -828,8 +854,7 @@ void FailoverReconciler::Pass(const std::string& key) {
     conds.push_back({"Ready", "False", "UnknownCluster", unknown});
   } else {
     conds.push_back({"Ready", "True", "Reconciled",
-                     std::to_string(governed.size()) + " workload(s) governed, evaluated at snapshot " +
-                         std::to_string(s.seq())});
+                     std::to_string(governed.size()) + " workload(s) governed"});
   }
   std::sort(conflicts.begin(), conflicts.end());
   conflicts.erase(std::unique(conflicts.begin(), conflicts.end()), conflicts.end());

@@ -115,8 +115,9 @@ class FailoverReconciler {
   void Start();  // informers and workers
   void Stop();
   void set_leader(bool leading);
-  // Queues a pass over every policy (a new snapshot, a cluster changed).
-  void Poke();
+  // Queues a pass over every policy (a cluster changed; or, with a delay
+  // that coalesces bursts, a new snapshot).
+  void Poke(std::chrono::milliseconds delay = std::chrono::milliseconds(0));
 
   bool synced() const;
   FailoverStats stats() const;
@@ -138,6 +139,10 @@ class FailoverReconciler {
   bool Progress(const Audit& audit, const state::Snapshot& s, std::chrono::system_clock::time_point now,
                 const std::string& target_failed);
   void OnAuditChange(const std::string& key);
+  // Parsed objects, cached by resourceVersion (a pass reads every policy of
+  // its namespace and every audit; parsing them each time would dominate).
+  std::shared_ptr<const Policy> ParsedPolicy(const kube::DecodedObject& o);
+  std::shared_ptr<const Audit> ParsedAudit(const kube::DecodedObject& o);  // null when not an audit
   void Log(std::string_view message) const;
   std::chrono::system_clock::time_point Now() const;
   Status EnsureNamespace(const std::string& cluster, kube::RestClient& client, const std::string& ns);
@@ -162,6 +167,8 @@ class FailoverReconciler {
   std::map<std::string, uint64_t> cursor_;                    // Guarded by mu_: audit key -> next seq to check
   std::set<std::string> namespaces_;                          // Guarded by mu_: "cluster/ns" known to exist
   std::map<std::string, std::string> last_status_;            // Guarded by mu_: policy key -> status JSON
+  std::map<std::string, std::pair<std::string, std::shared_ptr<const Policy>>> policy_cache_;  // Guarded by mu_
+  std::map<std::string, std::pair<std::string, std::shared_ptr<const Audit>>> audit_cache_;    // Guarded by mu_
 };
 
 }  // namespace kubefold::controllers

@@ -12,6 +12,7 @@
 #include "controllers/kube/internal/rfc3339.h"
 #include "controllers/kube/kubeconfig.h"
 #include "controllers/kube/token_source.h"
+#include "controllers/workload_kinds.h"
 
 namespace kubefold::controllers {
 
@@ -21,20 +22,6 @@ namespace {
 
 constexpr char kGroup[] = "kubefold.io";
 constexpr char kVersion[] = "v1alpha1";
-
-struct KindInfo {
-  const char* kind;
-  const char* resource;
-};
-constexpr KindInfo kWatchable[] = {
-    {"Deployment", "deployments"}, {"StatefulSet", "statefulsets"}, {"DaemonSet", "daemonsets"}};
-
-const char* ResourceOf(std::string_view kind) {
-  for (const auto& k : kWatchable) {
-    if (kind == k.kind) return k.resource;
-  }
-  return nullptr;
-}
 
 // A kubeconfig from a Secret may not make the operator read its own files
 // or run programs. Returns the offending field, or "".
@@ -289,7 +276,7 @@ void ClusterRegistry::Reconcile(const std::string& name) {
       fail("InvalidSpec", "spec.kubeconfigSecretRef: namespace and name are required");
     }
     for (size_t i = 0; reason.empty() && i < spec.kinds.size(); ++i) {
-      if (!ResourceOf(spec.kinds[i])) {
+      if (!WorkloadResource(spec.kinds[i])) {
         fail("InvalidSpec", "spec.watch.kinds[" + std::to_string(i) + "]: \"" + spec.kinds[i] +
                                 "\" is not one of Deployment, StatefulSet, DaemonSet");
       }
@@ -402,7 +389,7 @@ void ClusterRegistry::Reconcile(const std::string& name) {
         for (const auto& ns : namespaces) {
           kube::ReflectorOptions o;
           o.type = {"apps", "v1", kind};
-          o.resource = ResourceOf(kind);
+          o.resource = WorkloadResource(kind);
           o.namespace_name = ns;
           o.label_selector = spec.label_selector;
           o.watch_inactivity = options_.watch_inactivity;

@@ -26,8 +26,10 @@ Status Operator::Start() {
   so.history = options_.history;
   store_ = std::make_unique<state::Store>(so);
   controllers::FolderOptions fo;
+  // A new snapshot matters to audits waiting for availability and to the
+  // workload-unavailable trigger; bursts of snapshots are coalesced.
   fo.on_published = [this](uint64_t) {
-    if (auto* f = poke_.load()) f->Poke();
+    if (auto* f = poke_.load()) f->Poke(std::chrono::milliseconds(100));
   };
   folder_ = std::make_unique<controllers::Folder>(*store_, fo, options_.log);
   events_ = std::make_unique<controllers::EventRecorder>(*host_, options_.identity, options_.log);

@@ -20,7 +20,8 @@
 // functions only: a race whose stacks do not pass through them (say, in the
 // body buffer BodySink shares with the network thread) is still reported.
 // Every binary that runs the real transport under TSan links this file
-// (transport_test, emulator_conformance_test; see controllers/kube/CMakeLists.txt).
+// (transport_test, emulator_conformance_test, the tests of controllers/ and
+// operator/, and the kubefold binary itself in a TSan build).
 extern "C" __attribute__((used, visibility("default"))) const char* __tsan_default_suppressions() {
   return "race:pplx::details::_CancellationTokenCallback\n"
          "race:web::http::client::details::asio_context::~asio_context\n"

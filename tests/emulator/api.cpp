@@ -8,9 +8,11 @@
 #include <random>
 #include <regex>
 #include <thread>
+#include <tuple>
 
 #include "tests/emulator/patch.h"
 #include "tests/emulator/selectors.h"
+#include "tests/emulator/table.h"
 
 namespace kubefold::emulator {
 namespace {
@@ -459,7 +461,7 @@ void AppendEvent(std::string& out, const char* type, std::string_view object_tex
 
 // A bookmark as a typed server writes it: the type fields, the RV, and the
 // zero values Go's encoder leaves in (spec §2.3), which clients must ignore.
-std::string BookmarkLine(const ResourceType& t, std::uint64_t rv, bool initial_events_end) {
+Json BookmarkObject(const ResourceType& t, std::uint64_t rv, bool initial_events_end) {
   Json o = Json::object();
   o["kind"] = t.kind;
   o["apiVersion"] = t.ApiVersion();
@@ -477,9 +479,7 @@ std::string BookmarkLine(const ResourceType& t, std::uint64_t rv, bool initial_e
     o["spec"] = Json{{"containers", nullptr}};
     o["status"] = Json::object();
   }
-  std::string line;
-  AppendEvent(line, "BOOKMARK", o.dump());
-  return line;
+  return o;
 }
 
 // How much of a watch stream is gathered before it is written as a chunk.
@@ -491,12 +491,12 @@ std::string ErrorLine(const Json& status) {
   return line;
 }
 
-// The object text with its RV replaced (a DELETED for a selector
-// transition carries the previous state at the event's RV, spec §2.3).
-std::string WithRv(const StoredObject& o, std::uint64_t rv) {
+// The object with its RV replaced (a DELETED for a selector transition
+// carries the previous state at the event's RV, spec §2.3).
+Json WithRv(const StoredObject& o, std::uint64_t rv) {
   Json j = o.json;
   j["metadata"]["resourceVersion"] = std::to_string(rv);
-  return j.dump();
+  return j;
 }
 
 }  // namespace
@@ -539,6 +539,10 @@ struct Cluster::Context {
   std::string name;
   std::string sub;
   Headers warnings;
+  // A GET answered with a meta.k8s.io Table (as=Table in Accept), and its
+  // version ("meta.k8s.io/v1" or "meta.k8s.io/v1beta1").
+  bool table = false;
+  std::string table_version;
 
   bool QueryBool(const char* key) const {
     const std::string* v = req.Query(key);
@@ -564,6 +568,143 @@ Headers JsonHeaders(const Headers& extra = {}) {
 
 void SendJson(ResponseWriter& w, int code, const Json& body, const Headers& extra = {}) {
   w.Send(code, JsonHeaders(extra), body.dump());
+}
+
+// ---------------------------------------------------------------------------
+// Accept negotiation for resource reads, as the server's negotiation package
+// does it (goautoneg's clause order, then the first serializer a clause
+// matches whose parameters the endpoint allows).
+// ---------------------------------------------------------------------------
+
+struct AcceptClause {
+  std::string type;
+  std::string subtype;
+  double q = 1.0;
+  std::vector<std::pair<std::string, std::string>> params;
+
+  const std::string* Param(std::string_view key) const {
+    for (const auto& [k, v] : params) {
+      if (k == key) return &v;
+    }
+    return nullptr;
+  }
+};
+
+std::string TrimSpaces(std::string_view s) {
+  const auto b = s.find_first_not_of(' ');
+  if (b == std::string_view::npos) return "";
+  return std::string(s.substr(b, s.find_last_not_of(' ') - b + 1));
+}
+
+// goautoneg.ParseAccept: "type/subtype;k=v;q=0.5" clauses, sorted by q and
+// then by specificity (a stable order otherwise, as Go's insertion sort of
+// short slices is).
+std::vector<AcceptClause> ParseAccept(std::string_view header) {
+  std::vector<AcceptClause> clauses;
+  std::size_t start = 0;
+  for (;;) {
+    const auto comma = header.find(',', start);
+    const std::string_view part = header.substr(start, comma == std::string_view::npos ? std::string_view::npos
+                                                                                         : comma - start);
+    std::vector<std::string_view> pieces;
+    for (std::size_t p = 0;;) {
+      const auto semi = part.find(';', p);
+      pieces.push_back(part.substr(p, semi == std::string_view::npos ? std::string_view::npos : semi - p));
+      if (semi == std::string_view::npos) break;
+      p = semi + 1;
+    }
+    const std::string_view range = pieces[0];
+    const auto slash = range.find('/');
+    AcceptClause c;
+    c.type = TrimSpaces(range.substr(0, slash));
+    bool ok = true;
+    if (slash == std::string_view::npos) {
+      ok = c.type == "*";
+      c.subtype = "*";
+    } else if (range.find('/', slash + 1) != std::string_view::npos) {
+      ok = false;
+    } else {
+      c.subtype = TrimSpaces(range.substr(slash + 1));
+    }
+    if (ok) {
+      for (std::size_t i = 1; i < pieces.size(); ++i) {
+        const auto eq = pieces[i].find('=');
+        if (eq == std::string_view::npos) continue;
+        const std::string key = TrimSpaces(pieces[i].substr(0, eq));
+        if (key == "q") {
+          c.q = std::strtod(std::string(pieces[i].substr(eq + 1)).c_str(), nullptr);
+        } else {
+          c.params.emplace_back(key, TrimSpaces(pieces[i].substr(eq + 1)));
+        }
+      }
+      clauses.push_back(std::move(c));
+    }
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  std::stable_sort(clauses.begin(), clauses.end(), [](const AcceptClause& a, const AcceptClause& b) {
+    const auto key = [](const AcceptClause& c) { return std::tuple(-c.q, c.type == "*", c.subtype == "*"); };
+    return key(a) < key(b);
+  });
+  return clauses;
+}
+
+enum class Output { kJson, kTable, kNotAcceptable };
+
+// The body a GET of `t` gets for `accept`. A Table is the meta.k8s.io
+// conversion in JSON; YAML, protobuf, Tables of types without a printer here
+// (table.h) and PartialObjectMetadata are answered with plain JSON, which
+// the emulator speaks instead (README); a header no real serializer
+// satisfies is a 406.
+Output NegotiateOutput(const std::string& accept, const ResourceType& t, std::string* table_version) {
+  if (accept.empty()) return Output::kJson;
+  static const std::pair<const char*, const char*> kSerializers[] = {
+      {"application", "json"}, {"application", "yaml"}, {"application", "vnd.kubernetes.protobuf"}};
+  for (const AcceptClause& c : ParseAccept(accept)) {
+    for (const auto& [type, subtype] : kSerializers) {
+      const bool match = (c.type == type && (c.subtype == subtype || c.subtype == "*")) ||
+                         (c.type == "*" && c.subtype == "*");
+      if (!match) continue;
+      const bool json = std::string_view(subtype) == "json";
+      const bool protobuf = std::string_view(subtype) == "vnd.kubernetes.protobuf";
+      // stream=watch is the only stream schema an endpoint allows.
+      if (const std::string* stream = c.Param("stream"); stream != nullptr && !stream->empty() && *stream != "watch") {
+        continue;
+      }
+      const std::string* as = c.Param("as");
+      const std::string* g = c.Param("g");
+      const std::string* v = c.Param("v");
+      if (as == nullptr && g == nullptr && v == nullptr) {
+        // Custom resources are served as JSON and YAML only.
+        if (protobuf && t.custom) continue;
+        return Output::kJson;
+      }
+      const std::string kind = as ? *as : "", group = g ? *g : "", version = v ? *v : "";
+      if (group != "meta.k8s.io" || (version != "v1" && version != "v1beta1")) continue;
+      if (kind == "Table") {
+        if (protobuf) continue;
+        if (json && SupportsTable(t)) {
+          *table_version = "meta.k8s.io/" + version;
+          return Output::kTable;
+        }
+        return Output::kJson;
+      }
+      if (kind == "PartialObjectMetadata" || kind == "PartialObjectMetadataList") return Output::kJson;
+    }
+  }
+  return Output::kNotAcceptable;
+}
+
+// The Table options of a request: includeObject (400 when unknown), the
+// negotiated version.
+TableOptions TableOptionsFor(const Request& req, const std::string& table_version) {
+  std::string error;
+  auto include = ParseIncludeObject(req.Query("includeObject"), &error);
+  if (!include) BadRequest(error);
+  TableOptions options;
+  options.include = *include;
+  options.api_version = table_version;
+  return options;
 }
 
 }  // namespace
@@ -659,7 +800,7 @@ void Cluster::Shutdown() {
 
 void Cluster::Handle(const Request& request, ResponseWriter& writer) {
   ++requests_;
-  Context ctx{request, writer, registry(), "", nullptr, "", "", "", {}};
+  Context ctx{request, writer, registry(), "", nullptr, "", "", "", {}, false, ""};
   try {
     // Faults first: an overloaded or broken server answers before it
     // authenticates anything.
@@ -819,6 +960,20 @@ void Cluster::Route(Context& ctx) {
   // A namespaced object is only reachable through its namespace.
   if (t.namespaced && !in_namespace && !ctx.name.empty()) NotFoundPath();
 
+  if (get) {
+    switch (NegotiateOutput(req.Header("Accept"), t, &ctx.table_version)) {
+      case Output::kNotAcceptable:
+        Fail(406, "NotAcceptable",
+             "only the following media types are accepted: application/json, application/yaml, "
+             "application/vnd.kubernetes.protobuf");
+      case Output::kTable:
+        ctx.table = true;
+        break;
+      case Output::kJson:
+        break;
+    }
+  }
+
   const std::string& m = req.method;
   if (ctx.name.empty()) {
     if (get) {
@@ -975,6 +1130,7 @@ void Cluster::ServeList(Context& ctx) {
   }
 
   std::string items;
+  std::vector<const Json*> page;  // the items, for a Table
   std::size_t count = 0;
   std::string last_key;
   std::int64_t remaining = 0;
@@ -987,6 +1143,7 @@ void Cluster::ServeList(Context& ctx) {
       ++remaining;
       continue;
     }
+    page.push_back(&o->json);
     if (count++ > 0) items += ',';
     if (!t.custom && o->body_start > 0) {
       items += '{';
@@ -996,13 +1153,24 @@ void Cluster::ServeList(Context& ctx) {
     }
     last_key = ObjectKey(*o);
   }
+  TableListMeta list_meta{std::to_string(result->rv), "", std::nullopt};
   std::string meta = "{\"resourceVersion\":\"" + std::to_string(result->rv) + "\"";
   if (more) {
     Json token{{"v", "meta.k8s.io/v1"}, {"rv", result->rv}, {"start", last_key + std::string(1, '\0')}};
-    meta += ",\"continue\":\"" + Base64RawUrl(token.dump()) + "\"";
-    if (sel.empty()) meta += ",\"remainingItemCount\":" + std::to_string(remaining);
+    list_meta.continue_token = Base64RawUrl(token.dump());
+    meta += ",\"continue\":\"" + list_meta.continue_token + "\"";
+    if (sel.empty()) {
+      meta += ",\"remainingItemCount\":" + std::to_string(remaining);
+      list_meta.remaining_item_count = remaining;
+    }
   }
   meta += "}";
+  if (ctx.table) {
+    // The list is made first: its errors come before includeObject's.
+    const TableOptions options = TableOptionsFor(ctx.req, ctx.table_version);
+    ctx.w.Send(200, JsonHeaders(ctx.warnings), ConvertToTable(t, page, /*is_list=*/true, list_meta, options));
+    return;
+  }
   std::string body = "{\"kind\":\"" + t.kind + "List\",\"apiVersion\":\"" + t.ApiVersion() +
                      "\",\"metadata\":" + meta + ",\"items\":[" + items + "]}";
   ctx.w.Send(200, JsonHeaders(ctx.warnings), body);
@@ -1067,6 +1235,30 @@ void Cluster::ServeWatch(Context& ctx) {
          Details("", "", "", {{"ResourceVersionTooLarge", "Too large resource version", ""}}, 1));
   }
 
+  // A Table watch: every event's object becomes a one-row Table, the first
+  // with the column definitions and the rest without (the server's watch
+  // encoder turns headers off after the first object). ERROR Statuses stay.
+  std::optional<TableOptions> table;
+  if (ctx.table) table = TableOptionsFor(ctx.req, ctx.table_version);
+  auto table_text = [&](const Json& object) {
+    table->now = std::chrono::system_clock::now();
+    std::string text = ConvertToTable(
+        t, {&object}, /*is_list=*/false,
+        TableListMeta{StrField(Field(object, "metadata"), "resourceVersion"), "", std::nullopt}, *table);
+    table->no_headers = true;
+    return text;
+  };
+  auto event = [&](std::string& into, const char* type, const StoredObject& o) {
+    if (table) {
+      AppendEvent(into, type, table_text(o.json));
+    } else {
+      AppendEvent(into, type, o.text);
+    }
+  };
+  auto event_json = [&](std::string& into, const char* type, const Json& object) {
+    AppendEvent(into, type, table ? table_text(object) : object.dump());
+  };
+
   const auto deadline = Clock::now() + timeout;
   const std::uint64_t epoch = drop_epoch_.load();
   ResponseWriter& w = ctx.w;
@@ -1090,7 +1282,7 @@ void Cluster::ServeWatch(Context& ctx) {
     pos = state->rv;
     for (const ObjectPtr& o : state->objects) {
       if (!Selected(sel, *o, ctx.ns)) continue;
-      AppendEvent(out, "ADDED", o->text);
+      event(out, "ADDED", *o);
       // Written as it fills, the way the real server's encoder writes into
       // its buffered response: one chunk per ~64 KiB, not one per stream.
       if (out.size() >= kWatchFlushBytes) {
@@ -1098,7 +1290,7 @@ void Cluster::ServeWatch(Context& ctx) {
         out.clear();
       }
     }
-    if (initial && bookmarks) out += BookmarkLine(t, pos, /*initial_events_end=*/true);
+    if (initial && bookmarks) event_json(out, "BOOKMARK", BookmarkObject(t, pos, /*initial_events_end=*/true));
   } else if (!rv || *rv == 0) {
     pos = store_.CurrentRv();
   } else {
@@ -1150,13 +1342,13 @@ void Cluster::ServeWatch(Context& ctx) {
       const bool was = e.previous && Selected(sel, *e.previous, ctx.ns);
       const bool is = e.type != EventType::kDeleted && Selected(sel, *e.object, ctx.ns);
       if (e.type == EventType::kDeleted) {
-        if (Selected(sel, *e.object, ctx.ns)) AppendEvent(out, "DELETED", e.object->text);
+        if (Selected(sel, *e.object, ctx.ns)) event(out, "DELETED", *e.object);
       } else if (is && was) {
-        AppendEvent(out, "MODIFIED", e.object->text);
+        event(out, "MODIFIED", *e.object);
       } else if (is) {
-        AppendEvent(out, "ADDED", e.object->text);
+        event(out, "ADDED", *e.object);
       } else if (was) {
-        AppendEvent(out, "DELETED", WithRv(*e.previous, e.rv));
+        event_json(out, "DELETED", WithRv(*e.previous, e.rv));
       }
       if (out.size() >= kWatchFlushBytes) {
         if (!w.WriteChunk(out)) return;
@@ -1173,7 +1365,9 @@ void Cluster::ServeWatch(Context& ctx) {
       const auto t_now = Clock::now();
       const bool final_due = !final_sent && t_now >= final_bookmark;
       if (t_now >= next_bookmark || final_due) {
-        if (!w.WriteChunk(BookmarkLine(t, pos, false))) return;
+        std::string line;
+        event_json(line, "BOOKMARK", BookmarkObject(t, pos, false));
+        if (!w.WriteChunk(line)) return;
         next_bookmark = t_now + options_.bookmark_interval;
         if (final_due) final_sent = true;
       }
@@ -1309,6 +1503,13 @@ void Cluster::ServeGet(Context& ctx) {
   const ResourceType& t = *ctx.type;
   ObjectPtr o = store_.Get(t.StoreKey(), ctx.ns, ctx.name);
   if (!o) NotFound(t, ctx.name);
+  if (ctx.table) {
+    const TableOptions options = TableOptionsFor(ctx.req, ctx.table_version);
+    ctx.w.Send(200, JsonHeaders(ctx.warnings),
+               ConvertToTable(t, {&o->json}, /*is_list=*/false, TableListMeta{std::to_string(o->rv), "", std::nullopt},
+                              options));
+    return;
+  }
   ctx.w.Send(200, JsonHeaders(ctx.warnings), o->text);
 }
 

@@ -1,6 +1,8 @@
 // One emulated cluster's API: authentication, discovery, and the REST
 // semantics of list, watch, get, create, update, patch and delete over an
-// ObjectStore, written to ../shared/k8s-wire-spec.md. Also the fault
+// ObjectStore, written to ../shared/k8s-wire-spec.md. Reads negotiate the
+// response from Accept as a real server does: plain JSON, or a meta.k8s.io
+// Table for `as=Table` (server-side printing, table.h). Also the fault
 // switches the tests flip (spec §8 and tests/emulator/README.md).
 //
 // The HTTP server (server.h) parses requests and hands each one to

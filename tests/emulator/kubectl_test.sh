@@ -48,6 +48,14 @@ expect_error() {
   if ! out=$("$@" 2>&1) && grep -qF -- "$want" <<<"$out"; then pass "$name"; else
     fail "$name"; printf '  wanted failure with: %s\n  got: %s\n' "$want" "$out"; fi
 }
+# expect_match <name> <extended regex> <command...>: the command succeeds and
+# a line of its output matches the regex.
+expect_match() {
+  local name=$1 want=$2; shift 2
+  local out
+  if out=$("$@" 2>&1) && grep -qE -- "$want" <<<"$out"; then pass "$name"; else
+    fail "$name"; printf '  wanted a line matching: %s\n  got: %s\n' "$want" "$out"; fi
+}
 # wait_for <name> <file> <substring>: the file gets the substring within 15 s.
 wait_for() {
   local name=$1 file=$2 want=$3
@@ -62,6 +70,12 @@ expect "contexts from the merged kubeconfig" "west" k config get-contexts
 
 expect "apply creates a deployment" "deployment.apps/web created" k apply --validate=false -f "$DATA/web-deployment.yaml"
 expect "apply again is unchanged" "deployment.apps/web unchanged" k apply --validate=false -f "$DATA/web-deployment.yaml"
+# Server-side printing: kubectl asks for as=Table and prints the server's columns.
+expect_match "get deployments prints the Deployment printer's columns" "^NAME +READY +UP-TO-DATE +AVAILABLE +AGE$" k get deployments
+expect_match "a deployment row shows READY as ready/desired" "^web +0/2 +0 +0 +[0-9]+s$" k get deployment web
+expect_match "-o wide adds containers, images and selector" "^web +0/2 +0 +0 +[0-9]+s +nginx +nginx:1.27 +app=web$" k get deployment web -o wide
+expect_match "get namespaces prints STATUS" "^default +Active +[0-9]+" k get namespaces
+expect_match "get --sort-by (includeObject=Object) still works" "^default +Active" k get namespaces --sort-by=.metadata.name
 sed 's/nginx:1.27/nginx:1.28/' "$DATA/web-deployment.yaml" >"$WORK/web2.yaml"
 expect "apply of a changed image configures it" "deployment.apps/web configured" k apply --validate=false -f "$WORK/web2.yaml"
 expect "the image changed" "nginx:1.28" k get deployment web -o jsonpath='{.spec.template.spec.containers[0].image}'
@@ -79,6 +93,7 @@ sleep 1
 # does not speak — README; objects from files go as JSON.)
 printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: live-one\ndata:\n  a: b\n' | k create --validate=false -f - >/dev/null
 wait_for "get -w sees a create" "$WORK/watch.out" "live-one"
+wait_for "get -w prints the server's columns" "$WORK/watch.out" "DATA"
 k patch configmap live-one --type=merge -p '{"data":{"a":"c"}}' >/dev/null
 wait_for "get -w sees a change" "$WORK/watch.out" "MODIFIED"
 k delete configmap live-one >/dev/null
@@ -106,6 +121,8 @@ expect "managed fields name both managers" "other" k get deployment web -n kube-
 expect "apply of a CRD" "customresourcedefinition.apiextensions.k8s.io/widgets.example.com created" k apply --validate=false -f "$DATA/widget-crd.yaml"
 expect "wait for the CRD to be established" "condition met" k wait --for condition=established --timeout=20s crd/widgets.example.com
 expect "the CRD shows up in discovery" "widgets" k api-resources --api-group=example.com
+expect_match "get crds prints the default table (NAME, CREATED AT)" "^widgets.example.com +[0-9]{4}-[0-9]{2}-[0-9]{2}T" k get crds
+expect_match "get crds has the CREATED AT header" "^NAME +CREATED AT$" k get crds
 expect "apply of a custom resource" "widget.example.com/small created" k apply --validate=false -f "$DATA/widget.yaml"
 expect "get of a custom resource by short name" "small" k get wd
 # kubefold's own CRDs, their examples, schema defaults and validation.
@@ -118,6 +135,25 @@ if [[ -f "$ROOT/crds/membercluster.yaml" ]]; then
   printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n' | k create --validate=false -f - >/dev/null
   expect "a MemberCluster from the example" "membercluster.kubefold.io/east created" k apply --validate=false -f "$ROOT/crds/examples/membercluster.yaml"
   expect "its defaults are filled in" "kubeconfig /readyz 10" k get mc east -o jsonpath='{.spec.kubeconfigSecretRef.key} {.spec.health.probePath} {.spec.health.periodSeconds}'
+  # The CRD's additionalPrinterColumns: priority-0 ones in `get`, all with -o wide.
+  columns=$(k get crd memberclusters.kubefold.io -o jsonpath='{.spec.versions[0].additionalPrinterColumns[*].name}' | tr '[:lower:]' '[:upper:]')
+  wide_only=$(k get crd memberclusters.kubefold.io -o jsonpath='{.spec.versions[0].additionalPrinterColumns[?(@.priority==1)].name}' | tr '[:lower:]' '[:upper:]')
+  header=$(k get memberclusters 2>&1 | head -n1)
+  wide_header=$(k get memberclusters -o wide 2>&1 | head -n1)
+  bad=
+  for c in $columns; do
+    if grep -qw -- "$c" <<<"$wide_only"; then
+      grep -qw -- "$c" <<<"$header" && bad+=" $c(shown without -o wide)"
+    else
+      grep -qw -- "$c" <<<"$header" || bad+=" $c(missing)"
+    fi
+    grep -qw -- "$c" <<<"$wide_header" || bad+=" $c(missing with -o wide)"
+  done
+  if [[ -n "$columns" && -z "$bad" && "$header" == NAME* ]]; then pass "get memberclusters prints the CRD's printer columns ($columns)"; else
+    fail "get memberclusters prints the CRD's printer columns"; printf '  columns: %s\n  problems:%s\n  get: %s\n  -o wide: %s\n' "$columns" "$bad" "$header" "$wide_header"; fi
+  expect_match "get memberclusters has READY and AGE" "^NAME +READY .* AGE$" k get memberclusters
+  k patch mc east --subresource=status --type=merge -p '{"status":{"conditions":[{"type":"Ready","status":"True","lastTransitionTime":"2024-01-01T00:00:00Z","reason":"Probed","message":"ok"}]}}' >/dev/null
+  expect_match "the READY column shows the Ready condition's status" "^east +True " k get memberclusters
   expect "a FailoverPolicy from the example" "failoverpolicy.kubefold.io/web created" k apply --validate=false -f "$ROOT/crds/examples/failoverpolicy.yaml"
   expect "the category lists them" "east" k get kubefold -A
   sed 's/clusters: \[east, west, north\]/clusters: []/' "$ROOT/crds/examples/failoverpolicy.yaml" >"$WORK/bad-policy.yaml"

@@ -192,6 +192,34 @@ std::string ValidateCrd(const Json& crd) {
     if (Str(*schema, "type") != "object") {
       return field + ".schema.openAPIV3Schema.type: Required value: must not be empty at the root";
     }
+    // ValidateCustomResourceColumnDefinition (the server's internal field
+    // name JSONPath appears in the path).
+    if (v.contains("additionalPrinterColumns") && v["additionalPrinterColumns"].is_array()) {
+      static const std::set<std::string> kTypes = {"boolean", "date", "integer", "number", "string"};
+      static const std::set<std::string> kFormats = {"byte",  "date",  "date-time", "double",
+                                                     "float", "int32", "int64",     "password"};
+      const Json& columns = v["additionalPrinterColumns"];
+      for (std::size_t j = 0; j < columns.size(); ++j) {
+        const std::string at = field + ".additionalPrinterColumns[" + std::to_string(j) + "]";
+        const Json& col = columns[j];
+        const std::string type = col.is_object() ? Str(col, "type") : "";
+        const std::string format = col.is_object() ? Str(col, "format") : "";
+        const std::string path = col.is_object() ? Str(col, "jsonPath") : "";
+        if ((col.is_object() ? Str(col, "name") : "").empty()) return at + ".name: Required value";
+        if (type.empty()) return at + ".type: Required value: must be one of boolean,date,integer,number,string";
+        if (!kTypes.contains(type)) {
+          return at + ".type: Invalid value: " + Json(type).dump() + ": must be one of boolean,date,integer,number,string";
+        }
+        if (!format.empty() && !kFormats.contains(format)) {
+          return at + ".format: Invalid value: " + Json(format).dump() +
+                 ": must be one of byte,date,date-time,double,float,int32,int64,password";
+        }
+        if (path.empty()) return at + ".JSONPath: Required value";
+        if (path[0] != '.') {
+          return at + ".JSONPath: Invalid value: " + Json(path).dump() + ": must be a simple json path starting with .";
+        }
+      }
+    }
   }
   if (storage != 1) {
     return "spec.versions: Invalid value: " + std::to_string(storage) +
@@ -239,6 +267,7 @@ std::shared_ptr<const Registry> Registry::WithCrd(const Json& crd, std::string* 
     }
     t.custom = true;
     t.schema = v["schema"]["openAPIV3Schema"];
+    if (v.contains("additionalPrinterColumns")) t.printer_columns = v["additionalPrinterColumns"];
     // The storage version first: it is the group's preferred version.
     if (v.value("storage", false)) {
       added.insert(added.begin(), std::move(t));

@@ -30,6 +30,7 @@ struct ResourceType {
   std::vector<std::string> categories;
   bool custom = false;   // served from a CRD
   Json schema;           // custom: the version's openAPIV3Schema (null: none)
+  Json printer_columns;  // custom: the version's additionalPrinterColumns (null: none)
 
   std::string ApiVersion() const { return group.empty() ? version : group + "/" + version; }
   // "deployments.apps", "pods": how a real server names it in messages.

@@ -22,6 +22,12 @@ import urllib.request
 
 EMULATOR = os.environ.get("KUBE_EMULATOR") or (sys.argv.pop(1) if len(sys.argv) > 1 else None)
 STATUS_ORDER = ["kind", "apiVersion", "metadata", "status", "message", "reason", "details", "code"]
+# What kubectl get sends (v1.32).
+TABLE_ACCEPT = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
+NAME_DESCRIPTION = ("Name must be unique within a namespace. Is required when creating resources, although some resources "
+                    "may allow a client to request the generation of an appropriate name automatically. Name is primarily "
+                    "intended for creation idempotence and configuration definition. Cannot be updated. More info: "
+                    "https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names")
 
 
 class Emulator:
@@ -630,6 +636,157 @@ class WireTest(unittest.TestCase):
             socket.create_connection(("127.0.0.1", self.emu.port("b")), timeout=5)
         self.emu.control("b", "heal")
         self.assertEqual(self.emu.json("GET", "/api/v1/namespaces", cluster="b")[0], 200)
+
+    # --- server-side printing (as=Table) --------------------------------------
+    def make_gadgets(self, ns):
+        """A CRD with printer columns (made once) and, in a new namespace, two
+        gadgets, the first with a status."""
+        crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+               "metadata": {"name": "gadgets.example.com"},
+               "spec": {"group": "example.com", "scope": "Namespaced",
+                        "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
+                        "versions": [{"name": "v1", "served": True, "storage": True,
+                                      "subresources": {"status": {}},
+                                      "additionalPrinterColumns": [
+                                          {"name": "Ready", "type": "string",
+                                           "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
+                                          {"name": "Size", "type": "integer", "jsonPath": ".spec.size"},
+                                          {"name": "Note", "type": "string", "jsonPath": ".spec.note",
+                                           "description": "A note.", "priority": 1},
+                                          {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}],
+                                      "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                                          "spec": {"type": "object", "properties": {
+                                              "size": {"type": "integer"}, "note": {"type": "string"}}},
+                                          "status": {"type": "object",
+                                                     "x-kubernetes-preserve-unknown-fields": True}}}}}]}}
+        s, _ = self.emu.json("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+        self.assertIn(s, (201, 409))
+        self.make_ns(ns)
+        base = f"/apis/example.com/v1/namespaces/{ns}/gadgets"
+        for name, size in (("g1", 3), ("g2", 5)):
+            s, _ = self.emu.json("POST", base, {"apiVersion": "example.com/v1", "kind": "Gadget",
+                                                "metadata": {"name": name, "labels": {"app": "x"}},
+                                                "spec": {"size": size}})
+            self.assertEqual(s, 201)
+        s, g1 = self.emu.json("PATCH", base + "/g1/status",
+                              {"status": {"conditions": [{"type": "Synced", "status": "False"},
+                                                         {"type": "Ready", "status": "True"}]}},
+                              content_type="application/merge-patch+json")
+        self.assertEqual(s, 200)
+        return base, g1
+
+    def table(self, path, accept=TABLE_ACCEPT):
+        s, r, data = self.emu.request("GET", path, headers={"Accept": accept})
+        return s, r, data, (json.loads(data) if data else None)
+
+    def test_table_of_a_custom_resource_has_its_printer_columns_and_row_metadata(self):
+        base, g1 = self.make_gadgets("gadgets-a")
+        s, r, raw, t = self.table(base + "/g1")
+        self.assertEqual((s, r.getheader("Content-Type")), (200, "application/json"))
+        self.assertEqual(list(t.keys()), ["kind", "apiVersion", "metadata", "columnDefinitions", "rows"])
+        self.assertEqual((t["kind"], t["apiVersion"]), ("Table", "meta.k8s.io/v1"))
+        self.assertEqual(t["metadata"], {"resourceVersion": g1["metadata"]["resourceVersion"]})
+        cols = t["columnDefinitions"]
+        self.assertEqual([c["name"] for c in cols], ["Name", "Ready", "Size", "Note", "Age"])
+        for c in cols:
+            self.assertEqual(list(c.keys()), ["name", "type", "format", "description", "priority"])
+        self.assertEqual(cols[0], {"name": "Name", "type": "string", "format": "name",
+                                   "description": NAME_DESCRIPTION, "priority": 0})
+        self.assertEqual(cols[1]["description"],
+                         'Custom resource definition column (in JSONPath format): .status.conditions[?(@.type=="Ready")].status')
+        self.assertEqual((cols[3]["description"], cols[3]["priority"]), ("A note.", 1))
+        self.assertEqual((cols[4]["type"], cols[4]["format"]), ("date", ""))
+        row = t["rows"][0]
+        self.assertEqual(list(row.keys()), ["cells", "object"])
+        name, ready, size, note, age = row["cells"]
+        self.assertEqual((name, ready, size, note), ("g1", "True", 3, None))
+        self.assertRegex(age, r"^\d+s$")  # an age, as HumanDuration writes it
+        obj = row["object"]
+        self.assertEqual((obj["kind"], obj["apiVersion"]), ("PartialObjectMetadata", "meta.k8s.io/v1"))
+        self.assertEqual(list(obj.keys()), ["kind", "apiVersion", "metadata"])
+        self.assertEqual(obj["metadata"]["uid"], g1["metadata"]["uid"])
+        self.assertEqual(obj["metadata"]["labels"], {"app": "x"})
+        self.assertNotIn("spec", obj)
+        # includeObject=None: a null object; Object: the whole custom resource.
+        s, r, raw, t = self.table(base + "?includeObject=None")
+        self.assertEqual(s, 200)
+        self.assertEqual([row["cells"][:3] for row in t["rows"]], [["g1", "True", 3], ["g2", None, 5]])
+        self.assertEqual([row["object"] for row in t["rows"]], [None, None])
+        self.assertIn(b'"object":null', raw)
+        s, r, raw, t = self.table(base + "/g2?includeObject=Object")
+        self.assertEqual((t["rows"][0]["object"]["kind"], t["rows"][0]["object"]["spec"]), ("Gadget", {"size": 5}))
+        s, body = self.emu.json("GET", base + "?includeObject=Everything", headers={"Accept": TABLE_ACCEPT})
+        self.assertEqual((s, body["reason"], body["message"]),
+                         (400, "BadRequest", 'Unable to convert to Table as requested: includeObject: Unsupported value: '
+                                             '"Everything": supported values: "Metadata", "None", "Object"'))
+
+    def test_table_lists_page_with_continue_and_negotiate_like_a_server(self):
+        base, _ = self.make_gadgets("gadgets-b")
+        s, _, _, p1 = self.table(base + "?limit=1")
+        self.assertEqual(s, 200)
+        self.assertEqual(list(p1["metadata"].keys()), ["resourceVersion", "continue", "remainingItemCount"])
+        self.assertEqual((len(p1["rows"]), p1["metadata"]["remainingItemCount"]), (1, 1))
+        s, _, _, p2 = self.table(base + "?limit=1&continue=" + p1["metadata"]["continue"])
+        self.assertEqual((s, p2["metadata"]["resourceVersion"]), (200, p1["metadata"]["resourceVersion"]))
+        self.assertNotIn("continue", p2["metadata"])
+        self.assertEqual([r["cells"][0] for r in p1["rows"] + p2["rows"]], ["g1", "g2"])
+        # Only meta.k8s.io v1/v1beta1 Tables; plain JSON otherwise; 406 when nothing fits.
+        s, _, _, beta = self.table(base, "application/json;as=Table;v=v1beta1;g=meta.k8s.io")
+        self.assertEqual((beta["apiVersion"], beta["rows"][0]["object"]["apiVersion"]),
+                         ("meta.k8s.io/v1beta1", "meta.k8s.io/v1beta1"))
+        s, _, _, plain = self.table(base, "application/json")
+        self.assertEqual(plain["kind"], "GadgetList")
+        s, _, _, plain = self.table(base, "application/json;as=Table;v=v2;g=meta.k8s.io, application/json")
+        self.assertEqual(plain["kind"], "GadgetList")
+        s, _, _, body = self.table(base, "application/json;as=Table;v=v2;g=meta.k8s.io")
+        self.assertEqual((s, body["reason"], body["message"]),
+                         (406, "NotAcceptable", "only the following media types are accepted: application/json, "
+                                                "application/yaml, application/vnd.kubernetes.protobuf"))
+        s, _, _, body = self.table(base + "/g1", "text/html")
+        self.assertEqual(s, 406)
+        # Printer columns are validated as the apiextensions server does.
+        bad = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+               "metadata": {"name": "things.example.com"},
+               "spec": {"group": "example.com", "scope": "Cluster",
+                        "names": {"plural": "things", "kind": "Thing"},
+                        "versions": [{"name": "v1", "served": True, "storage": True,
+                                      "additionalPrinterColumns": [{"name": "X", "type": "text", "jsonPath": ".x"}],
+                                      "schema": {"openAPIV3Schema": {"type": "object"}}}]}}
+        s, body = self.emu.json("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", bad)
+        self.assertEqual((s, body["details"]["causes"][0]["field"], body["details"]["causes"][0]["message"]),
+                         (422, "spec.versions[0].additionalPrinterColumns[0].type",
+                          'Invalid value: "text": must be one of boolean,date,integer,number,string'))
+        # The default table of types without a printer (CRDs) and a built-in printer's.
+        s, _, _, crds = self.table("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")
+        self.assertEqual([c["name"] for c in crds["columnDefinitions"]], ["Name", "Created At"])
+        self.assertRegex(crds["rows"][0]["cells"][1], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        self.emu.json("POST", "/apis/apps/v1/namespaces/gadgets-b/deployments", deployment("web", replicas=2))
+        s, _, _, deps = self.table("/apis/apps/v1/namespaces/gadgets-b/deployments")
+        self.assertEqual([(c["name"], c["priority"]) for c in deps["columnDefinitions"]],
+                         [("Name", 0), ("Ready", 0), ("Up-to-date", 0), ("Available", 0), ("Age", 0),
+                          ("Containers", 1), ("Images", 1), ("Selector", 1)])
+        self.assertEqual(deps["rows"][0]["cells"][:4] + deps["rows"][0]["cells"][5:],
+                         ["web", "0/2", 0, 0, "main", "nginx:1.27", "app=web"])
+
+    def test_table_watch_sends_one_row_tables_with_headers_only_first(self):
+        base, g1 = self.make_gadgets("gadgets-c")
+        c = self.emu.conn("a")
+        c.request("GET", base + "?watch=true&resourceVersion=" + g1["metadata"]["resourceVersion"],
+                  headers={"Authorization": "Bearer " + self.emu.token("a"), "Accept": TABLE_ACCEPT})
+        r = c.getresponse()
+        self.assertEqual(r.status, 200)
+        self.emu.json("PATCH", base + "/g2", {"spec": {"size": 6}}, content_type="application/merge-patch+json")
+        self.emu.json("DELETE", base + "/g1")
+        events = read_events(r, 2)
+        c.close()
+        self.assertEqual([e["type"] for e in events], ["MODIFIED", "DELETED"])
+        first, second = events[0]["object"], events[1]["object"]
+        self.assertEqual((first["kind"], first["apiVersion"]), ("Table", "meta.k8s.io/v1"))
+        self.assertEqual([col["name"] for col in first["columnDefinitions"]], ["Name", "Ready", "Size", "Note", "Age"])
+        self.assertIsNone(second["columnDefinitions"])
+        self.assertEqual([row["cells"][:3] for row in first["rows"]], [["g2", None, 6]])
+        self.assertEqual([row["cells"][:3] for row in second["rows"]], [["g1", "True", 3]])
+        self.assertEqual(second["metadata"]["resourceVersion"], second["rows"][0]["object"]["metadata"]["resourceVersion"])
 
     def test_clusters_have_independent_rv_spaces(self):
         s, b0 = self.emu.json("GET", "/api/v1/configmaps", cluster="b")

@@ -22,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -315,6 +316,48 @@ BOOST_AUTO_TEST_CASE(members_registered_with_kubectl_are_folded_and_match_what_t
   BOOST_REQUIRE(d.ok());
   BOOST_CHECK_EQUAL(d->removed(), 2u);  // cache, and the health record
   BOOST_CHECK_EQUAL(d->added(), 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_member_watching_listed_namespaces_folds_only_those_and_its_relists_replace_only_them) {
+  World w;
+  w.CreateNamespace("north", "other");
+  w.Deploy("north", "web", 1);
+  w.Deploy("north", "gone-later", 1);
+  auto other = w.members["north"]->Create(
+      "/apis/apps/v1/namespaces/other/deployments",
+      Json{{"apiVersion", "apps/v1"},
+           {"kind", "Deployment"},
+           {"metadata", {{"name", "elsewhere"}, {"namespace", "other"}}},
+           {"spec", {{"replicas", 1}, {"selector", {{"matchLabels", {{"app", "x"}}}}},
+                     {"template", {{"metadata", {{"labels", {{"app", "x"}}}}},
+                                   {"spec", {{"containers", {{{"name", "x"}, {"image", "x"}}}}}}}}}}}
+          .dump());
+  BOOST_REQUIRE(other.ok());
+  w.Apply("apiVersion: kubefold.io/v1alpha1\nkind: MemberCluster\nmetadata:\n  name: north\nspec:\n"
+          "  kubeconfigSecretRef:\n    namespace: kubefold-system\n    name: north-kubeconfig\n"
+          "  watch:\n    kinds: [Deployment]\n    namespaces: [shop]\n");
+  auto op = w.StartOperator();
+  auto names = [&] {
+    std::set<std::string> out;
+    op->store().Current().ForEachWorkload("north", [&](const state::WorkloadRef& r) {
+      if (r.ns != ctl::kHealthNamespace) out.insert(std::string(r.ns) + "/" + std::string(r.record->name()));
+      return true;
+    });
+    return out;
+  };
+  const std::set<std::string> both{"shop/gone-later", "shop/web"};
+  BOOST_REQUIRE_MESSAGE(Eventually([&] { return names() == both; }), w.Log());
+  // Cut off, a delete meanwhile, history compacted: the watch's resume point
+  // is gone (410), the relist replaces the namespace and the delete shows.
+  w.emulator->server("north").Partition();
+  w.emulator->cluster("north").store().Mutate("apps/deployments", "shop", "gone-later",
+                                              [](const emu::ObjectPtr&) { return emu::Mutation::Delete(); });
+  w.emulator->cluster("north").Compact();
+  w.emulator->server("north").Heal();
+  BOOST_CHECK_MESSAGE(Eventually([&] { return names() == std::set<std::string>{"shop/web"}; }), w.Log());
+  BOOST_CHECK_MESSAGE(w.Log().find("north Deployment in shop: watch") != std::string::npos &&
+                          w.Log().find("relisting") != std::string::npos,
+                      "the change came by a relist: " + w.Log());
 }
 
 BOOST_AUTO_TEST_CASE(a_partition_fails_over_once_with_an_exact_audit_and_manual_failback_waits_to_be_asked) {

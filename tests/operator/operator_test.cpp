@@ -153,6 +153,17 @@ struct World {
       return emu::Mutation::Put(next);
     });
   }
+  // ... and that it lost every replica.
+  void MarkUnavailable(const std::string& cluster, const std::string& name) {
+    emulator->cluster(cluster).store().Mutate("apps/deployments", "shop", name, [](const emu::ObjectPtr& cur) {
+      if (!cur) return emu::Mutation::None();
+      emu::Json next = cur->json;
+      next["status"] = {{"observedGeneration", next["metadata"].value("generation", 1)},
+                        {"replicas", next["spec"].value("replicas", 1)},
+                        {"unavailableReplicas", next["spec"].value("replicas", 1)}};
+      return emu::Mutation::Put(next);
+    });
+  }
   emu::ObjectPtr Served(const std::string& cluster, const std::string& name) {
     return emulator->cluster(cluster).store().Get("apps/deployments", "shop", name);
   }
@@ -498,6 +509,44 @@ BOOST_AUTO_TEST_CASE(automatic_failback_waits_for_a_stable_home) {
   // Not before east had been Ready for stableSeconds (3 s).
   BOOST_CHECK_GE(std::chrono::steady_clock::now() - healed, 3s);
   BOOST_CHECK_MESSAGE(Eventually([&] { return w.Served("west", "web") == nullptr; }, kLong), w.Log());
+}
+
+BOOST_AUTO_TEST_CASE(unavailable_workloads_fail_over_within_the_in_flight_cap) {
+  World w;
+  for (const char* name : {"web-a", "web-b", "web-c"}) {
+    w.Deploy("east", name, 1);
+    w.MarkAvailable("east", name);
+  }
+  RegisterAll(w);
+  auto op = w.StartOperator();
+  BOOST_REQUIRE_MESSAGE(Eventually([&] { return AllReady(w); }), w.Log());
+  std::string policy = PolicyYaml("Manual");
+  policy.replace(policy.find("clusterUnhealthySeconds: 2"), 26,
+                 "clusterUnhealthySeconds: 3600\n    workloadUnavailableSeconds: 2");
+  policy += "  maxInFlight: 2\n";
+  w.Apply(policy);
+  BOOST_REQUIRE(Eventually([&] { return w.Policy("web")["status"].value("workloads", Json::array()).size() == 3; }));
+  BOOST_CHECK(w.Audits().empty());
+  // Every replica gone on a healthy cluster: after 2 s, two of the three move
+  // (the cap), the third waits.
+  for (const char* name : {"web-a", "web-b", "web-c"}) w.MarkUnavailable("east", name);
+  BOOST_REQUIRE_MESSAGE(Eventually([&] { return w.Audits().size() == 1; }), w.Log());
+  Json audit = w.Audits()[0];
+  BOOST_CHECK_EQUAL(audit["spec"]["trigger"]["reason"], "WorkloadUnavailable");
+  BOOST_CHECK_EQUAL(audit["spec"]["to"], "west");
+  BOOST_REQUIRE_EQUAL(audit["spec"]["workloads"].size(), 2u);
+  BOOST_CHECK_MESSAGE(Eventually([&] { return Condition(w.Policy("web"), "Degraded", "reason") == "Throttled"; }),
+                      w.Policy("web").dump());
+  std::this_thread::sleep_for(2s);
+  BOOST_CHECK_EQUAL(w.Audits().size(), 1u);  // still capped
+  for (const auto& wl : audit["spec"]["workloads"]) w.MarkAvailable("west", wl["name"]);
+  BOOST_REQUIRE_MESSAGE(Eventually([&] { return w.Audits().size() == 2; }), w.Log());
+  for (const auto& a : w.Audits()) {
+    if (a["metadata"]["name"] == audit["metadata"]["name"]) continue;
+    BOOST_CHECK_EQUAL(a["spec"]["workloads"].size(), 1u);
+    BOOST_CHECK_EQUAL(a["spec"]["to"], "west");
+  }
+  BOOST_CHECK(Eventually([&] { return w.Served("west", "web-c") != nullptr; }));
 }
 
 BOOST_AUTO_TEST_CASE(the_next_cluster_in_order_is_used_and_with_none_left_nothing_is_done) {

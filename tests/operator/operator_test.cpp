@@ -329,6 +329,33 @@ BOOST_AUTO_TEST_CASE(members_registered_with_kubectl_are_folded_and_match_what_t
   BOOST_CHECK_EQUAL(d->added(), 0u);
 }
 
+BOOST_AUTO_TEST_CASE(new_credentials_in_the_secret_restart_the_cluster_without_churning_the_store) {
+  World w;
+  w.Deploy("east", "web", 2);
+  RegisterAll(w);
+  auto op = w.StartOperator();
+  BOOST_REQUIRE_MESSAGE(Eventually([&] { return AllReady(w); }), w.Log());
+  BOOST_REQUIRE(Eventually([&] { return Folded(op->store().Current()) == Served(w); }));
+  const auto before = op->store().Current();
+  // The old token stops working; the Secret gets a kubeconfig with the new one.
+  w.emulator->RotateToken("east");
+  w.members["east"] = kubefold::testing::ClientFor(kubefold::testing::EmulatorConfig(*w.emulator, "east"));
+  w.Secret("east", w.emulator->Kubeconfig("east"));
+  BOOST_REQUIRE_MESSAGE(Eventually([&] { return w.Log().find("member cluster east: settings changed; restarting") !=
+                                                std::string::npos; }),
+                        w.Log());
+  w.Deploy("east", "after-restart", 1);  // only a working client sees this
+  BOOST_CHECK_MESSAGE(Eventually([&] { return Folded(op->store().Current()) == Served(w); }), w.Log());
+  BOOST_CHECK(Eventually([&] { return Condition(w.Member("east"), "Ready") == "True"; }));
+  // The relist after the restart wrote only what differs: the new workload.
+  auto d = state::Diff(before, op->store().Current(), state::DiffFilter{.cluster = "east", .ns = "shop"});
+  BOOST_REQUIRE(d.ok());
+  BOOST_CHECK_EQUAL(d->added(), 1u);
+  BOOST_CHECK_EQUAL(d->modified(), 0u);
+  BOOST_CHECK_EQUAL(d->removed(), 0u);
+  BOOST_CHECK_GT(op->store().Current().vector().Get("east"), before.vector().Get("east"));
+}
+
 BOOST_AUTO_TEST_CASE(a_member_watching_listed_namespaces_folds_only_those_and_its_relists_replace_only_them) {
   World w;
   w.CreateNamespace("north", "other");

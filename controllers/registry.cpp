@@ -268,6 +268,7 @@ void ClusterRegistry::Reconcile(const std::string& name) {
     const Json health = s.value("health", Json::object());
     spec.health.probe_path = health.value("probePath", "/readyz");
     spec.health.period = std::chrono::seconds(health.value("periodSeconds", 10));
+    spec.health.probe_timeout = std::chrono::seconds(health.value("timeoutSeconds", 5));
     spec.health.failure_threshold = health.value("failureThreshold", 3);
     spec.health.grace_period = std::chrono::seconds(health.value("gracePeriodSeconds", 30));
     spec.generation = j["metadata"].value("generation", int64_t{0});

@@ -7,6 +7,9 @@
 #   make bench-state state/ benchmarks, JSON in build/bench/state.json
 #   make bench-watch   emulator -> reflector over loopback TLS, decode against
 #                      nlohmann's parse, build/bench/watch.json
+#   make bench-failover  N clusters x W workloads on the emulator: threshold
+#                      crossed -> apply issued / audit completed, operator
+#                      memory per workload, build/bench/failover.json
 #
 # Variables: JOBS (build parallelism, default: nproc), CTEST_JOBS (default 2),
 # BENCH_ARGS (extra Google Benchmark flags, e.g. --benchmark_filter=Diff).
@@ -64,7 +67,7 @@ test-asan: deps
 
 # bench-<name> builds <name>_bench in build-bench/ (Release) and writes
 # build/bench/<name>.json.
-bench-state bench-watch: bench-%: deps
+bench-state bench-watch bench-failover: bench-%: deps
 	$(call configure,build-bench,-DCMAKE_BUILD_TYPE=Release -DKUBEFOLD_BUILD_BENCH=ON)
 	$(CMAKE) --build build-bench --parallel $(JOBS) --target $*_bench
 	mkdir -p build/bench

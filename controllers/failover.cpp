@@ -23,6 +23,8 @@ namespace {
 constexpr char kGroup[] = "kubefold.io";
 constexpr char kVersion[] = "v1alpha1";
 constexpr auto kMemoLifetime = std::chrono::minutes(10);
+// Apply requests of one failover in flight at once.
+constexpr size_t kApplyParallelism = 8;
 
 std::string Stamp(SysTime t) { return kube::internal::FormatRfc3339(t); }
 
@@ -63,7 +65,7 @@ std::string AuditName(const std::string& policy, const std::string& to, const st
 }  // namespace
 
 struct FailoverReconciler::Policy {
-  std::string key, ns, name, uid, created;
+  std::string key, ns, name, uid, created, resource_version;
   int64_t generation = 0;
   std::vector<std::string> kinds;
   LabelSelector selector;
@@ -82,6 +84,7 @@ struct FailoverReconciler::Policy {
     p.name = o.workload.key.name;
     p.key = ObjectKey(p.ns, p.name);
     p.uid = o.uid;
+    p.resource_version = o.resource_version;
     auto j = Json::parse(o.workload.object_json, nullptr, false);
     if (j.is_discarded() || !j.is_object()) {
       p.invalid_field = "the object is not JSON";
@@ -176,6 +179,23 @@ struct FailoverReconciler::Decision {
   SysTime crossed{};
   const state::Record* source = nullptr;
   const state::Record* existing_on_target = nullptr;
+};
+
+// What a stored record's labels say about one policy. Records never change
+// and each cluster's counters only grow, so (record, counter, content hash)
+// names one version of a workload: its labels are read once, not per pass.
+struct FailoverReconciler::ScanCache {
+  struct Verdict {
+    uint64_t counter = 0, hash = 0;
+    uint32_t seen = 0;  // the pass that last met it
+    bool known = false;
+    bool governed = false;
+    bool ours = false;      // labelled as kubefold's copy
+    std::string conflict;   // the older policy that governs it instead, or ""
+  };
+  std::string policies;  // the namespace's policies (names and versions) the verdicts assume
+  uint32_t pass = 0;
+  std::unordered_map<const state::Record*, Verdict> verdicts;
 };
 
 FailoverReconciler::FailoverReconciler(kube::RestClient& host, state::Store& store, ClusterRegistry& registry,
@@ -457,6 +477,7 @@ void FailoverReconciler::Pass(const std::string& key) {
     std::lock_guard lock(mu_);
     last_status_.erase(key);
     policy_cache_.erase(key);
+    scan_caches_.erase(key);
     return;
   }
   {
@@ -535,26 +556,60 @@ void FailoverReconciler::Pass(const std::string& key) {
   std::map<std::string, std::map<std::string, Copy>> governed;
   std::vector<std::string> conflicts;
   if (p.invalid_field.empty()) {
+    ScanCache* cache;
+    {
+      std::lock_guard lock(mu_);
+      auto& slot = scan_caches_[key];
+      if (!slot) slot = std::make_unique<ScanCache>();
+      cache = slot.get();
+    }
+    std::string fingerprint = p.resource_version;
+    for (const auto& q : others) fingerprint += "|" + q->name + "@" + q->resource_version;
+    if (cache->policies != fingerprint) {
+      cache->verdicts.clear();
+      cache->policies = std::move(fingerprint);
+    }
+    const uint32_t pass_no = ++cache->pass;
+    size_t met = 0;
     for (const auto& c : p.clusters) {
       s.ForEachWorkload(c, p.ns, [&](const state::WorkloadRef& w) {
         const state::Record& r = *w.record;
         if (r.group() != "apps" || std::find(p.kinds.begin(), p.kinds.end(), r.kind()) == p.kinds.end()) return true;
-        internal::Metadata md;
-        if (!internal::ScanMetadata(r.object_json(), md)) return true;
-        if (!p.selector.Matches(md.labels)) return true;
-        const std::string wkey = std::string(r.kind()) + "/" + std::string(r.name());
-        for (const auto& qp : others) {
-          const Policy& q = *qp;
-          if (std::find(q.kinds.begin(), q.kinds.end(), r.kind()) != q.kinds.end() && q.selector.Matches(md.labels) &&
-              q.OlderThan(p)) {
-            conflicts.push_back(wkey + " is also governed by the older policy " + q.name + ", which decides for it");
-            return true;
+        ScanCache::Verdict& v = cache->verdicts[&r];
+        ++met;
+        if (!v.known || v.counter != r.counter() || v.hash != r.content_hash()) {
+          v = ScanCache::Verdict{};
+          v.known = true;
+          v.counter = r.counter();
+          v.hash = r.content_hash();
+          internal::Metadata md;
+          if (internal::ScanMetadata(r.object_json(), md, /*unique_top_level=*/true) && p.selector.Matches(md.labels)) {
+            v.governed = true;
+            const auto ours = md.labels.find(kCopyLabel);
+            v.ours = ours != md.labels.end() && ours->second == "true";
+            for (const auto& qp : others) {
+              const Policy& q = *qp;
+              if (std::find(q.kinds.begin(), q.kinds.end(), r.kind()) != q.kinds.end() &&
+                  q.selector.Matches(md.labels) && q.OlderThan(p)) {
+                v.conflict = q.name;
+                break;
+              }
+            }
           }
         }
-        const auto ours = md.labels.find(kCopyLabel);
-        governed[wkey][c] = Copy{&r, ours != md.labels.end() && ours->second == "true"};
+        v.seen = pass_no;
+        if (!v.governed) return true;
+        const std::string wkey = std::string(r.kind()) + "/" + std::string(r.name());
+        if (!v.conflict.empty()) {
+          conflicts.push_back(wkey + " is also governed by the older policy " + v.conflict + ", which decides for it");
+          return true;
+        }
+        governed[wkey][c] = Copy{&r, v.ours};
         return true;
       });
+    }
+    if (cache->verdicts.size() > 2 * met + 1024) {  // forget records no longer in the map
+      std::erase_if(cache->verdicts, [&](const auto& e) { return e.second.seen != pass_no; });
     }
   }
 
@@ -731,50 +786,75 @@ void FailoverReconciler::Pass(const std::string& key) {
     for (const Decision* d : members) seed += "|" + d->wkey;
     const std::string audit_name = AuditName(p.name, to, seed);
     auto client = registry_.Client(to);
-    Json workloads = Json::array();
-    size_t applied = 0;
-    for (Decision* d : members) {
-      Json w = {{"kind", d->kind}, {"namespace", p.ns}, {"name", d->name}};
-      const bool foreign = d->existing_on_target != nullptr;  // there, and not ours
-      if (foreign) {
+    std::vector<Json> results(members.size());
+    std::vector<size_t> to_apply;  // indexes into members
+    const Status ns_ready = client ? EnsureNamespace(to, *client, p.ns) : Status::Ok();
+    for (size_t i = 0; i < members.size(); ++i) {
+      const Decision* d = members[i];
+      Json& w = results[i];
+      w = {{"kind", d->kind}, {"namespace", p.ns}, {"name", d->name}};
+      if (d->existing_on_target != nullptr) {  // there, and not ours
         w["action"] = "Unchanged";
         w["message"] = "already on " + to + ", not created by kubefold; left as it is";
-        ++applied;
       } else if (!client) {
         w["action"] = "Failed";
         w["message"] = "cluster " + to + " is not connected";
-      } else if (Status ns = EnsureNamespace(to, *client, p.ns); !ns.ok()) {
+      } else if (!ns_ready.ok()) {
         w["action"] = "Failed";
-        w["message"] = "namespace " + p.ns + ": " + ns.message();
+        w["message"] = "namespace " + p.ns + ": " + ns_ready.message();
       } else {
-        Json manifest = Json::parse(d->source->object_json(), nullptr, false);
-        if (manifest.is_discarded()) {
-          w["action"] = "Failed";
-          w["message"] = "the stored manifest is not JSON";
-        } else {
-          manifest = internal::PruneClusterLocal(std::move(manifest));
-          Json& meta = manifest["metadata"];
-          meta["namespace"] = p.ns;
-          meta["labels"][kCopyLabel] = "true";
-          meta["annotations"][kPolicyAnnotation] = p.key;
-          meta["annotations"][kAuditAnnotation] = audit_name;
-          meta["annotations"][kSourceAnnotation] = from;
-          const std::string path = kube::ResourcePath("apps", "v1", WorkloadResource(d->kind), p.ns) + "/" + d->name;
-          if (options_.on_apply) options_.on_apply(p.ns + "/" + d->wkey, to, d->crossed);
-          auto r = client->Patch(path, manifest.dump(),
-                                 {.type = kube::PatchType::kApply, .field_manager = kFieldManager, .force = false});
-          std::lock_guard lock(mu_);
-          if (r.ok()) {
-            w["action"] = "Applied";
-            ++applied;
-            ++stats_.applied;
-          } else {
-            w["action"] = "Failed";
-            w["message"] = r.status().message();
-            ++stats_.apply_failures;
-          }
-        }
+        to_apply.push_back(i);
       }
+    }
+    // The applies go out concurrently (each is one request of a few ms; in
+    // sequence the tenth would wait for nine), within the cluster's rate limit.
+    auto apply_one = [&](size_t i) {
+      const Decision* d = members[i];
+      Json& w = results[i];
+      Json manifest = Json::parse(d->source->object_json(), nullptr, false);
+      if (manifest.is_discarded() || !manifest.is_object()) {
+        w["action"] = "Failed";
+        w["message"] = "the stored manifest is not a JSON object";
+        return;
+      }
+      manifest = internal::PruneClusterLocal(std::move(manifest));
+      Json& meta = manifest["metadata"];
+      meta["namespace"] = p.ns;
+      meta["labels"][kCopyLabel] = "true";
+      meta["annotations"][kPolicyAnnotation] = p.key;
+      meta["annotations"][kAuditAnnotation] = audit_name;
+      meta["annotations"][kSourceAnnotation] = from;
+      const std::string path = kube::ResourcePath("apps", "v1", WorkloadResource(d->kind), p.ns) + "/" + d->name;
+      if (options_.on_apply) options_.on_apply(p.ns + "/" + d->wkey, to, d->crossed);
+      auto r = client->Patch(path, manifest.dump(),
+                             {.type = kube::PatchType::kApply, .field_manager = kFieldManager, .force = false});
+      std::lock_guard lock(mu_);
+      if (r.ok()) {
+        w["action"] = "Applied";
+        ++stats_.applied;
+      } else {
+        w["action"] = "Failed";
+        w["message"] = r.status().message();
+        ++stats_.apply_failures;
+      }
+    };
+    const size_t parallel = std::min<size_t>(kApplyParallelism, to_apply.size());
+    if (parallel <= 1) {
+      for (size_t i : to_apply) apply_one(i);
+    } else {
+      std::atomic<size_t> next{0};
+      std::vector<std::thread> appliers;
+      for (size_t t = 0; t < parallel; ++t) {
+        appliers.emplace_back([&] {
+          for (size_t k = next++; k < to_apply.size(); k = next++) apply_one(to_apply[k]);
+        });
+      }
+      for (auto& t : appliers) t.join();
+    }
+    Json workloads = Json::array();
+    size_t applied = 0;
+    for (auto& w : results) {
+      if (w["action"] != "Failed") ++applied;
       workloads.push_back(std::move(w));
     }
     // The audit: before = S, pinned.
@@ -912,7 +992,10 @@ void FailoverReconciler::Pass(const std::string& key) {
     }
   }
   if (!in_flight.empty() || !decisions.empty()) wake_at(now + std::chrono::milliseconds(500));
-  queue_.AddAfter(key, next_wake - now);
+  // Scheduled from now, not from the pass's start: a long pass must not
+  // delay the next deadline by its own duration.
+  const auto spent = std::chrono::steady_clock::now() - steady_now;
+  queue_.AddAfter(key, std::chrono::duration_cast<std::chrono::nanoseconds>(next_wake - now) - spent);
 }
 
 }  // namespace kubefold::controllers

@@ -57,6 +57,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <unordered_map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -126,6 +127,7 @@ class FailoverReconciler {
   struct Policy;
   struct Audit;
   struct Decision;
+  struct ScanCache;
   struct Memo {
     std::string to;
     std::string audit;
@@ -169,6 +171,9 @@ class FailoverReconciler {
   std::map<std::string, std::string> last_status_;            // Guarded by mu_: policy key -> status JSON
   std::map<std::string, std::pair<std::string, std::shared_ptr<const Policy>>> policy_cache_;  // Guarded by mu_
   std::map<std::string, std::pair<std::string, std::shared_ptr<const Audit>>> audit_cache_;    // Guarded by mu_
+  // Per policy: what the labels of each stored record say about it. The map
+  // is guarded by mu_; a cache is used only by the worker holding its policy.
+  std::map<std::string, std::unique_ptr<ScanCache>> scan_caches_;
 };
 
 }  // namespace kubefold::controllers

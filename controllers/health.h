@@ -58,7 +58,8 @@ struct ReadyCondition {
 };
 
 // The record's JSON: {"status":..,"reason":..,"message":..,"since":RFC 3339}.
-// `since` is when the status last changed.
+// `since` is when the cluster last became Ready, or stopped being Ready
+// (Unknown -> False keeps it).
 std::string HealthRecordJson(const ReadyCondition& c, std::chrono::system_clock::time_point since);
 struct HealthRecord {
   ReadyCondition condition;

@@ -210,13 +210,21 @@ void ClusterRegistry::OnHealthChange(const std::string& name, Runtime* rt, const
   std::string record;
   {
     std::lock_guard lock(rt->health_mu);
-    if (c.status != rt->health_status) {
-      rt->health_status = c.status;
-      rt->since = std::chrono::system_clock::now();
-    }
+    // `since` is when the cluster last became Ready or stopped being Ready:
+    // Unknown -> False is not a new outage, and must not restart the
+    // failover trigger's clock.
+    const bool was_ready = rt->health_status == "True";
+    const bool ready = c.status == "True";
+    if (rt->health_status.empty() || was_ready != ready) rt->since = std::chrono::system_clock::now();
+    rt->health_status = c.status;
     record = HealthRecordJson(c, rt->since);
   }
   folder_.SetHealth(name, std::move(record));
+  if (c.status == "True") {
+    // Back: watches waiting out a backoff (up to 30 s) retry now, so the
+    // cluster is watched again as soon as it is a failover target again.
+    for (auto& r : rt->reflectors) r->Wake();
+  }
   queue_.Add(name);
   if (options_.on_cluster_change) options_.on_cluster_change(name);
 }

@@ -85,7 +85,7 @@ class Scanner {
   size_t p_ = 0;
 };
 
-bool Fast(std::string_view json, Metadata& out) {
+bool Fast(std::string_view json, Metadata& out, bool unique_top_level) {
   Scanner sc(json);
   if (!sc.Eat('{')) return false;
   if (sc.Eat('}')) return true;
@@ -113,15 +113,16 @@ bool Fast(std::string_view json, Metadata& out) {
       }
     } while (sc.Eat(','));
     if (!sc.Eat('}')) return false;
+    if (unique_top_level) return true;  // nothing after it can change the answer
   } while (sc.Eat(','));
   return sc.Eat('}');
 }
 
 }  // namespace
 
-bool ScanMetadata(std::string_view json, Metadata& out) {
+bool ScanMetadata(std::string_view json, Metadata& out, bool unique_top_level) {
   out = {};
-  if (Fast(json, out)) return true;
+  if (Fast(json, out, unique_top_level)) return true;
   out = {};
   auto j = nlohmann::json::parse(json, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return false;

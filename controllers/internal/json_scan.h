@@ -17,8 +17,10 @@ struct Metadata {
   std::map<std::string, std::string, std::less<>> annotations;
 };
 
-// False when `json` is not an object this scanner can read (it is then
-// parsed in full by the caller, never guessed at).
-bool ScanMetadata(std::string_view json, Metadata& out);
+// False when `json` is not an object this scanner can read. A document the
+// fast path cannot read (escapes, malformed) is parsed in full, never
+// guessed at. With `unique_top_level` (objects stored by kubefold, whose
+// decoder refuses duplicate top-level keys) the scan ends at "metadata".
+bool ScanMetadata(std::string_view json, Metadata& out, bool unique_top_level = false);
 
 }  // namespace kubefold::controllers::internal

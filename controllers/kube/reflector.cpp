@@ -51,7 +51,15 @@ bool Reflector::Sleep(std::chrono::milliseconds d) {
   if (stop_.load()) return false;
   if (hooks_.sleep) return hooks_.sleep(d) && !stop_.load();
   std::unique_lock<std::mutex> lock(mu_);
-  return !stop_cv_.wait_for(lock, d, [&] { return stop_.load(); });
+  stop_cv_.wait_for(lock, d, [&] { return stop_.load() || wake_; });
+  wake_ = false;
+  return !stop_.load();
+}
+
+void Reflector::Wake() {
+  std::lock_guard<std::mutex> lock(mu_);
+  wake_ = true;
+  stop_cv_.notify_all();
 }
 
 void Reflector::Stop() {

@@ -125,6 +125,9 @@ class Reflector {
   void Run();
   // Any thread: ends Run soon (cancels an open watch, wakes a backoff).
   void Stop();
+  // Any thread: ends the backoff wait in progress, or the next one, at once
+  // (the cluster is known to be back). No effect on an open watch.
+  void Wake();
 
   // The resourceVersion a watch would resume from ("" before the first list).
   std::string resume_version() const;
@@ -158,6 +161,7 @@ class Reflector {
   std::condition_variable stop_cv_;
   // Guarded by mu_.
   std::string resume_version_;
+  bool wake_ = false;  // Wake() was called; consumed by the next Sleep
   ReflectorStats stats_;
   BodyStream* open_stream_ = nullptr;  // the watch being read, for Stop
 };

@@ -18,16 +18,26 @@ constexpr std::string_view kInitialEventsEnd = "k8s.io/initial-events-end";
 // One parser per thread, reused: simdjson parses into buffers it keeps and
 // grows to the largest document seen (bounded by the framer's line limit).
 // Depth is limited here, so deeply nested input fails fast.
+simdjson::dom::parser NewParser() {
+  simdjson::dom::parser p;
+  // On failure (no memory) parse() reports it; the depth limit then stays
+  // simdjson's default.
+  simdjson::error_code ignored = p.allocate(64 * 1024, kMaxDepth);
+  (void)ignored;
+  return p;
+}
+
 simdjson::dom::parser& Parser() {
-  thread_local simdjson::dom::parser parser = [] {
-    simdjson::dom::parser p;
-    // On failure (no memory) parse() reports it; the depth limit then stays
-    // simdjson's default.
-    simdjson::error_code ignored = p.allocate(64 * 1024, kMaxDepth);
-    (void)ignored;
-    return p;
-  }();
+  thread_local simdjson::dom::parser parser = NewParser();
   return parser;
+}
+
+// A list page of 500 objects needs buffers of several MB, which a watch line
+// never does; after a document this large the thread's parser gives its
+// buffers back (each reflector thread would otherwise keep ~30 MB for good).
+constexpr size_t kReleaseAfterBytes = 1u << 20;
+void ReleaseLargeParser(size_t parsed_bytes) {
+  if (parsed_bytes > kReleaseAfterBytes) Parser() = NewParser();
 }
 
 Result<element> Parse(std::string_view text, std::string_view what) {
@@ -400,7 +410,15 @@ Result<DecodedObject> DecodeObject(std::string_view text, const ResourceType& ty
   return FromElement(*parsed, type, "object");
 }
 
+static Result<ListPage> DecodeListImpl(std::string_view body, const ResourceType& type);
+
 Result<ListPage> DecodeList(std::string_view body, const ResourceType& type) {
+  auto page = DecodeListImpl(body, type);  // copies everything out of the parser
+  ReleaseLargeParser(body.size());
+  return page;
+}
+
+static Result<ListPage> DecodeListImpl(std::string_view body, const ResourceType& type) {
   const std::string what = type.kind + "List";
   auto parsed = Parse(body, what + " body");
   if (!parsed.ok()) return parsed.status();

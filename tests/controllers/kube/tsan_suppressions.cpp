@@ -6,7 +6,7 @@
 // thread while our (instrumented) code dropped another reference on a
 // different thread, TSan reports the free as racing with our earlier,
 // properly ordered, access. (The same holds for std::exception_ptr, whose
-// reference count lives in the uninstrumented libstdc++.) Seen in five places:
+// reference count lives in the uninstrumented libstdc++.) Seen in seven places:
 //   - the free of the cancellation-token callback cpprestsdk registers per
 //     request (it holds a weak_ptr to the request context) and
 //   - the free of that request context, both when a request is cancelled
@@ -15,7 +15,13 @@
 //     its task_completion_event while our content_ready() continuation runs;
 //   - the free of an http_exception (its what() string) by the library, and
 //   - the free of the exception object by libstdc++'s exception_ptr release,
-//     after our thread, holding an exception_ptr to it, read its message.
+//     after our thread, holding an exception_ptr to it, read its message;
+//   - the free of the TLS verify callback cpprestsdk keeps per client, when
+//     the last client reference goes while a timer handler inside the
+//     library drops its weak reference;
+//   - pplx's process-wide default scheduler, created on first use under the
+//     library's own (uninstrumented) lock: two threads issuing their first
+//     requests at once are reported as racing on it.
 // All are reference-counted correctly. The suppressions name those library
 // functions only: a race whose stacks do not pass through them (say, in the
 // body buffer BodySink shares with the network thread) is still reported.
@@ -27,5 +33,7 @@ extern "C" __attribute__((used, visibility("default"))) const char* __tsan_defau
          "race:web::http::client::details::asio_context::~asio_context\n"
          "race:pplx::task_completion_event\n"
          "race:web::http::http_exception::~http_exception\n"
-         "race:std::__exception_ptr::exception_ptr::_M_release\n";
+         "race:std::__exception_ptr::exception_ptr::_M_release\n"
+         "race:boost::asio::ssl::detail::verify_callback\n"
+         "race:pplx::_pplx_g_sched_t::get_scheduler\n";
 }

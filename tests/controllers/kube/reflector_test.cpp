@@ -365,6 +365,46 @@ BOOST_AUTO_TEST_CASE(transport_failures_before_the_first_list_retry_the_list) {
   BOOST_TEST(h.LogsContain("list /apis/apps/v1/deployments: connection refused; retrying in"));
 }
 
+BOOST_AUTO_TEST_CASE(wake_ends_a_backoff_at_once) {
+  FakeTransport transport;
+  std::atomic<int> attempts{0};
+  auto list = ListAnswer("3", "", {Item("a", "2")});
+  transport.sends.push_back([&](const HttpRequest&) -> Result<HttpResponse> {
+    ++attempts;
+    return kubefold::Unavailable("connection refused");
+  });
+  transport.sends.push_back([&](const HttpRequest& r) -> Result<HttpResponse> {
+    ++attempts;
+    return list(r);
+  });
+  ReflectorOptions o;
+  o.type = kDeployments;
+  o.resource = "deployments";
+  o.backoff.initial = 60s;  // without Wake the retry would be a minute away
+  o.backoff.cap = 60s;
+  o.backoff.jitter = 0;
+  std::atomic<int> synced{0};
+  ReflectorHooks hooks;
+  hooks.sink = [&](ReflectorEvent&& e) {
+    if (e.type == ReflectorEventType::kSynced) ++synced;
+  };
+  Reflector reflector(transport, o, std::move(hooks));
+  transport.reflector = &reflector;
+  std::thread runner([&] { reflector.Run(); });
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (attempts.load() < 1 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  BOOST_TEST_REQUIRE(attempts.load() == 1);
+  std::this_thread::sleep_for(50ms);  // in its backoff now
+  const auto woken = std::chrono::steady_clock::now();
+  reflector.Wake();
+  while (synced.load() < 1 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  BOOST_TEST(synced.load() == 1);
+  BOOST_TEST((std::chrono::steady_clock::now() - woken < 10s));  // not the 60 s backoff
+  reflector.Stop();
+  runner.join();
+  BOOST_TEST(attempts.load() == 2);
+}
+
 BOOST_AUTO_TEST_CASE(stop_from_another_thread_cancels_an_open_watch) {
   FakeTransport transport;
   std::atomic<FakeStream*> stream{nullptr};

@@ -136,10 +136,13 @@ if [[ -f "$ROOT/crds/membercluster.yaml" ]]; then
   expect "a MemberCluster from the example" "membercluster.kubefold.io/east created" k apply --validate=false -f "$ROOT/crds/examples/membercluster.yaml"
   expect "its defaults are filled in" "kubeconfig /readyz 10" k get mc east -o jsonpath='{.spec.kubeconfigSecretRef.key} {.spec.health.probePath} {.spec.health.periodSeconds}'
   # The CRD's additionalPrinterColumns: priority-0 ones in `get`, all with -o wide.
-  columns=$(k get crd memberclusters.kubefold.io -o jsonpath='{.spec.versions[0].additionalPrinterColumns[*].name}' | tr '[:lower:]' '[:upper:]')
-  wide_only=$(k get crd memberclusters.kubefold.io -o jsonpath='{.spec.versions[0].additionalPrinterColumns[?(@.priority==1)].name}' | tr '[:lower:]' '[:upper:]')
-  header=$(k get memberclusters 2>&1 | head -n1)
-  wide_header=$(k get memberclusters -o wide 2>&1 | head -n1)
+  columns=$(k get crd memberclusters.kubefold.io -o jsonpath='{.spec.versions[0].additionalPrinterColumns[*].name}' | tr '[:lower:]' '[:upper:]') || true
+  wide_only=$(k get crd memberclusters.kubefold.io -o jsonpath='{.spec.versions[0].additionalPrinterColumns[?(@.priority==1)].name}' | tr '[:lower:]' '[:upper:]') || true
+  # `sed -n 1p` reads everything (with `head` kubectl could die of SIGPIPE,
+  # which pipefail and set -e turn into a silent exit of this script); a
+  # failure here is reported by the check below, not by set -e.
+  header=$(k get memberclusters 2>&1 | sed -n 1p) || true
+  wide_header=$(k get memberclusters -o wide 2>&1 | sed -n 1p) || true
   bad=
   for c in $columns; do
     if grep -qw -- "$c" <<<"$wide_only"; then

@@ -46,7 +46,6 @@ bool Unavailable(const state::WorkloadSummary& s) { return s.desired_replicas !=
 struct Health {
   bool known = false;
   std::string status = "Unknown";
-  std::string reason;
   SysTime since{};
 };
 
@@ -519,7 +518,6 @@ void FailoverReconciler::Pass(const std::string& key) {
       if (auto rec = ParseHealthRecord(r->object_json())) {
         h.known = true;
         h.status = rec->condition.status;
-        h.reason = rec->condition.reason;
         h.since = rec->since;
       }
     }
@@ -779,8 +777,13 @@ void FailoverReconciler::Pass(const std::string& key) {
   }
   std::map<std::tuple<std::string, std::string, std::string>, std::vector<Decision*>> groups;
   for (auto& d : decisions) groups[{d.from, d.to, d.reason}].push_back(&d);
-  for (auto& [group, members] : groups) {
-    const auto& [from, to, reason] = group;
+  for (auto& group_entry : groups) {
+    // Named variables, not structured bindings: lambdas below capture them
+    // (clang 14, which builds the fuzz targets, refuses captured bindings).
+    const std::string& from = std::get<0>(group_entry.first);
+    const std::string& to = std::get<1>(group_entry.first);
+    const std::string& reason = std::get<2>(group_entry.first);
+    std::vector<Decision*>& members = group_entry.second;
     std::string seed = p.key + "|" + from + "|" + to + "|" + reason + "|" + std::to_string(s.seq()) + "|" +
                        std::to_string(s.store_id());
     for (const Decision* d : members) seed += "|" + d->wkey;

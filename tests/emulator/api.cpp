@@ -1,5 +1,8 @@
 #include "tests/emulator/api.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -7,10 +10,13 @@
 #include <ctime>
 #include <random>
 #include <regex>
+#include <set>
 #include <thread>
 #include <tuple>
 
 #include "tests/emulator/patch.h"
+#include "tests/emulator/protobuf.h"
+#include "tests/emulator/proxy.h"
 #include "tests/emulator/selectors.h"
 #include "tests/emulator/table.h"
 
@@ -234,6 +240,25 @@ StatusError NotFoundError(const ResourceType& t, const std::string& name) {
 
 [[noreturn]] void NotFound(const ResourceType& t, const std::string& name) { throw NotFoundError(t, name); }
 
+// responsewriters.Forbidden: NewForbidden of the request's group and
+// resource (without the subresource), the request's name, and
+// forbiddenMessage plus the authorizer's reason.
+StatusError ForbiddenError(const Attributes& a, const std::string& reason) {
+  std::string why = ForbiddenMessage(a);
+  if (!reason.empty()) why += ": " + reason;
+  const std::string gr = a.group.empty() ? a.resource : a.resource + "." + a.group;
+  std::string message;
+  if (gr.empty()) {
+    message = "forbidden: " + why;
+  } else if (a.name.empty()) {
+    message = gr + " is forbidden: " + why;
+  } else {
+    message = gr + " " + Json(a.name).dump() + " is forbidden: " + why;
+  }
+  return StatusError{403, StatusJson(403, "Forbidden", message, Details(a.name, a.group, a.resource)),
+                     {{"X-Content-Type-Options", "nosniff"}}};
+}
+
 std::string JoinCauses(const std::vector<Cause>& causes) {
   auto one = [](const Cause& c) { return c.field.empty() ? c.message : c.field + ": " + c.message; };
   if (causes.size() == 1) return one(causes[0]);
@@ -383,8 +408,172 @@ void CheckDecodable(const ResourceType& t, const Json& o) {
   }
 }
 
+// The v1 defaults a client can see on the RBAC kinds: a binding's
+// roleRef.apiGroup and its User and Group subjects' apiGroup.
+void DefaultBuiltin(const ResourceType& t, Json& o) {
+  if (t.kind != "RoleBinding" && t.kind != "ClusterRoleBinding") return;
+  if (o.contains("roleRef") && o["roleRef"].is_object() && StrField(o["roleRef"], "apiGroup").empty()) {
+    o["roleRef"]["apiGroup"] = "rbac.authorization.k8s.io";
+  }
+  if (o.contains("subjects") && o["subjects"].is_array()) {
+    for (auto& s : o["subjects"]) {
+      if (!s.is_object() || !StrField(s, "apiGroup").empty()) continue;
+      const std::string kind = StrField(s, "kind");
+      if (kind == "User" || kind == "Group") s["apiGroup"] = "rbac.authorization.k8s.io";
+    }
+  }
+}
+
+// Go's %#v of a []string.
+std::string GoStrings(const Json& list) {
+  std::string out = "[]string{";
+  bool first = true;
+  for (const auto& v : list) {
+    out += (first ? "" : ", ") + (v.is_string() ? v.dump() : std::string("\"\""));
+    first = false;
+  }
+  return out + "}";
+}
+
+// ValidateNonSpecialIP (with IsValidIP first), as Endpoints addresses get.
+void CheckEndpointIp(const std::string& ip, const std::string& field, std::vector<Cause>& causes) {
+  in6_addr v6{};
+  in_addr v4{};
+  const bool is4 = inet_pton(AF_INET, ip.c_str(), &v4) == 1;
+  const bool is6 = !is4 && inet_pton(AF_INET6, ip.c_str(), &v6) == 1;
+  const std::string value = Json(ip).dump();
+  if (!is4 && !is6) {
+    causes.push_back(FieldCause(field, "Invalid value: " + value +
+                                           ": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"));
+    causes.push_back(FieldCause(field, "Invalid value: " + value + ": must be a valid IP address"));
+    return;
+  }
+  const unsigned char* b = is4 ? reinterpret_cast<const unsigned char*>(&v4.s_addr) : v6.s6_addr;
+  bool unspecified = false, loopback = false, link_local = false, link_local_multicast = false;
+  if (is4) {
+    unspecified = b[0] == 0 && b[1] == 0 && b[2] == 0 && b[3] == 0;
+    loopback = b[0] == 127;
+    link_local = b[0] == 169 && b[1] == 254;
+    link_local_multicast = b[0] == 224 && b[1] == 0 && b[2] == 0;
+  } else {
+    unspecified = IN6_IS_ADDR_UNSPECIFIED(&v6);
+    loopback = IN6_IS_ADDR_LOOPBACK(&v6);
+    link_local = IN6_IS_ADDR_LINKLOCAL(&v6);
+    link_local_multicast = b[0] == 0xff && (b[1] & 0x0f) == 0x02;
+  }
+  if (unspecified) causes.push_back(FieldCause(field, "Invalid value: " + value + ": may not be unspecified (" + ip + ")"));
+  if (loopback) {
+    causes.push_back(FieldCause(field, "Invalid value: " + value + ": may not be in the loopback range (127.0.0.0/8, ::1/128)"));
+  }
+  if (link_local) {
+    causes.push_back(
+        FieldCause(field, "Invalid value: " + value + ": may not be in the link-local range (169.254.0.0/16, fe80::/10)"));
+  }
+  if (link_local_multicast) {
+    causes.push_back(FieldCause(
+        field, "Invalid value: " + value + ": may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)"));
+  }
+}
+
 std::vector<Cause> ValidateBuiltin(const ResourceType& t, const Json& o) {
   std::vector<Cause> causes;
+  if (t.kind == "Role" || t.kind == "ClusterRole") {
+    // ValidatePolicyRule for each rule.
+    const Json& rules = Field(o, "rules");
+    for (std::size_t i = 0; rules.is_array() && i < rules.size(); ++i) {
+      const Json& rule = rules[i];
+      const std::string at = "rules[" + std::to_string(i) + "]";
+      auto count = [&](const char* key) { return Field(rule, key).is_array() ? Field(rule, key).size() : 0; };
+      if (count("verbs") == 0) {
+        causes.push_back(FieldCause(at + ".verbs", "Required value: verbs must contain at least one value"));
+      }
+      if (count("nonResourceURLs") > 0) {
+        const std::string urls = GoStrings(rule["nonResourceURLs"]);
+        if (t.kind == "Role") {
+          causes.push_back(FieldCause(at + ".nonResourceURLs",
+                                      "Invalid value: " + urls + ": namespaced rules cannot apply to non-resource URLs"));
+        }
+        if (count("apiGroups") > 0 || count("resources") > 0 || count("resourceNames") > 0) {
+          causes.push_back(FieldCause(at + ".nonResourceURLs",
+                                      "Invalid value: " + urls +
+                                          ": rules cannot apply to both regular resources and non-resource URLs"));
+        }
+        continue;
+      }
+      if (count("apiGroups") == 0) {
+        causes.push_back(FieldCause(at + ".apiGroups", "Required value: resource rules must supply at least one api group"));
+      }
+      if (count("resources") == 0) {
+        causes.push_back(FieldCause(at + ".resources", "Required value: resource rules must supply at least one resource"));
+      }
+    }
+    return causes;
+  }
+  if (t.kind == "RoleBinding" || t.kind == "ClusterRoleBinding") {
+    const Json& ref = Field(o, "roleRef");
+    const std::string group = StrField(ref, "apiGroup");
+    if (group != "rbac.authorization.k8s.io") {
+      causes.push_back(FieldCause("roleRef.apiGroup", "Unsupported value: " + Json(group).dump() +
+                                                          ": supported values: \"rbac.authorization.k8s.io\""));
+    }
+    const std::string kind = StrField(ref, "kind");
+    if (t.kind == "RoleBinding" && kind != "Role" && kind != "ClusterRole") {
+      causes.push_back(
+          FieldCause("roleRef.kind", "Unsupported value: " + Json(kind).dump() + ": supported values: \"Role\", \"ClusterRole\""));
+    } else if (t.kind == "ClusterRoleBinding" && kind != "ClusterRole") {
+      causes.push_back(FieldCause("roleRef.kind", "Unsupported value: " + Json(kind).dump() +
+                                                      ": supported values: \"ClusterRole\""));
+    }
+    if (StrField(ref, "name").empty()) causes.push_back(FieldCause("roleRef.name", "Required value"));
+    const Json& subjects = Field(o, "subjects");
+    for (std::size_t i = 0; subjects.is_array() && i < subjects.size(); ++i) {
+      const Json& s = subjects[i];
+      const std::string at = "subjects[" + std::to_string(i) + "]";
+      if (StrField(s, "name").empty()) causes.push_back(FieldCause(at + ".name", "Required value"));
+      const std::string skind = StrField(s, "kind");
+      const std::string sgroup = StrField(s, "apiGroup");
+      if (skind == "ServiceAccount") {
+        if (!sgroup.empty()) {
+          causes.push_back(FieldCause(at + ".apiGroup", "Unsupported value: " + Json(sgroup).dump() +
+                                                            ": supported values: \"\""));
+        }
+        if (t.kind == "ClusterRoleBinding" && StrField(s, "namespace").empty()) {
+          causes.push_back(FieldCause(at + ".namespace", "Required value"));
+        }
+      } else if (skind == "User" || skind == "Group") {
+        if (sgroup != "rbac.authorization.k8s.io") {
+          causes.push_back(FieldCause(at + ".apiGroup", "Unsupported value: " + Json(sgroup).dump() +
+                                                            ": supported values: \"rbac.authorization.k8s.io\""));
+        }
+      } else {
+        causes.push_back(FieldCause(at + ".kind", "Unsupported value: " + Json(skind).dump() +
+                                                      ": supported values: \"ServiceAccount\", \"User\", \"Group\""));
+      }
+    }
+    return causes;
+  }
+  if (t.kind == "Endpoints") {
+    const Json& subsets = Field(o, "subsets");
+    for (std::size_t i = 0; subsets.is_array() && i < subsets.size(); ++i) {
+      const std::string at = "subsets[" + std::to_string(i) + "]";
+      for (const char* list : {"addresses", "notReadyAddresses"}) {
+        const Json& addresses = Field(subsets[i], list);
+        for (std::size_t j = 0; addresses.is_array() && j < addresses.size(); ++j) {
+          CheckEndpointIp(StrField(addresses[j], "ip"), at + "." + list + "[" + std::to_string(j) + "].ip", causes);
+        }
+      }
+      const Json& ports = Field(subsets[i], "ports");
+      for (std::size_t j = 0; ports.is_array() && j < ports.size(); ++j) {
+        const Json& port = Field(ports[j], "port");
+        const long long n = port.is_number_integer() ? port.get<long long>() : 0;
+        if (n < 1 || n > 65535) {
+          causes.push_back(FieldCause(at + ".ports[" + std::to_string(j) + "].port",
+                                      "Invalid value: " + std::to_string(n) + ": must be between 1 and 65535, inclusive"));
+        }
+      }
+    }
+    return causes;
+  }
   const Json& spec = Field(o, "spec");
   auto pod_spec = [&](const Json& ps, const std::string& at) {
     const Json& containers = Field(ps, "containers");
@@ -533,7 +722,7 @@ struct Cluster::Context {
   const Request& req;
   ResponseWriter& w;
   std::shared_ptr<const Registry> registry;
-  std::string user;
+  UserInfo user;
   const ResourceType* type = nullptr;
   std::string ns;
   std::string name;
@@ -728,6 +917,15 @@ Cluster::Cluster(ClusterOptions options)
       return Mutation::Put(Canonical(o));
     });
   }
+  // The default RBAC policy every cluster starts with (auth.h).
+  for (Json o : BootstrapPolicy()) {
+    const std::string key = "rbac.authorization.k8s.io/" + std::string(o["kind"] == "ClusterRole" ? "clusterroles"
+                                                                                                   : "clusterrolebindings");
+    const std::string name = o["metadata"]["name"];
+    o["metadata"]["uid"] = NewUid();
+    o["metadata"]["creationTimestamp"] = NowRfc3339();
+    store_.Mutate(key, "", name, [&](const ObjectPtr&) { return Mutation::Put(Canonical(o)); });
+  }
 }
 
 Cluster::~Cluster() { Shutdown(); }
@@ -750,9 +948,18 @@ std::string Cluster::NewUid() {
   return buf;
 }
 
-void Cluster::SetToken(const std::string& token, const std::string& user) {
+void Cluster::SetToken(const std::string& token, UserInfo user) {
   std::lock_guard lock(mu_);
-  tokens_[token] = user;
+  tokens_[token] = std::move(user);
+}
+
+std::optional<UserInfo> Cluster::Authenticate(const std::string& token) const {
+  std::lock_guard lock(mu_);
+  auto it = tokens_.find(token);
+  if (token.empty() || it == tokens_.end()) return std::nullopt;
+  UserInfo user = it->second;
+  if (!user.InGroup(kAuthenticatedGroup)) user.groups.push_back(kAuthenticatedGroup);
+  return user;
 }
 
 void Cluster::RevokeToken(const std::string& token) {
@@ -800,7 +1007,7 @@ void Cluster::Shutdown() {
 
 void Cluster::Handle(const Request& request, ResponseWriter& writer) {
   ++requests_;
-  Context ctx{request, writer, registry(), "", nullptr, "", "", "", {}, false, ""};
+  Context ctx{request, writer, registry(), {}, nullptr, "", "", "", {}, false, ""};
   try {
     // Faults first: an overloaded or broken server answers before it
     // authenticates anything.
@@ -846,19 +1053,78 @@ void Cluster::Handle(const Request& request, ResponseWriter& writer) {
     // Authentication: a bearer token we issued, or a client certificate
     // from our CA. Any token we do not know is a 401, wherever it is sent.
     const std::string auth = request.Header("Authorization");
+    bool authenticated = false;
     if (!auth.empty()) {
       std::string token;
       if (auth.size() > 7 && IEquals(auth.substr(0, 7), "Bearer ")) token = auth.substr(7);
-      std::lock_guard lock(mu_);
-      auto it = tokens_.find(token);
-      if (it != tokens_.end()) ctx.user = it->second;
-    } else {
-      ctx.user = request.client_cert_user;
+      if (auto user = Authenticate(token)) {
+        ctx.user = std::move(*user);
+        authenticated = true;
+      }
+    } else if (!request.client_cert_user.empty()) {
+      // The CN is the user, each O= a group. A certificate without any O=
+      // is taken as one of system:masters (README: certificates from before
+      // RBAC, and tests that predate it, expect full access).
+      ctx.user.name = request.client_cert_user;
+      ctx.user.groups = request.client_cert_groups;
+      if (ctx.user.groups.empty()) ctx.user.groups.push_back(kMastersGroup);
+      ctx.user.groups.push_back(kAuthenticatedGroup);
+      authenticated = true;
     }
     const bool public_path = request.path == "/healthz" || request.path == "/livez" || request.path == "/readyz" ||
                              request.path == "/version";
-    if (ctx.user.empty() && (!auth.empty() || !public_path)) {
-      Fail(401, "Unauthorized", "Unauthorized");
+    if (!authenticated) {
+      if (!auth.empty() || !public_path) Fail(401, "Unauthorized", "Unauthorized");
+      ctx.user = UserInfo{kAnonymousUser, "", {kUnauthenticatedGroup}};
+    }
+    // Impersonation (Impersonate-User / -Group / -Uid), as the
+    // impersonation filter does it: the requester must be allowed to
+    // `impersonate` each, then the request runs as that user.
+    std::string as_user, as_uid;
+    std::vector<std::string> as_groups;
+    bool impersonating = false;
+    for (const auto& [k, v] : request.headers) {
+      if (IEquals(k, "Impersonate-User")) {
+        as_user = v;
+      } else if (IEquals(k, "Impersonate-Group")) {
+        as_groups.push_back(v);
+      } else if (IEquals(k, "Impersonate-Uid")) {
+        as_uid = v;
+      } else {
+        continue;
+      }
+      impersonating = true;
+    }
+    if (impersonating) {
+      if (as_user.empty()) {
+        Fail(500, "InternalError", "Internal error occurred: requested [" + std::string(as_groups.empty() ? "uid" : "groups") +
+                                       "] without impersonating a user");
+      }
+      auto check = [&](const std::string& group, const std::string& resource, const std::string& name) {
+        Attributes a;
+        a.user = ctx.user;
+        a.verb = "impersonate";
+        a.resource_request = true;
+        a.group = group;
+        a.resource = resource;
+        a.name = name;
+        const Decision d = Authorize(store_, a);
+        if (!d.allowed) throw ForbiddenError(a, d.reason);
+      };
+      check("", "users", as_user);
+      for (const auto& g : as_groups) check("", "groups", g);
+      if (!as_uid.empty()) check("authentication.k8s.io", "uids", as_uid);
+      UserInfo as{as_user, as_uid, as_groups};
+      if (as_user != kAnonymousUser && !as.InGroup(kAuthenticatedGroup)) as.groups.push_back(kAuthenticatedGroup);
+      ctx.user = std::move(as);
+    }
+    // Authorization, before routing: a request RBAC refuses gets its 403
+    // whether or not the path exists, as on a real server.
+    if (!ctx.user.InGroup(kMastersGroup)) {
+      Attributes attributes = ResolveRequest(request.method, request.path, request.query);
+      attributes.user = ctx.user;
+      const Decision decision = Authorize(store_, attributes);
+      if (!decision.allowed) throw ForbiddenError(attributes, decision.reason);
     }
     Route(ctx);
   } catch (const StatusError& e) {
@@ -885,6 +1151,7 @@ void Cluster::Route(Context& ctx) {
     start = end + 1;
   }
   const bool get = req.method == "GET" || req.method == "HEAD";
+  const std::string& m = req.method;
   if (path == "/healthz" || path == "/livez" || path == "/readyz") {
     if (!get) NotFoundPath();
     ctx.w.Send(200, {{"Content-Type", "text/plain; charset=utf-8"}, {"X-Content-Type-Options", "nosniff"}}, "ok");
@@ -948,6 +1215,12 @@ void Cluster::Route(Context& ctx) {
     r.erase(r.begin(), r.begin() + 2);
   }
   resource = r[0];
+  if (group.empty() && resource == "services" && in_namespace && r.size() >= 3 && r[2] == "proxy" &&
+      ctx.registry->Find(group, version, resource) != nullptr) {
+    ctx.type = ctx.registry->Find(group, version, resource);
+    ServeServiceProxy(ctx, r[1]);
+    return;
+  }
   if (r.size() >= 2) ctx.name = r[1];
   if (r.size() >= 3) ctx.sub = r[2];
   if (r.size() > 3) NotFoundPath();
@@ -960,6 +1233,15 @@ void Cluster::Route(Context& ctx) {
   // A namespaced object is only reachable through its namespace.
   if (t.namespaced && !in_namespace && !ctx.name.empty()) NotFoundPath();
 
+  if (t.CreateOnly()) {
+    if (!ctx.name.empty()) NotFoundPath();
+    if (m != "POST") {
+      Fail(405, "MethodNotAllowed", "the server does not allow this method on the requested resource",
+           Json::object());
+    }
+    ServeReview(ctx);
+    return;
+  }
   if (get) {
     switch (NegotiateOutput(req.Header("Accept"), t, &ctx.table_version)) {
       case Output::kNotAcceptable:
@@ -974,7 +1256,6 @@ void Cluster::Route(Context& ctx) {
     }
   }
 
-  const std::string& m = req.method;
   if (ctx.name.empty()) {
     if (get) {
       if (ctx.QueryBool("watch")) {
@@ -1454,6 +1735,22 @@ Json ParseBody(const Request& req, const ResourceType& t) {
        Json::object());
 }
 
+// Missing type fields default to the endpoint's, as the server's decoder
+// does; present ones must agree with it (400).
+void DefaultTypeMeta(const ResourceType& t, Json& object) {
+  if (StrField(object, "apiVersion").empty()) object["apiVersion"] = t.ApiVersion();
+  if (StrField(object, "kind").empty()) object["kind"] = t.kind;
+  const std::string api_version = StrField(object, "apiVersion");
+  const std::string kind = StrField(object, "kind");
+  if (api_version != t.ApiVersion()) {
+    BadRequest("the API version in the data (" + api_version + ") does not match the expected API version (" +
+               t.ApiVersion() + ")");
+  }
+  if (kind != t.kind) {
+    BadRequest("the kind in the data (" + kind + ") does not match the expected kind (" + t.kind + ")");
+  }
+}
+
 std::string RandomSuffix() {
   static const char kAlphabet[] = "bcdfghjklmnpqrstvwxz2456789";
   static thread_local std::mt19937 rng(std::random_device{}());
@@ -1604,20 +1901,8 @@ void Cluster::Write(Context& ctx, Json object, WriteMode mode, int success_code,
   if (!object.contains("metadata") || !object["metadata"].is_object()) object["metadata"] = Json::object();
 
   // Type and identity must agree with the URL.
-  // Missing type fields default to the endpoint's, as the server's decoder
-  // does; present ones must agree with it.
-  if (StrField(object, "apiVersion").empty()) object["apiVersion"] = t.ApiVersion();
-  if (StrField(object, "kind").empty()) object["kind"] = t.kind;
+  DefaultTypeMeta(t, object);
   Json& meta = object["metadata"];
-  const std::string api_version = StrField(object, "apiVersion");
-  const std::string kind = StrField(object, "kind");
-  if (api_version != t.ApiVersion()) {
-    BadRequest("the API version in the data (" + api_version + ") does not match the expected API version (" +
-               t.ApiVersion() + ")");
-  }
-  if (kind != t.kind) {
-    BadRequest("the kind in the data (" + kind + ") does not match the expected kind (" + t.kind + ")");
-  }
   const std::string name = StrField(meta, "name");
   if (!create && name != ctx.name) {
     BadRequest("the name of the object (" + name + ") does not match the name on the URL (" + ctx.name + ")");
@@ -1667,6 +1952,7 @@ void Cluster::Write(Context& ctx, Json object, WriteMode mode, int success_code,
     }
   }
   if (!t.custom) {
+    DefaultBuiltin(t, object);
     auto causes = ValidateBuiltin(t, object);
     if (!causes.empty()) Invalid(t.group, t.kind, name, causes);
   }
@@ -1728,6 +2014,16 @@ void Cluster::Write(Context& ctx, Json object, WriteMode mode, int success_code,
       }
       const Json& old = current->json;
       const Json& old_meta = old["metadata"];
+      if ((t.kind == "RoleBinding" || t.kind == "ClusterRoleBinding") && Field(next, "roleRef") != Field(old, "roleRef")) {
+        // ValidateRoleBindingUpdate; the value is the internal RoleRef.
+        const Json& ref = Field(next, "roleRef");
+        error = InvalidError(t.group, t.kind, name,
+                             {FieldCause("roleRef", "Invalid value: rbac.RoleRef{APIGroup:" +
+                                                        Json(StrField(ref, "apiGroup")).dump() + ", Kind:" +
+                                                        Json(StrField(ref, "kind")).dump() + ", Name:" +
+                                                        Json(StrField(ref, "name")).dump() + "}: cannot change roleRef")});
+        return Mutation::None();
+      }
       // Fields only the server sets survive every write.
       for (const char* k : {"uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
                             "generation"}) {
@@ -1765,10 +2061,11 @@ void Cluster::Write(Context& ctx, Json object, WriteMode mode, int success_code,
       m().erase("deletionTimestamp");
       m().erase("deletionGracePeriodSeconds");
       m().erase("generation");
-      if (t.kind != "Namespace" && t.kind != "ConfigMap" && t.kind != "Secret" && t.kind != "Event" &&
-          t.kind != "Lease" && t.kind != "Node" && t.kind != "Pod" && t.kind != "Service") {
-        m()["generation"] = 1;
-      }
+      // Only registries that track generation set it.
+      static const std::set<std::string> kNoGeneration = {
+          "Namespace", "ConfigMap", "Secret", "Event", "Lease", "Node", "Pod", "Service", "Endpoints",
+          "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"};
+      if (t.custom || !kNoGeneration.contains(t.kind)) m()["generation"] = 1;
       if (t.status_subresource) next.erase("status");
       if (t.kind == "Namespace") {
         if (!next.contains("spec")) next["spec"] = Json{{"finalizers", Json::array({"kubernetes"})}};
@@ -1974,6 +2271,379 @@ void Cluster::ServeDeleteCollection(Context& ctx) {
              "{\"kind\":\"" + t.kind + "List\",\"apiVersion\":\"" + t.ApiVersion() +
                  "\",\"metadata\":{\"resourceVersion\":\"" + std::to_string(store_.CurrentRv()) + "\"},\"items\":[" +
                  items + "]}");
+}
+
+// ---------------------------------------------------------------------------
+// Reviews: TokenReview, SelfSubjectReview, SubjectAccessReview,
+// SelfSubjectAccessReview (create-only, nothing stored)
+// ---------------------------------------------------------------------------
+
+namespace {
+
+// The audience of the emulated API server: kubeadm's default
+// --api-audiences (the service account issuer). The emulator's tokens are
+// static tokens, valid for this audience only.
+constexpr char kApiAudience[] = "https://kubernetes.default.svc.cluster.local";
+
+// A field of the review's spec that must decode as a Go string (or be
+// absent); else the decoder's 400.
+std::string DecodeString(const ResourceType& t, const Json& object, const char* key, const char* go_field) {
+  const Json& v = Field(object, key);
+  if (v.is_null()) return "";
+  if (!v.is_string()) {
+    BadRequest(t.kind + " in version \"" + t.version + "\" cannot be handled as a " + t.kind +
+               ": json: cannot unmarshal " + (v.is_number() ? "number" : v.is_boolean() ? "bool" : v.is_array() ? "array" : "object") +
+               " into Go struct field " + go_field + " of type string");
+  }
+  return v.get<std::string>();
+}
+
+std::vector<std::string> DecodeStrings(const ResourceType& t, const Json& object, const char* key,
+                                       const char* go_field) {
+  const Json& v = Field(object, key);
+  std::vector<std::string> out;
+  if (v.is_null()) return out;
+  bool ok = v.is_array();
+  if (ok) {
+    for (const auto& e : v) {
+      ok = ok && e.is_string();
+      if (ok) out.push_back(e.get<std::string>());
+    }
+  }
+  if (!ok) {
+    BadRequest(t.kind + " in version \"" + t.version + "\" cannot be handled as a " + t.kind +
+               ": json: cannot unmarshal " + (v.is_array() ? "value" : v.is_string() ? "string" : "object") +
+               " into Go struct field " + go_field + " of type []string");
+  }
+  return out;
+}
+
+Json UserInfoJson(const UserInfo& user) {
+  Json u = Json::object();
+  if (!user.name.empty()) u["username"] = user.name;
+  if (!user.uid.empty()) u["uid"] = user.uid;
+  if (!user.groups.empty()) u["groups"] = user.groups;
+  return u;
+}
+
+// Go's %#v of a string map, keys sorted: map[string]string{"a":"b"}.
+std::string GoMapLiteral(const Json& m) {
+  if (!m.is_object() || m.empty()) return "map[string]string(nil)";
+  std::map<std::string, std::string> sorted;
+  for (auto it = m.begin(); it != m.end(); ++it) sorted[it.key()] = it.value().is_string() ? it.value().get<std::string>() : "";
+  std::string out = "map[string]string{";
+  bool first = true;
+  for (const auto& [k, v] : sorted) {
+    out += (first ? "" : ", ") + Json(k).dump() + ":" + Json(v).dump();
+    first = false;
+  }
+  return out + "}";
+}
+
+// Go's %#v of the ObjectMeta a review was sent with (the fields a client
+// may set; the rest at their zero values).
+std::string GoObjectMeta(const Json& meta) {
+  auto str = [&](const char* k) { return Json(StrField(meta, k)).dump(); };
+  return "v1.ObjectMeta{Name:" + str("name") + ", GenerateName:" + str("generateName") + ", Namespace:" +
+         str("namespace") + ", SelfLink:\"\", UID:" + str("uid") + ", ResourceVersion:" + str("resourceVersion") +
+         ", Generation:0, CreationTimestamp:time.Date(1, time.January, 1, 0, 0, 0, 0, time.UTC), "
+         "DeletionTimestamp:<nil>, DeletionGracePeriodSeconds:(*int64)(nil), Labels:" +
+         GoMapLiteral(Field(meta, "labels")) + ", Annotations:" + GoMapLiteral(Field(meta, "annotations")) +
+         ", OwnerReferences:[]v1.OwnerReference(nil), Finalizers:[]string(nil), "
+         "ManagedFields:[]v1.ManagedFieldsEntry(nil)}";
+}
+
+}  // namespace
+
+void Cluster::ServeReview(Context& ctx) {
+  const ResourceType& t = *ctx.type;
+  std::string content_type = ctx.req.Header("Content-Type");
+  content_type = content_type.substr(0, content_type.find(';'));
+  Json body;
+  if (TrimSpaces(content_type) == "application/vnd.kubernetes.protobuf") {
+    // kubectl's typed clients (auth can-i, auth whoami) send protobuf.
+    std::string error;
+    auto decoded = ReviewFromProtobuf(ctx.req.body, &error);
+    if (!decoded) BadRequest(t.kind + " in version \"" + t.version + "\" cannot be handled as a " + t.kind + ": " + error);
+    body = std::move(*decoded);
+  } else {
+    body = ParseBody(ctx.req, t);
+  }
+  CheckWriteOptions(ctx.req, /*apply=*/false, /*force_set=*/false);
+  CheckDecodable(t, body);
+  DefaultTypeMeta(t, body);
+  (void)DryRun(ctx.req);  // validated; a review has no side effect to skip
+  const Json& meta = Field(body, "metadata");
+  const Json& spec = Field(body, "spec");
+  if (!spec.is_null() && !spec.is_object()) {
+    BadRequest(t.kind + " in version \"" + t.version + "\" cannot be handled as a " + t.kind +
+               ": json: cannot unmarshal into Go struct field " + t.kind + ".spec of type v1." + t.kind + "Spec");
+  }
+  Json out_spec = Json::object();
+  Json status = Json::object();
+  if (t.kind == "TokenReview") {
+    const std::string token = DecodeString(t, spec, "token", "TokenReviewSpec.spec.token");
+    const auto audiences = DecodeStrings(t, spec, "audiences", "TokenReviewSpec.spec.audiences");
+    if (!token.empty()) out_spec["token"] = token;
+    if (!audiences.empty()) out_spec["audiences"] = audiences;
+    if (token.empty()) BadRequest("token is required for TokenReview in authentication");
+    // Static tokens are audience-agnostic: they authenticate for the API
+    // server's own audience, which must be among those asked for.
+    const bool audience_ok =
+        audiences.empty() || std::find(audiences.begin(), audiences.end(), kApiAudience) != audiences.end();
+    auto user = Authenticate(token);
+    if (user && audience_ok) {
+      status["authenticated"] = true;
+      status["user"] = UserInfoJson(*user);
+      status["audiences"] = Json::array({kApiAudience});
+    } else {
+      status["user"] = Json::object();
+      status["error"] = "invalid bearer token";
+    }
+  } else if (t.kind == "SelfSubjectReview") {
+    status["userInfo"] = UserInfoJson(ctx.user);
+  } else {
+    // SubjectAccessReview / SelfSubjectAccessReview.
+    const bool self = t.kind == "SelfSubjectAccessReview";
+    const std::string spec_type = t.kind + "Spec";
+    const Json& ra = Field(spec, "resourceAttributes");
+    const Json& nra = Field(spec, "nonResourceAttributes");
+    for (const auto* a : {&ra, &nra}) {
+      if (!a->is_null() && !a->is_object()) {
+        BadRequest(t.kind + " in version \"" + t.version + "\" cannot be handled as a " + t.kind +
+                   ": json: cannot unmarshal into Go struct field " + spec_type + ".spec." +
+                   (a == &ra ? "resourceAttributes of type v1.ResourceAttributes"
+                             : "nonResourceAttributes of type v1.NonResourceAttributes"));
+      }
+    }
+    Attributes attributes;
+    if (ra.is_object()) {
+      Json echo = Json::object();
+      const std::pair<const char*, std::string*> fields[] = {
+          {"namespace", &attributes.ns},       {"verb", &attributes.verb},
+          {"group", &attributes.group},        {"version", &attributes.version},
+          {"resource", &attributes.resource},  {"subresource", &attributes.subresource},
+          {"name", &attributes.name}};
+      for (const auto& [key, into] : fields) {
+        *into = DecodeString(t, ra, key, "ResourceAttributes.spec.resourceAttributes");
+        if (!into->empty()) echo[key] = *into;
+      }
+      for (const char* key : {"fieldSelector", "labelSelector"}) {
+        if (ra.contains(key) && !ra[key].is_null()) echo[key] = ra[key];
+      }
+      attributes.resource_request = true;
+      out_spec["resourceAttributes"] = std::move(echo);
+    }
+    std::string nra_go;
+    if (nra.is_object()) {
+      attributes.path = DecodeString(t, nra, "path", "NonResourceAttributes.spec.nonResourceAttributes.path");
+      const std::string verb = DecodeString(t, nra, "verb", "NonResourceAttributes.spec.nonResourceAttributes.verb");
+      if (!ra.is_object()) attributes.verb = verb;
+      Json echo = Json::object();
+      if (!attributes.path.empty()) echo["path"] = attributes.path;
+      if (!verb.empty()) echo["verb"] = verb;
+      out_spec["nonResourceAttributes"] = std::move(echo);
+      nra_go = "authorization.NonResourceAttributes{Path:" + Json(attributes.path).dump() +
+               ", Verb:" + Json(verb).dump() + "}";
+    }
+    if (self) {
+      attributes.user = ctx.user;
+    } else {
+      attributes.user.name = DecodeString(t, spec, "user", "SubjectAccessReviewSpec.spec.user");
+      attributes.user.groups = DecodeStrings(t, spec, "groups", "SubjectAccessReviewSpec.spec.groups");
+      attributes.user.uid = DecodeString(t, spec, "uid", "SubjectAccessReviewSpec.spec.uid");
+      if (!attributes.user.name.empty()) out_spec["user"] = attributes.user.name;
+      if (!attributes.user.groups.empty()) out_spec["groups"] = attributes.user.groups;
+      const Json& extra = Field(spec, "extra");
+      if (extra.is_object() && !extra.empty()) out_spec["extra"] = extra;
+      if (!attributes.user.uid.empty()) out_spec["uid"] = attributes.user.uid;
+    }
+    // ValidateSubjectAccessReview / ValidateSelfSubjectAccessReview; the
+    // internal object has no kind, hence ".authorization.k8s.io".
+    std::vector<Cause> causes;
+    if (ra.is_object() && nra.is_object()) {
+      causes.push_back(FieldCause("spec.nonResourceAttributes",
+                                  "Invalid value: " + nra_go + ": cannot be specified in combination with "
+                                                               "resourceAttributes"));
+    }
+    if (!ra.is_object() && !nra.is_object()) {
+      causes.push_back(FieldCause("spec.resourceAttributes",
+                                  "Invalid value: \"null\": exactly one of nonResourceAttributes or "
+                                  "resourceAttributes must be specified"));
+    }
+    if (!self && attributes.user.name.empty() && attributes.user.groups.empty()) {
+      causes.push_back(FieldCause("spec.user", "Invalid value: \"\": at least one of user or group must be specified"));
+    }
+    bool meta_empty = true;
+    if (meta.is_object()) {
+      for (auto it = meta.begin(); it != meta.end(); ++it) {
+        if (it.key() != "managedFields" && !it.value().is_null() &&
+            !(it.value().is_string() && it.value().get<std::string>().empty()) &&
+            !((it.value().is_object() || it.value().is_array()) && it.value().empty())) {
+          meta_empty = false;
+        }
+      }
+    }
+    if (!meta_empty) {
+      causes.push_back(FieldCause("metadata", "Invalid value: " + GoObjectMeta(meta) + ": must be empty"));
+    }
+    if (!causes.empty()) Invalid(t.group, "", "", causes);
+    const Decision decision = Authorize(store_, attributes);
+    status["allowed"] = decision.allowed;
+    if (!decision.reason.empty()) status["reason"] = decision.reason;
+  }
+
+  // The object back: the type, metadata as the create handler leaves it
+  // (creationTimestamp null, the field manager's entry), spec, status.
+  Json object = Json::object();
+  object["kind"] = t.kind;
+  object["apiVersion"] = t.ApiVersion();
+  Json out_meta = Json::object();
+  if (meta.is_object()) {
+    for (const char* k : {"name", "generateName", "namespace", "labels", "annotations"}) {
+      if (meta.contains(k) && !meta[k].is_null()) out_meta[k] = meta[k];
+    }
+  }
+  out_meta["creationTimestamp"] = nullptr;
+  object["metadata"] = std::move(out_meta);
+  if (t.kind != "SelfSubjectReview") object["spec"] = std::move(out_spec);
+  const std::string manager = ResolveFieldManager(FieldManagerParam(ctx.req), ctx.req.Header("User-Agent"));
+  object = TrackUpdate(nullptr, object, manager, t.ApiVersion(), NowRfc3339(), "");
+  object["status"] = std::move(status);
+  SendJson(ctx.w, 201, object, ctx.warnings);
+}
+
+// ---------------------------------------------------------------------------
+// The services proxy
+// ---------------------------------------------------------------------------
+
+namespace {
+
+// Go's path.Clean for a rooted path.
+std::string CleanPath(const std::string& path) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    const auto slash = path.find('/', start);
+    const std::string part = path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    if (part == "..") {
+      if (!out.empty()) out.pop_back();
+    } else if (!part.empty() && part != ".") {
+      out.push_back(part);
+    }
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  std::string clean;
+  for (const auto& p : out) clean += "/" + p;
+  return clean.empty() ? "/" : clean;
+}
+
+}  // namespace
+
+void Cluster::ServeServiceProxy(Context& ctx, const std::string& id) {
+  const Request& req = ctx.req;
+  // utilnet.SplitSchemeNamePort: name, name:port or scheme:name:port.
+  std::vector<std::string> parts;
+  for (std::size_t start = 0;;) {
+    const auto colon = id.find(':', start);
+    parts.push_back(id.substr(start, colon == std::string::npos ? std::string::npos : colon - start));
+    if (colon == std::string::npos) break;
+    start = colon + 1;
+  }
+  std::string scheme, name, port;
+  if (parts.size() == 1) {
+    name = parts[0];
+  } else if (parts.size() == 2) {
+    name = parts[0];
+    port = parts[1];
+  } else if (parts.size() == 3) {
+    scheme = parts[0];
+    name = parts[1];
+    port = parts[2];
+  }
+  if (parts.size() > 3 || name.empty() || (scheme != "" && scheme != "http" && scheme != "https")) {
+    BadRequest("invalid service request \"" + id + "\"");
+  }
+  const ResourceType& services = *ctx.type;
+  // A port number is looked up in the Service and replaced by its name.
+  if (auto number = ParseInt(port)) {
+    ObjectPtr svc = store_.Get(services.StoreKey(), ctx.ns, name);
+    if (!svc) NotFound(services, name);
+    bool found = false;
+    const Json& ports = Field(Field(svc->json, "spec"), "ports");
+    if (ports.is_array()) {
+      for (const auto& p : ports) {
+        if (Field(p, "port").is_number_integer() && Field(p, "port").get<std::int64_t>() == *number) {
+          port = StrField(p, "name");
+          found = true;
+          break;
+        }
+      }
+    }
+    if (!found) {
+      Fail(503, "ServiceUnavailable", "no service port " + std::to_string(*number) + " found for service \"" + name +
+                                          "\"");
+    }
+  }
+  const ResourceType* endpoints_type = ctx.registry->Find("", "v1", "endpoints");
+  ObjectPtr endpoints = store_.Get(endpoints_type->StoreKey(), ctx.ns, name);
+  if (!endpoints) NotFound(*endpoints_type, name);
+  const Json& subsets = Field(endpoints->json, "subsets");
+  if (!subsets.is_array() || subsets.empty()) {
+    Fail(503, "ServiceUnavailable", "no endpoints available for service \"" + name + "\"");
+  }
+  // The first subset with the port and an address whose target pod is in
+  // this namespace and has that IP (isValidAddress); the search starts at
+  // a random subset and address, as the registry's does.
+  static thread_local std::mt19937 rng(std::random_device{}());
+  std::optional<ProxyTarget> target;
+  for (std::size_t si = 0, s0 = rng() % subsets.size(); si < subsets.size() && !target; ++si) {
+    const Json& ss = subsets[(s0 + si) % subsets.size()];
+    const Json& addresses = Field(ss, "addresses");
+    const Json& ports = Field(ss, "ports");
+    if (!addresses.is_array() || addresses.empty() || !ports.is_array()) continue;
+    for (const auto& p : ports) {
+      if (StrField(p, "name") != port || target) continue;
+      for (std::size_t ai = 0, a0 = rng() % addresses.size(); ai < addresses.size(); ++ai) {
+        const Json& addr = addresses[(a0 + ai) % addresses.size()];
+        const Json& ref = Field(addr, "targetRef");
+        if (!ref.is_object() || StrField(ref, "namespace") != ctx.ns) continue;
+        ObjectPtr pod = store_.Get("/pods", ctx.ns, StrField(ref, "name"));
+        if (!pod) continue;
+        const Json& ips = Field(Field(pod->json, "status"), "podIPs");
+        bool match = false;
+        if (ips.is_array()) {
+          for (const auto& ip : ips) match = match || StrField(ip, "ip") == StrField(addr, "ip");
+        }
+        if (!match || !Field(p, "port").is_number_integer()) continue;
+        target = ProxyTarget{scheme == "https", StrField(addr, "ip"), Field(p, "port").get<int>()};
+        break;
+      }
+    }
+  }
+  if (!target) Fail(503, "ServiceUnavailable", "no endpoints available for service \"" + id + "\"");
+
+  // The path after /proxy (getRequestOptions' subpath, then
+  // JoinPreservingTrailingSlash); an empty one redirects to ".../proxy/".
+  const std::string marker = "/services/" + id + "/proxy";
+  const auto at = req.path.find(marker, req.path.find("/namespaces/" + ctx.ns + "/"));
+  std::string sub = at == std::string::npos ? "" : req.path.substr(at + marker.size());
+  const bool trailing = !req.path.empty() && req.path.back() == '/';
+  std::string location = sub.find_first_not_of('/') == std::string::npos ? "" : CleanPath(sub);
+  if (trailing && (location.empty() || location.back() != '/')) location += "/";
+  if (location.empty()) {
+    ctx.w.Send(301, {{"Location", req.path + "/" + (req.raw_query.empty() ? "" : "?" + req.raw_query)}}, "");
+    return;
+  }
+  // X-Forwarded-Uri: the path before the location, then the location.
+  std::string prepend = req.path;
+  if (prepend.ends_with(location)) prepend.resize(prepend.size() - location.size());
+  std::string forwarded_uri = CleanPath(prepend + "/" + EscapePath(location));
+  if (location.back() == '/' && forwarded_uri.back() != '/') forwarded_uri += "/";
+  const std::string uri = EscapePath(location) + (req.raw_query.empty() ? "" : "?" + req.raw_query);
+  const std::string error = ForwardToBackend(*target, req, uri, forwarded_uri, ctx.w);
+  if (!error.empty()) Fail(503, "ServiceUnavailable", "error trying to reach service: " + error);
 }
 
 }  // namespace kubefold::emulator

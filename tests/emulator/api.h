@@ -1,4 +1,6 @@
-// One emulated cluster's API: authentication, discovery, and the REST
+// One emulated cluster's API: authentication, RBAC authorization (auth.h),
+// discovery, TokenReview and (Self)SubjectAccessReview, the services proxy
+// (proxy.h), and the REST
 // semantics of list, watch, get, create, update, patch and delete over an
 // ObjectStore, written to ../shared/k8s-wire-spec.md. Reads negotiate the
 // response from Accept as a real server does: plain JSON, or a meta.k8s.io
@@ -24,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "tests/emulator/auth.h"
 #include "tests/emulator/resources.h"
 #include "tests/emulator/store.h"
 
@@ -34,10 +37,13 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 struct Request {
   std::string method;                                      // "GET"
   std::string path;                                        // percent-decoded, without the query
+  std::string raw_query;                                   // as sent, without the '?'
   std::vector<std::pair<std::string, std::string>> query;  // decoded, in order
   Headers headers;
   std::string body;
   std::string client_cert_user;  // CN of a verified client certificate, "" if none
+  std::vector<std::string> client_cert_groups;  // its O= entries
+  std::string remote_ip;         // the client's address, "" if unknown
 
   // Case-insensitive header lookup; "" if absent.
   std::string Header(std::string_view name) const;
@@ -109,9 +115,15 @@ class Cluster final : public RequestHandler {
   void Handle(const Request& request, ResponseWriter& writer) override;
   bool SplitChunks() const override { return split_chunks_.load(); }
 
-  // Bearer tokens: token -> user name. A request with an unknown token gets 401.
-  void SetToken(const std::string& token, const std::string& user);
+  // Bearer tokens: token -> user. A request with an unknown token gets 401.
+  // Authenticated users are also in system:authenticated (added when
+  // authenticating, as a real server's group adder does); members of
+  // system:masters may do anything, everyone else what RBAC grants.
+  void SetToken(const std::string& token, UserInfo user);
   void RevokeToken(const std::string& token);
+  // The user a token authenticates as, with system:authenticated added;
+  // nullopt for an unknown token.
+  std::optional<UserInfo> Authenticate(const std::string& token) const;
 
   // Faults.
   void FailNext(const FailSpec& spec);
@@ -148,6 +160,14 @@ class Cluster final : public RequestHandler {
   void ServePatch(Context& ctx);
   void ServeDelete(Context& ctx);
   void ServeDeleteCollection(Context& ctx);
+  // POST of a create-only review (TokenReview, SelfSubjectReview,
+  // SubjectAccessReview, SelfSubjectAccessReview): the object back with
+  // its status, nothing stored.
+  void ServeReview(Context& ctx);
+  // services/ID/proxy/...: resolves ID ([scheme:]name[:port]) through the
+  // Service, Endpoints and Pods as the service registry's ResourceLocation
+  // does, then forwards (proxy.h).
+  void ServeServiceProxy(Context& ctx, const std::string& id);
   enum class WriteMode { kCreate, kUpdate, kPatch, kApplyCreate, kApplyUpdate };
   // Validates `object` and stores it as the new state of ctx's target with
   // `mode`'s semantics (create: 409 if present; others: 404 if absent), then
@@ -166,7 +186,7 @@ class Cluster final : public RequestHandler {
 
   mutable std::mutex mu_;
   std::shared_ptr<const Registry> registry_;     // Guarded by mu_
-  std::map<std::string, std::string> tokens_;    // Guarded by mu_
+  std::map<std::string, UserInfo> tokens_;       // Guarded by mu_
   FailSpec fail_;                                // Guarded by mu_
   std::chrono::milliseconds delay_{0};           // Guarded by mu_
   bool watch_list_;                              // Guarded by mu_

@@ -4,6 +4,7 @@
 #include <openssl/rand.h>
 #include <sys/stat.h>
 
+#include <cctype>
 #include <fstream>
 #include <stdexcept>
 
@@ -48,6 +49,13 @@ int IntParam(const Request& req, const char* key, int fallback) {
   }
 }
 
+// <dir>/<cluster>-<user>.kubeconfig, the user name made file-safe.
+std::string UserKubeconfigPath(const std::string& dir, const std::string& cluster, const std::string& user) {
+  std::string file;
+  for (char c : user) file += std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' ? c : '_';
+  return dir + "/" + cluster + "-" + file + ".kubeconfig";
+}
+
 }  // namespace
 
 std::string NewToken() {
@@ -75,7 +83,7 @@ Emulator::Emulator(EmulatorOptions options) : options_(std::move(options)), ca_(
     Member m;
     m.cluster = std::make_unique<Cluster>(co);
     m.token = NewToken();
-    m.cluster->SetToken(m.token, "kube-emulator-admin");
+    m.cluster->SetToken(m.token, Admin());
     ServerOptions so;
     so.tls = options_.tls;
     so.serving = serving_;
@@ -180,25 +188,42 @@ std::string Emulator::Kubeconfig(const std::string& name, const std::string& tok
 void Emulator::WriteFiles(const std::string& name) {
   const Member& m = members_.at(name);
   WriteFile(options_.dir + "/" + name + ".token", m.token, 0600);
-  // Kubeconfig() takes mu_; build it here from the same pieces.
-  std::string y = "apiVersion: v1\nkind: Config\nclusters:\n- name: " + name + "\n  cluster:\n    server: " +
-                  m.server->Url() + "\n";
-  if (options_.tls) y += "    certificate-authority-data: " + Base64(ca_.cert_pem()) + "\n";
-  y += "users:\n- name: " + name + "-admin\n  user:\n    token: " + m.token + "\n";
-  y += "contexts:\n- name: " + name + "\n  context:\n    cluster: " + name + "\n    user: " + name +
-       "-admin\n    namespace: default\ncurrent-context: " + name + "\n";
-  WriteFile(options_.dir + "/" + name + ".kubeconfig", y, 0600);
+  WriteFile(options_.dir + "/" + name + ".kubeconfig", KubeconfigForToken(name, name + "-admin", m.token), 0600);
 }
 
 std::string Emulator::RotateToken(const std::string& name) {
   Member& m = Find(name);
   const std::string token = NewToken();
   std::lock_guard lock(mu_);
-  m.cluster->SetToken(token, "kube-emulator-admin");
+  m.cluster->SetToken(token, Admin());
   m.cluster->RevokeToken(m.token);
   m.token = token;
   if (!options_.dir.empty()) WriteFiles(name);
   return token;
+}
+
+UserInfo Emulator::Admin() { return UserInfo{"kube-emulator-admin", "", {kMastersGroup}}; }
+
+std::string Emulator::KubeconfigForToken(const std::string& cluster, const std::string& user_name,
+                                         const std::string& token) const {
+  const Member& m = members_.at(cluster);
+  std::string y = "apiVersion: v1\nkind: Config\nclusters:\n- name: " + cluster + "\n  cluster:\n    server: " +
+                  m.server->Url() + "\n";
+  if (options_.tls) y += "    certificate-authority-data: " + Base64(ca_.cert_pem()) + "\n";
+  y += "users:\n- name: " + user_name + "\n  user:\n    token: " + token + "\n";
+  y += "contexts:\n- name: " + cluster + "\n  context:\n    cluster: " + cluster + "\n    user: " + user_name +
+       "\n    namespace: default\ncurrent-context: " + cluster + "\n";
+  return y;
+}
+
+std::string Emulator::AddUser(const std::string& cluster, const UserInfo& user, const std::string& token) {
+  Member& m = Find(cluster);
+  const std::string t = token.empty() ? NewToken() : token;
+  m.cluster->SetToken(t, user);
+  if (!options_.dir.empty()) {
+    WriteFile(UserKubeconfigPath(options_.dir, cluster, user.name), KubeconfigForToken(cluster, user.name, t), 0600);
+  }
+  return t;
 }
 
 void Emulator::Handle(const Request& req, ResponseWriter& w) {
@@ -242,6 +267,36 @@ void Emulator::Handle(const Request& req, ResponseWriter& w) {
   const std::string& what = seg[3];
   if (seg[2] == "tokens" && what == "rotate") {
     reply(200, "{\"token\":\"" + RotateToken(seg[1]) + "\"}");
+    return;
+  }
+  if (seg[2] == "users") {
+    // POST /clusters/C/users/NAME?uid=U&group=G1&group=G2&token=T
+    UserInfo user{what, "", {}};
+    std::string token;
+    for (const auto& [k, v] : req.query) {
+      if (k == "uid") {
+        user.uid = v;
+      } else if (k == "group" || k == "groups") {
+        for (std::size_t start = 0; start <= v.size();) {
+          const auto comma = v.find(',', start);
+          const std::string g = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+          if (!g.empty()) user.groups.push_back(g);
+          if (comma == std::string::npos) break;
+          start = comma + 1;
+        }
+      } else if (k == "token") {
+        token = v;
+      } else {
+        error(400, "unknown parameter '" + k + "' (uid, group, token)");
+        return;
+      }
+    }
+    token = AddUser(seg[1], user, token);
+    std::string out = "{\"token\":" + Json(token).dump();
+    if (!options_.dir.empty()) {
+      out += ",\"kubeconfig\":" + Json(UserKubeconfigPath(options_.dir, seg[1], user.name)).dump();
+    }
+    reply(200, out + "}");
     return;
   }
   if (seg[2] != "faults") {

@@ -1,7 +1,7 @@
 // kube-emulator as a whole: several independent clusters in one process, each
 // on its own port with its own RV space (spec §8.36), one generated CA, a
 // bearer token and a kubeconfig per cluster, and a plain-HTTP control
-// endpoint for faults (README "Control endpoint").
+// endpoint for faults and users (README "Control endpoint").
 //
 // Tests may run an Emulator in-process and flip faults through cluster() /
 // server() directly; the kube-emulator binary wraps one for kubectl, the
@@ -62,6 +62,21 @@ class Emulator final : public RequestHandler {
   // Replaces the cluster's token: the old one gets 401 from now on. Rewrites
   // the token file and kubeconfig when there is a directory. Returns the new token.
   std::string RotateToken(const std::string& name);
+
+  // The admin every cluster has (the token above, certificates without an
+  // O=): in system:masters, as kubeadm's admin is, so RBAC never stops it.
+  static UserInfo Admin();
+
+  // Registers another user of `cluster`, authenticated by a bearer token
+  // (`token`, or a new random one when empty) and authorized by RBAC unless
+  // one of `user.groups` is system:masters; every authenticated user is
+  // also in system:authenticated. Writes <dir>/<cluster>-<user>.kubeconfig
+  // when there is a directory. Returns the token. Re-registering a token
+  // replaces its user. Throws std::out_of_range for an unknown cluster.
+  std::string AddUser(const std::string& cluster, const UserInfo& user, const std::string& token = "");
+  // The kubeconfig (YAML) of `cluster` authenticating with `token`.
+  std::string KubeconfigForToken(const std::string& cluster, const std::string& user_name,
+                                 const std::string& token) const;
 
   // The control endpoint (plain HTTP).
   void Handle(const Request& request, ResponseWriter& writer) override;

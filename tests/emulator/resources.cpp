@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <regex>
 #include <set>
+#include <tuple>
 
 namespace kubefold::emulator {
 namespace {
@@ -70,9 +71,27 @@ std::shared_ptr<const Registry> Registry::BuiltIn() {
     t.push_back(Builtin("", "configmaps", "configmap", "ConfigMap", true, false, {"cm"}));
     t.push_back(Builtin("", "events", "event", "Event", true, false, {"ev"}));
     t.push_back(Builtin("", "services", "service", "Service", true, true, {"svc"}, {"all"}));
+    t.push_back(Builtin("", "endpoints", "endpoints", "Endpoints", true, false, {"ep"}));
     t.push_back(Builtin("apps", "deployments", "deployment", "Deployment", true, true, {"deploy"}, {"all"}));
     t.push_back(Builtin("apps", "statefulsets", "statefulset", "StatefulSet", true, true, {"sts"}, {"all"}));
     t.push_back(Builtin("apps", "daemonsets", "daemonset", "DaemonSet", true, true, {"ds"}, {"all"}));
+    // Create-only reviews: authentication, then authorization, as a real
+    // server registers them after apps.
+    for (auto [group, resource, singular, kind, namespaced] :
+         {std::tuple{"authentication.k8s.io", "selfsubjectreviews", "selfsubjectreview", "SelfSubjectReview", false},
+          std::tuple{"authentication.k8s.io", "tokenreviews", "tokenreview", "TokenReview", false},
+          std::tuple{"authorization.k8s.io", "selfsubjectaccessreviews", "selfsubjectaccessreview",
+                     "SelfSubjectAccessReview", false},
+          std::tuple{"authorization.k8s.io", "subjectaccessreviews", "subjectaccessreview", "SubjectAccessReview",
+                     false}}) {
+      t.push_back(Builtin(group, resource, singular, kind, namespaced, false, {}));
+      t.back().verbs = {"create"};
+    }
+    t.push_back(Builtin("rbac.authorization.k8s.io", "clusterrolebindings", "clusterrolebinding",
+                        "ClusterRoleBinding", false, false, {}));
+    t.push_back(Builtin("rbac.authorization.k8s.io", "clusterroles", "clusterrole", "ClusterRole", false, false, {}));
+    t.push_back(Builtin("rbac.authorization.k8s.io", "rolebindings", "rolebinding", "RoleBinding", true, false, {}));
+    t.push_back(Builtin("rbac.authorization.k8s.io", "roles", "role", "Role", true, false, {}));
     t.push_back(Builtin("coordination.k8s.io", "leases", "lease", "Lease", true, false, {}));
     t.push_back(Builtin("apiextensions.k8s.io", "customresourcedefinitions", "customresourcedefinition",
                         "CustomResourceDefinition", false, true, {"crd", "crds"}, {"api-extensions"}));
@@ -130,7 +149,7 @@ std::optional<Json> Registry::ResourceList(const std::string& group, const std::
   for (const auto& t : types_) {
     if (t.group != group || t.version != version) continue;
     Json r{{"name", t.resource}, {"singularName", t.singular}, {"namespaced", t.namespaced}, {"kind", t.kind},
-           {"verbs", kVerbs}};
+           {"verbs", t.verbs.empty() ? kVerbs : Json(t.verbs)}};
     if (!t.short_names.empty()) r["shortNames"] = t.short_names;
     if (!t.categories.empty()) r["categories"] = t.categories;
     resources.push_back(std::move(r));
@@ -140,6 +159,14 @@ std::optional<Json> Registry::ResourceList(const std::string& group, const std::
                                {"namespaced", t.namespaced},
                                {"kind", t.kind},
                                {"verbs", Json::array({"get", "patch", "update"})}});
+    }
+    if (!t.custom && t.kind == "Service") {
+      // The proxy subresource: a connect endpoint (verbs from the method).
+      resources.push_back(Json{{"name", "services/proxy"},
+                               {"singularName", ""},
+                               {"namespaced", true},
+                               {"kind", "ServiceProxyOptions"},
+                               {"verbs", Json::array({"create", "delete", "get", "patch", "update"})}});
     }
   }
   if (resources.empty()) return std::nullopt;

@@ -28,6 +28,10 @@ struct ResourceType {
   bool status_subresource = false;
   std::vector<std::string> short_names;
   std::vector<std::string> categories;
+  // The verbs discovery lists; empty: all eight of a stored resource.
+  // Create-only resources (TokenReview, SubjectAccessReview, ...) list
+  // {"create"}: nothing of them is stored.
+  std::vector<std::string> verbs;
   bool custom = false;   // served from a CRD
   Json schema;           // custom: the version's openAPIV3Schema (null: none)
   Json printer_columns;  // custom: the version's additionalPrinterColumns (null: none)
@@ -39,13 +43,17 @@ struct ResourceType {
   std::string GroupKind() const { return group.empty() ? kind : kind + "." + group; }
   // The store key: one per group and resource, whatever the version.
   std::string StoreKey() const { return group + "/" + resource; }
+  // True for the create-only review resources, which store nothing.
+  bool CreateOnly() const { return verbs.size() == 1 && verbs[0] == "create"; }
 };
 
 class Registry {
  public:
   // The built-in types of spec §8 / the issue: namespaces, pods, nodes,
-  // secrets, configmaps, events, services, deployments, statefulsets,
-  // daemonsets, leases, customresourcedefinitions.
+  // secrets, configmaps, events, services, endpoints, deployments,
+  // statefulsets, daemonsets, tokenreviews, selfsubjectreviews,
+  // selfsubjectaccessreviews, subjectaccessreviews, the four RBAC kinds,
+  // leases, customresourcedefinitions.
   static std::shared_ptr<const Registry> BuiltIn();
 
   // A registry with the CRD's served versions added (or replaced). Returns

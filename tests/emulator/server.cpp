@@ -372,6 +372,21 @@ void HttpServer::Serve(Connection* conn) {
   } done{this, conn};
 
   std::string client_user;
+  std::vector<std::string> client_groups;
+  std::string remote_ip;
+  {
+    sockaddr_storage peer{};
+    socklen_t len = sizeof(peer);
+    char text[INET6_ADDRSTRLEN] = {0};
+    if (::getpeername(conn->fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
+      if (peer.ss_family == AF_INET) {
+        ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&peer)->sin_addr, text, sizeof(text));
+      } else if (peer.ss_family == AF_INET6) {
+        ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&peer)->sin6_addr, text, sizeof(text));
+      }
+      remote_ip = text;
+    }
+  }
   if (ctx_ != nullptr) {
     conn->ssl = SSL_new(ctx_);
     SSL_set_fd(conn->ssl, conn->fd);
@@ -384,8 +399,15 @@ void HttpServer::Serve(Connection* conn) {
     if (X509* peer = SSL_get_peer_certificate(conn->ssl)) {
       if (SSL_get_verify_result(conn->ssl) == X509_V_OK) {
         char cn[256] = {0};
-        X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, cn, sizeof(cn));
+        X509_NAME* subject = X509_get_subject_name(peer);
+        X509_NAME_get_text_by_NID(subject, NID_commonName, cn, sizeof(cn));
         client_user = cn;
+        // Every O= is a group, as the x509 authenticator reads them.
+        for (int i = -1; (i = X509_NAME_get_index_by_NID(subject, NID_organizationName, i)) >= 0;) {
+          const ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i));
+          client_groups.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(data)),
+                                     static_cast<std::size_t>(ASN1_STRING_length(data)));
+        }
       }
       X509_free(peer);
     }
@@ -447,6 +469,7 @@ void HttpServer::Serve(Connection* conn) {
     bool bad = !path.has_value();
     if (path) req.path = *path;
     if (q != std::string::npos) {
+      req.raw_query = target.substr(q + 1);
       std::string_view rest = std::string_view(target).substr(q + 1);
       while (!rest.empty()) {
         const auto amp = rest.find('&');
@@ -466,6 +489,8 @@ void HttpServer::Serve(Connection* conn) {
     for (const auto& field : msg) req.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
     req.body = std::move(msg.body());
     req.client_cert_user = client_user;
+    req.client_cert_groups = client_groups;
+    req.remote_ip = remote_ip;
     conn->head = req.method == "HEAD";
     conn->close_after = !msg.keep_alive();
     if (bad) {

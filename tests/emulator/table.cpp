@@ -103,6 +103,18 @@ std::string Since(const std::optional<SysClock::time_point>& t, SysClock::time_p
   return HumanDuration(std::chrono::duration_cast<std::chrono::nanoseconds>(now - *t));
 }
 
+// A metav1.Time as its JSON shows it (RFC 3339, seconds, UTC); the zero
+// time when absent.
+std::string Rfc3339(const std::optional<SysClock::time_point>& t) {
+  if (!t) return "0001-01-01T00:00:00Z";
+  const std::time_t secs = SysClock::to_time_t(std::chrono::time_point_cast<std::chrono::seconds>(*t));
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
 std::string Age(const Json& o, SysClock::time_point now) { return Since(TimeField(At(o, "metadata"), "creationTimestamp"), now); }
 
 std::string Name(const Json& o) { return Str(At(o, "metadata"), "name"); }
@@ -349,7 +361,43 @@ const Printer* BuiltinPrinter(const ResourceType& t) {
                 StrCell(images)};
       }};
 
+  // Roles and ClusterRoles: the name and the creation time as RFC 3339.
+  static const Printer kRole{{NameColumn(), {"Created At", "date", "", kCreationTimestampDescription, 0}},
+                             [](const Json& o, SysClock::time_point) -> std::vector<std::string> {
+                               return {StrCell(Name(o)), StrCell(Rfc3339(TimeField(At(o, "metadata"),
+                                                                                   "creationTimestamp")))};
+                             }};
+  static const Printer kRoleBinding{
+      {NameColumn(),
+       {"Role", "string", "",
+        "RoleRef can reference a Role in the current namespace or a ClusterRole in the global namespace. If the "
+        "RoleRef cannot be resolved, the Authorizer must return an error.",
+        0},
+       AgeColumn(),
+       {"Users", "string", "", "Users in the roleBinding", 1},
+       {"Groups", "string", "", "Groups in the roleBinding", 1},
+       {"ServiceAccounts", "string", "", "ServiceAccounts in the roleBinding", 1}},
+      [](const Json& o, SysClock::time_point now) -> std::vector<std::string> {
+        const Json& ref = At(o, "roleRef");
+        std::string users, groups, sas;
+        const Json& subjects = At(o, "subjects");
+        for (std::size_t i = 0; subjects.is_array() && i < subjects.size(); ++i) {
+          const Json& s = subjects[i];
+          const std::string kind = Str(s, "kind");
+          auto add = [](std::string& into, const std::string& v) { into += (into.empty() ? "" : ", ") + v; };
+          if (kind == "User") add(users, Str(s, "name"));
+          if (kind == "Group") add(groups, Str(s, "name"));
+          if (kind == "ServiceAccount") add(sas, Str(s, "namespace") + "/" + Str(s, "name"));
+        }
+        return {StrCell(Name(o)), StrCell(Str(ref, "kind") + "/" + Str(ref, "name")), StrCell(Age(o, now)),
+                StrCell(users), StrCell(groups), StrCell(sas)};
+      }};
+
   if (t.custom) return nullptr;
+  if (t.group == "rbac.authorization.k8s.io") {
+    if (t.kind == "Role" || t.kind == "ClusterRole") return &kRole;
+    if (t.kind == "RoleBinding" || t.kind == "ClusterRoleBinding") return &kRoleBinding;
+  }
   if (t.group.empty()) {
     if (t.kind == "Namespace") return &kNamespace;
     if (t.kind == "ConfigMap") return &kConfigMap;
@@ -532,16 +580,7 @@ std::string ConvertToTable(const ResourceType& type, const std::vector<const Jso
     columns = {NameColumn(), {"Created At", "date", "", kCreationTimestampDescription, 0}};
     null_rows_when_empty = true;
     cells = [&](const Json& o) {
-      std::string created = "0001-01-01T00:00:00Z";
-      if (auto t = TimeField(At(o, "metadata"), "creationTimestamp")) {
-        const std::time_t secs = SysClock::to_time_t(std::chrono::time_point_cast<std::chrono::seconds>(*t));
-        std::tm tm{};
-        gmtime_r(&secs, &tm);
-        char buf[32];
-        std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-        created = buf;
-      }
-      return std::vector<std::string>{StrCell(Name(o)), StrCell(created)};
+      return std::vector<std::string>{StrCell(Name(o)), StrCell(Rfc3339(TimeField(At(o, "metadata"), "creationTimestamp")))};
     };
   }
 

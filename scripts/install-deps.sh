@@ -24,6 +24,8 @@ PACKAGES=(
   python3-kubernetes
   # Clang with its runtime libraries, for fuzz targets (libFuzzer)
   clang-14 libclang-rt-14-dev
+  # promtool, which metrics_test runs to lint the /metrics exposition
+  prometheus
 )
 
 log() { printf 'install-deps: %s\n' "$*"; }

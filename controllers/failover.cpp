@@ -20,6 +20,11 @@ using SysTime = std::chrono::system_clock::time_point;
 
 namespace {
 
+// Per worker thread, for the reconcile metrics: failures during the pass
+// running on this thread, and whether it asked to run again before resync.
+thread_local int t_pass_errors = 0;
+thread_local bool t_requeue_after = false;
+
 constexpr char kGroup[] = "kubefold.io";
 constexpr char kVersion[] = "v1alpha1";
 constexpr auto kMemoLifetime = std::chrono::minutes(10);
@@ -59,6 +64,48 @@ std::string AuditName(const std::string& policy, const std::string& to, const st
   if (base.size() > 241) base.resize(241);
   while (!base.empty() && !std::isalnum(static_cast<unsigned char>(base.back()))) base.pop_back();
   return base + "-" + hex;
+}
+
+// One cluster's copy of a governed workload.
+struct Copy {
+  const state::Record* record;
+  bool ours;  // labelled as kubefold's copy
+};
+using Copies = std::map<std::string, Copy>;  // cluster -> copy
+
+// A workload's home: the first cluster in the policy's order holding a copy
+// kubefold did not create; "" when it has none.
+std::string HomeOf(const std::vector<std::string>& order, const Copies& copies) {
+  for (const auto& c : order) {
+    if (auto it = copies.find(c); it != copies.end() && !it->second.ours) return c;
+  }
+  return "";
+}
+
+// The active cluster when the policy's status names none: home, else the
+// first cluster in order holding a copy. REQUIRES: !copies.empty().
+std::string DefaultActive(const std::vector<std::string>& order, const Copies& copies, const std::string& home) {
+  if (!home.empty()) return home;
+  for (const auto& c : order) {
+    if (copies.contains(c)) return c;
+  }
+  return copies.begin()->first;
+}
+
+// Where a workload failing on `active` goes: the next cluster in order that
+// is Ready, and — when the trigger is the workload itself — where its copy
+// is not unavailable as well. "" when there is none.
+template <class ReadyFn>
+std::string NextTarget(const std::vector<std::string>& order, const std::string& active, const Copies& copies,
+                       bool workload_trigger, ReadyFn ready_now) {
+  for (const auto& c : order) {
+    if (c == active || !ready_now(c)) continue;
+    if (workload_trigger) {
+      if (auto it = copies.find(c); it != copies.end() && Unavailable(it->second.record->summary())) continue;
+    }
+    return c;
+  }
+  return "";
 }
 
 }  // namespace
@@ -139,6 +186,8 @@ struct FailoverReconciler::Audit {
   uint64_t before_seq = 0;
   std::string before_vector;  // canonical JSON
   bool has_after = false;
+  uint64_t after_seq = 0;
+  std::string after_vector;
   Json trigger;
 
   static std::optional<Audit> Parse(const kube::DecodedObject& o) {
@@ -166,6 +215,14 @@ struct FailoverReconciler::Audit {
       if (v.ok()) a.before_vector = v->ToJson();
     }
     a.has_after = s.contains("after");
+    if (a.has_after && s["after"].is_object()) {
+      const Json& after = s["after"];
+      a.after_seq = after.value("seq", uint64_t{0});
+      if (after.contains("vector")) {
+        auto v = state::VersionVector::Parse(after["vector"].dump());
+        if (v.ok()) a.after_vector = v->ToJson();
+      }
+    }
     a.phase = j.contains("status") && j["status"].is_object() ? j["status"].value("phase", "") : "";
     return a;
   }
@@ -204,13 +261,22 @@ FailoverReconciler::FailoverReconciler(kube::RestClient& host, state::Store& sto
       registry_(registry),
       events_(events),
       options_(std::move(options)),
-      queue_(WorkQueueOptions{.base_delay = std::chrono::milliseconds(100), .max_delay = std::chrono::seconds(60),
-                              .qps = 100, .burst = 200}) {}
+      queue_(WorkQueueOptions{.base_delay = std::chrono::milliseconds(100),
+                              .max_delay = std::chrono::seconds(60),
+                              .qps = 100,
+                              .burst = 200,
+                              .metrics = options_.metrics ? options_.metrics->Queue("failover") : WorkQueueMetrics{}}),
+      reconcile_metrics_(options_.metrics ? options_.metrics->Reconcile("failover") : ReconcileMetrics{}) {}
 
 FailoverReconciler::~FailoverReconciler() { Stop(); }
 
 void FailoverReconciler::Log(std::string_view message) const {
   if (options_.log) options_.log(message);
+}
+
+void FailoverReconciler::LogError(std::string_view message) const {
+  ++t_pass_errors;
+  Log(message);
 }
 
 SysTime FailoverReconciler::Now() const { return options_.clock ? options_.clock() : std::chrono::system_clock::now(); }
@@ -294,7 +360,12 @@ FailoverStats FailoverReconciler::stats() const {
 
 void FailoverReconciler::Worker() {
   while (auto key = queue_.Get()) {
+    t_pass_errors = 0;
+    t_requeue_after = false;
+    const auto start = std::chrono::steady_clock::now();
     Pass(*key);
+    reconcile_metrics_.Observe(t_pass_errors > 0 ? "error" : t_requeue_after ? "requeue_after" : "success",
+                               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     queue_.Done(*key);
   }
 }
@@ -353,7 +424,7 @@ bool FailoverReconciler::Progress(const Audit& audit, const state::Snapshot& s, 
                                                             0, now)}}}};
     auto r = host_.Patch(status_path, status.dump(), kube::PatchOptions{});
     if (!r.ok()) {
-      Log("audit " + audit.key + ": status: " + r.status().ToString());
+      LogError("audit " + audit.key + ": status: " + r.status().ToString());
       return;
     }
     {
@@ -361,6 +432,14 @@ bool FailoverReconciler::Progress(const Audit& audit, const state::Snapshot& s, 
       ++(ok ? stats_.audits_completed : stats_.audits_failed);
     }
     events_.Record(ref, ok ? "Normal" : "Warning", ok ? "FailoverCompleted" : "FailoverFailed", message);
+    if (options_.on_finished) {
+      // From the trigger's threshold (or the audit's creation) to now.
+      auto since = kube::internal::ParseRfc3339(audit.trigger.is_object() ? audit.trigger.value("observedTime", "") : "");
+      if (!since) since = kube::internal::ParseRfc3339(audit.created);
+      const double seconds = since ? std::chrono::duration<double>(now - *since).count() : 0;
+      options_.on_finished(ObjectKey(audit.ns, audit.policy), audit.from, audit.to, ok ? "completed" : "failed",
+                           std::max(0.0, seconds));
+    }
   };
 
   std::vector<const Audit::Workload*> pending;
@@ -457,7 +536,7 @@ bool FailoverReconciler::Progress(const Audit& audit, const state::Snapshot& s, 
   }
   auto r = host_.Patch(spec_path, Json{{"spec", spec}}.dump(), kube::PatchOptions{});
   if (!r.ok()) {
-    Log("audit " + audit.key + ": after: " + r.status().ToString());
+    LogError("audit " + audit.key + ": after: " + r.status().ToString());
     return true;
   }
   finish(true, "WorkloadsAvailable",
@@ -547,11 +626,7 @@ void FailoverReconciler::Pass(const std::string& key) {
   }
 
   // Governed workloads: "Kind/name" -> cluster -> record.
-  struct Copy {
-    const state::Record* record;
-    bool ours;
-  };
-  std::map<std::string, std::map<std::string, Copy>> governed;
+  std::map<std::string, Copies> governed;
   std::vector<std::string> conflicts;
   if (p.invalid_field.empty()) {
     ScanCache* cache;
@@ -621,14 +696,7 @@ void FailoverReconciler::Pass(const std::string& key) {
   for (auto& [wkey, copies] : governed) {
     const std::string kind = wkey.substr(0, wkey.find('/'));
     const std::string name = wkey.substr(wkey.find('/') + 1);
-    // Home: the first cluster in order with a copy kubefold did not create.
-    std::string home;
-    for (const auto& c : p.clusters) {
-      if (auto it = copies.find(c); it != copies.end() && !it->second.ours) {
-        home = c;
-        break;
-      }
-    }
+    const std::string home = HomeOf(p.clusters, copies);
     std::string active, since, last_audit;
     if (auto e = p.entries.find(wkey); e != p.entries.end()) {
       active = e->second.value("activeCluster", "");
@@ -653,13 +721,7 @@ void FailoverReconciler::Pass(const std::string& key) {
       last_audit = f->second->name;
     }
     if (active.empty() || std::find(p.clusters.begin(), p.clusters.end(), active) == p.clusters.end()) {
-      active = home.empty() ? copies.begin()->first : home;
-      for (const auto& c : p.clusters) {  // prefer the order of the policy
-        if (copies.contains(c) && (home.empty() || c == home)) {
-          active = c;
-          break;
-        }
-      }
+      active = DefaultActive(p.clusters, copies, home);
     }
     Json entry = {{"kind", kind}, {"name", name}, {"activeCluster", active}};
     if (!since.empty()) entry["since"] = since;
@@ -706,15 +768,7 @@ void FailoverReconciler::Pass(const std::string& key) {
       }
     }
     if (!d.reason.empty()) {
-      for (const auto& c : p.clusters) {
-        if (c == active || !ready_now(c)) continue;
-        if (d.reason == "WorkloadUnavailable") {
-          // Not onto a cluster where this workload is already unavailable.
-          if (auto it = copies.find(c); it != copies.end() && Unavailable(it->second.record->summary())) continue;
-        }
-        d.to = c;
-        break;
-      }
+      d.to = NextTarget(p.clusters, active, copies, d.reason == "WorkloadUnavailable", ready_now);
       if (d.to.empty()) {
         std::string states;
         for (const auto& c : p.clusters) {
@@ -857,7 +911,11 @@ void FailoverReconciler::Pass(const std::string& key) {
     Json workloads = Json::array();
     size_t applied = 0;
     for (auto& w : results) {
-      if (w["action"] != "Failed") ++applied;
+      if (w["action"] != "Failed") {
+        ++applied;
+      } else {
+        ++t_pass_errors;
+      }
       workloads.push_back(std::move(w));
     }
     // The audit: before = S, pinned.
@@ -877,7 +935,7 @@ void FailoverReconciler::Pass(const std::string& key) {
     auto created = host_.Create(kube::ResourcePath(kGroup, kVersion, "failoveraudits", p.ns), audit.dump());
     const std::string audit_key = ObjectKey(p.ns, audit_name);
     if (!created.ok() && created.status().code() != StatusCode::kAlreadyExists) {
-      Log("policy " + p.key + ": audit " + audit_name + ": " + created.status().ToString());
+      LogError("policy " + p.key + ": audit " + audit_name + ": " + created.status().ToString());
       if (pinned.ok()) (void)store_.Unpin(s.seq());
       wake_at(now + std::chrono::seconds(1));
       continue;  // the next pass decides again; the applies were idempotent
@@ -900,7 +958,7 @@ void FailoverReconciler::Pass(const std::string& key) {
                       0, now)}}}};
     auto stw = host_.Patch(kube::ResourcePath(kGroup, kVersion, "failoveraudits", p.ns) + "/" + audit_name + "/status",
                            st.dump(), kube::PatchOptions{});
-    if (!stw.ok()) Log("audit " + audit_key + ": status: " + stw.status().ToString());
+    if (!stw.ok()) LogError("audit " + audit_key + ": status: " + stw.status().ToString());
     events_.Record(ref, any ? "Normal" : "Warning", any ? "FailoverStarted" : "FailoverFailed",
                    reason + ": " + std::to_string(members.size()) + " workload(s) from " + from + " to " + to +
                        " (audit " + audit_name + ")");
@@ -926,7 +984,7 @@ void FailoverReconciler::Pass(const std::string& key) {
       ++stats_.deleted_copies;
       Log("policy " + p.key + ": removed kubefold's copy of " + wkey + " on " + c + " (the active copy is available)");
     } else {
-      Log("policy " + p.key + ": removing the copy of " + wkey + " on " + c + ": " + r.status().ToString());
+      LogError("policy " + p.key + ": removing the copy of " + wkey + " on " + c + ": " + r.status().ToString());
     }
   }
 
@@ -977,7 +1035,7 @@ void FailoverReconciler::Pass(const std::string& key) {
     if (!r.ok()) {
       std::lock_guard lock(mu_);
       last_status_.erase(key);
-      Log("policy " + p.key + ": status: " + r.status().ToString());
+      LogError("policy " + p.key + ": status: " + r.status().ToString());
       wake_at(now + std::chrono::seconds(1));
     }
   }
@@ -989,7 +1047,7 @@ void FailoverReconciler::Pass(const std::string& key) {
       Json patch = {{"metadata", {{"annotations", {{kFailbackAnnotation, nullptr}}}}}};
       auto r = host_.Patch(kube::ResourcePath(kGroup, kVersion, "failoverpolicies", p.ns) + "/" + p.name,
                            patch.dump(), kube::PatchOptions{});
-      if (!r.ok()) Log("policy " + p.key + ": clearing " + kFailbackAnnotation + ": " + r.status().ToString());
+      if (!r.ok()) LogError("policy " + p.key + ": clearing " + kFailbackAnnotation + ": " + r.status().ToString());
     } else {
       wake_at(now + std::chrono::seconds(1));  // home is not Ready yet: the request waits
     }
@@ -998,7 +1056,141 @@ void FailoverReconciler::Pass(const std::string& key) {
   // Scheduled from now, not from the pass's start: a long pass must not
   // delay the next deadline by its own duration.
   const auto spent = std::chrono::steady_clock::now() - steady_now;
+  t_requeue_after = next_wake < now + options_.resync;
   queue_.AddAfter(key, std::chrono::duration_cast<std::chrono::nanoseconds>(next_wake - now) - spent);
+}
+
+std::optional<AuditView> FailoverReconciler::FindAudit(const std::string& ns, const std::string& name) {
+  if (!audits_) return std::nullopt;
+  const ObjectPtr o = audits_->Get(ObjectKey(ns, name));
+  if (!o) return std::nullopt;
+  const auto a = ParsedAudit(*o);
+  if (!a) return std::nullopt;
+  AuditView v;
+  v.ns = a->ns;
+  v.name = a->name;
+  v.policy = a->policy;
+  v.from = a->from;
+  v.to = a->to;
+  v.reason = a->reason;
+  v.phase = a->phase.empty() ? "InProgress" : a->phase;
+  v.before_seq = a->before_seq;
+  v.before_vector = a->before_vector;
+  if (a->has_after) {
+    v.after_seq = a->after_seq;
+    v.after_vector = a->after_vector;
+  }
+  return v;
+}
+
+std::map<std::string, size_t> FailoverReconciler::CountAudits() {
+  std::map<std::string, size_t> out = {{"InProgress", 0}, {"Completed", 0}, {"Failed", 0}};
+  if (!audits_) return out;
+  for (const auto& o : audits_->List()) {
+    if (auto a = ParsedAudit(*o)) ++out[a->phase.empty() ? "InProgress" : a->phase];
+  }
+  return out;
+}
+
+std::map<uint64_t, std::vector<std::string>> FailoverReconciler::PinnedBy() const {
+  std::map<uint64_t, std::vector<std::string>> out;
+  std::lock_guard lock(mu_);
+  for (const auto& [audit, seqs] : pins_) {
+    for (uint64_t seq : seqs) out[seq].push_back(audit);
+  }
+  return out;
+}
+
+Result<WhatIfResult> FailoverReconciler::WhatIf(const std::string& cluster) {
+  if (!registry_.Exists(cluster)) return NotFound("no MemberCluster named \"" + cluster + "\"");
+  if (!registry_.synced() || !synced()) return kubefold::Unavailable("the operator's caches have not synced yet");
+  WhatIfResult out;
+  out.snapshot = store_.Current();
+  const state::Snapshot& s = out.snapshot;
+  std::vector<std::shared_ptr<const Policy>> policies;
+  for (const auto& o : policies_->List()) {
+    auto p = ParsedPolicy(*o);
+    if (p->invalid_field.empty()) policies.push_back(std::move(p));
+  }
+  std::sort(policies.begin(), policies.end(), [](const auto& a, const auto& b) { return a->key < b->key; });
+  for (const auto& pp : policies) {
+    const Policy& p = *pp;
+    if (std::find(p.clusters.begin(), p.clusters.end(), cluster) == p.clusters.end()) continue;
+    ++out.policies;
+    // Health as S records it, with `cluster` failed.
+    std::map<std::string, bool> ready;
+    for (const auto& c : p.clusters) {
+      bool r = false;
+      if (const state::Record* h = s.Get(c, kHealthNamespace, {kHealthGroup, kHealthKind, kHealthName})) {
+        if (auto rec = ParseHealthRecord(h->object_json())) r = rec->condition.status == "True";
+      }
+      ready[c] = r && c != cluster && registry_.Exists(c);
+    }
+    // Audits in progress name the active cluster of their workloads.
+    std::map<std::string, std::string> in_flight;  // "Kind/name" -> to
+    for (const auto& o : audits_->List()) {
+      if (o->ns != p.ns) continue;
+      if (auto a = ParsedAudit(*o); a && a->policy == p.name && a->InProgress()) {
+        for (const auto& w : a->workloads) in_flight[w.kind + "/" + w.name] = a->to;
+      }
+    }
+    std::vector<std::shared_ptr<const Policy>> older;  // conflicts: the older policy decides
+    for (const auto& q : policies) {
+      if (q->ns == p.ns && q->name != p.name && q->OlderThan(p)) older.push_back(q);
+    }
+    std::map<std::string, Copies> governed;
+    for (const auto& c : p.clusters) {
+      s.ForEachWorkload(c, p.ns, [&](const state::WorkloadRef& w) {
+        const state::Record& r = *w.record;
+        if (r.group() != "apps" || std::find(p.kinds.begin(), p.kinds.end(), r.kind()) == p.kinds.end()) return true;
+        internal::Metadata md;
+        if (!internal::ScanMetadata(r.object_json(), md, /*unique_top_level=*/true) || !p.selector.Matches(md.labels)) {
+          return true;
+        }
+        for (const auto& q : older) {
+          if (std::find(q->kinds.begin(), q->kinds.end(), r.kind()) != q->kinds.end() && q->selector.Matches(md.labels)) {
+            return true;
+          }
+        }
+        const auto ours = md.labels.find(kCopyLabel);
+        governed[std::string(r.kind()) + "/" + std::string(r.name())][c] =
+            Copy{&r, ours != md.labels.end() && ours->second == "true"};
+        return true;
+      });
+    }
+    for (const auto& [wkey, copies] : governed) {
+      std::string active;
+      if (auto f = in_flight.find(wkey); f != in_flight.end()) {
+        active = f->second;
+      } else if (auto e = p.entries.find(wkey); e != p.entries.end()) {
+        active = e->second.value("activeCluster", "");
+      }
+      if (active.empty() || std::find(p.clusters.begin(), p.clusters.end(), active) == p.clusters.end()) {
+        active = DefaultActive(p.clusters, copies, HomeOf(p.clusters, copies));
+      }
+      if (active != cluster) continue;
+      WhatIfMove m;
+      m.policy = p.key;
+      m.ns = p.ns;
+      m.kind = wkey.substr(0, wkey.find('/'));
+      m.name = wkey.substr(wkey.find('/') + 1);
+      m.from = active;
+      m.to = NextTarget(p.clusters, active, copies, false, [&](const std::string& c) { return ready[c]; });
+      if (m.to.empty()) {
+        m.action = "None";
+        m.reason = "no other cluster in spec.clusters is Ready; the policy would report Degraded";
+      } else if (auto t = copies.find(m.to); t != copies.end() && !t->second.ours) {
+        m.action = "Unchanged";
+        m.reason = m.to + " already holds " + m.kind + " " + m.ns + "/" + m.name +
+                   ", which kubefold did not create and leaves alone; it becomes the active copy";
+      } else {
+        m.action = "Apply";
+        m.reason = "server-side apply of the last known manifest to " + m.to + ", the next Ready cluster in order";
+      }
+      out.moves.push_back(std::move(m));
+    }
+  }
+  return out;
 }
 
 }  // namespace kubefold::controllers

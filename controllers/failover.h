@@ -56,12 +56,14 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <unordered_map>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "controllers/controller_metrics.h"
 #include "controllers/events.h"
 #include "controllers/informer.h"
 #include "controllers/kube/rest_client.h"
@@ -92,6 +94,42 @@ struct FailoverOptions {
   // the target, and when its trigger threshold was crossed.
   std::function<void(const std::string& workload, const std::string& to, std::chrono::system_clock::time_point crossed)>
       on_apply;
+  // Told when a failover ends (its audit Completed or Failed): the policy
+  // ("ns/name"), from, to, "completed" or "failed", and the seconds from the
+  // trigger's threshold to the end. On a worker thread.
+  std::function<void(const std::string& policy, const std::string& from, const std::string& to, const char* result,
+                     double seconds)>
+      on_finished;
+  // controller-runtime's reconcile and work-queue metrics, as controller
+  // "failover"; null: none. Must outlive the reconciler.
+  const ControllerMetrics* metrics = nullptr;
+};
+
+// A FailoverAudit as the host's cache shows it, for the query API.
+struct AuditView {
+  std::string ns, name, policy, from, to, reason, phase;
+  uint64_t before_seq = 0;
+  std::string before_vector;  // canonical JSON ("" when absent)
+  std::optional<uint64_t> after_seq;
+  std::string after_vector;
+};
+
+// One workload the reconciler would move if a cluster failed now.
+struct WhatIfMove {
+  std::string policy;  // "namespace/name"
+  std::string ns, kind, name;
+  std::string from, to;  // to is "" when no cluster could take it
+  // Apply: kubefold would apply its copy to `to`. Unchanged: `to` holds an
+  // object kubefold did not create, which it leaves alone. None: no Ready
+  // cluster is left in the policy's order (the policy would be Degraded).
+  std::string action;
+  std::string reason;  // why, in words
+};
+
+struct WhatIfResult {
+  state::Snapshot snapshot;  // decided from
+  std::vector<WhatIfMove> moves;
+  size_t policies = 0;  // policies that list the cluster
 };
 
 struct FailoverStats {
@@ -123,6 +161,22 @@ class FailoverReconciler {
   bool synced() const;
   FailoverStats stats() const;
 
+  // The audit `ns/name` in the host's cache, or nullopt. Any thread.
+  std::optional<AuditView> FindAudit(const std::string& ns, const std::string& name);
+  // FailoverAudits in the host's cache by phase (InProgress, Completed, Failed).
+  std::map<std::string, size_t> CountAudits();
+  // Snapshots this replica pinned for audits: seq -> audit keys "ns/name".
+  std::map<uint64_t, std::vector<std::string>> PinnedBy() const;
+  // What the reconciler would do if `cluster` failed now: every policy that
+  // lists it is evaluated against the current snapshot with that cluster's
+  // health taken as False, by the same placement rules as a pass (active
+  // cluster, the next Ready cluster in order, objects kubefold did not
+  // create left alone). Changes nothing; runs on the caller's thread, on
+  // any replica. kNotFound when no MemberCluster has that name;
+  // kUnavailable until the caches have synced. O(workloads of the policies'
+  // namespaces on their clusters).
+  Result<WhatIfResult> WhatIf(const std::string& cluster);
+
  private:
   struct Policy;
   struct Audit;
@@ -146,6 +200,8 @@ class FailoverReconciler {
   std::shared_ptr<const Policy> ParsedPolicy(const kube::DecodedObject& o);
   std::shared_ptr<const Audit> ParsedAudit(const kube::DecodedObject& o);  // null when not an audit
   void Log(std::string_view message) const;
+  // Logs a failed write; the pass counts as a reconcile error.
+  void LogError(std::string_view message) const;
   std::chrono::system_clock::time_point Now() const;
   Status EnsureNamespace(const std::string& cluster, kube::RestClient& client, const std::string& ns);
 
@@ -155,6 +211,7 @@ class FailoverReconciler {
   EventRecorder& events_;
   const FailoverOptions options_;
   WorkQueue queue_;
+  const ReconcileMetrics reconcile_metrics_;
   std::unique_ptr<Informer> policies_;
   std::unique_ptr<Informer> audits_;
   std::atomic<bool> leader_{false};

@@ -20,6 +20,9 @@ using internal::Json;
 
 namespace {
 
+// Failed writes during the reconcile running on this worker thread.
+thread_local int t_reconcile_errors = 0;
+
 constexpr char kGroup[] = "kubefold.io";
 constexpr char kVersion[] = "v1alpha1";
 
@@ -57,6 +60,7 @@ struct ClusterRegistry::Runtime {
   size_t fingerprint = 0;
   std::shared_ptr<kube::RestClient> client;
   std::vector<std::unique_ptr<kube::Reflector>> reflectors;
+  std::vector<std::string> reflector_kinds;  // parallel to reflectors
   std::vector<std::thread> threads;
   std::unique_ptr<HealthProber> prober;
   std::atomic<size_t> synced_reflectors{0};
@@ -74,7 +78,10 @@ ClusterRegistry::ClusterRegistry(kube::RestClient& host, state::Store& store, Fo
       folder_(folder),
       events_(events),
       options_(std::move(options)),
-      queue_(WorkQueueOptions{.base_delay = std::chrono::milliseconds(50), .max_delay = std::chrono::seconds(60)}) {}
+      queue_(WorkQueueOptions{.base_delay = std::chrono::milliseconds(50),
+                              .max_delay = std::chrono::seconds(60),
+                              .metrics = options_.metrics ? options_.metrics->Queue("membercluster") : WorkQueueMetrics{}}),
+      reconcile_metrics_(options_.metrics ? options_.metrics->Reconcile("membercluster") : ReconcileMetrics{}) {}
 
 ClusterRegistry::~ClusterRegistry() { Stop(); }
 
@@ -150,7 +157,17 @@ std::vector<MemberInfo> ClusterRegistry::Members() const {
       m.running = true;
       m.ready = rt.prober->Current();
       m.synced = rt.synced_reflectors.load() == rt.reflectors.size();
-      for (const auto& r : rt.reflectors) m.reflector_errors += r->stats().errors;
+      for (size_t i = 0; i < rt.reflectors.size(); ++i) {
+        const kube::ReflectorStats st = rt.reflectors[i]->stats();
+        m.reflector_errors += st.errors;
+        kube::ReflectorStats& sum = m.watch_stats[rt.reflector_kinds[i]];
+        sum.lists += st.lists;
+        sum.watches += st.watches;
+        sum.events += st.events;
+        sum.bookmarks += st.bookmarks;
+        sum.expired += st.expired;
+        sum.errors += st.errors;
+      }
     }
     if (auto it = problems_.find(name); it != problems_.end()) {
       m.problem_reason = it->second.first;
@@ -163,7 +180,11 @@ std::vector<MemberInfo> ClusterRegistry::Members() const {
 
 void ClusterRegistry::Worker() {
   while (auto key = queue_.Get()) {
+    t_reconcile_errors = 0;
+    const auto start = std::chrono::steady_clock::now();
     Reconcile(*key);
+    reconcile_metrics_.Observe(t_reconcile_errors > 0 ? "error" : "success",
+                               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     queue_.Done(*key);
   }
 }
@@ -383,8 +404,10 @@ void ClusterRegistry::Reconcile(const std::string& name) {
       auto rt = std::make_unique<Runtime>();
       rt->name = name;
       rt->fingerprint = fingerprint;
+      std::unique_ptr<kube::Transport> t = std::move(*transport);
+      if (options_.observe_transport) t = kube::ObserveTransport(std::move(t), options_.observe_transport(config->server));
       rt->client = std::make_shared<kube::RestClient>(
-          std::move(*transport), std::shared_ptr<kube::TokenSource>(kube::NewTokenSource(*config)),
+          std::move(t), std::shared_ptr<kube::TokenSource>(kube::NewTokenSource(*config)),
           kube::RestClientOptions{.qps = options_.member_qps, .burst = options_.member_burst});
       Runtime* raw = rt.get();
       folder_.AddCluster(name);
@@ -423,6 +446,7 @@ void ClusterRegistry::Reconcile(const std::string& name) {
             Log("member cluster " + name + " " + kind + (ns.empty() ? "" : " in " + ns) + ": " + std::string(m));
           };
           raw->reflectors.push_back(std::make_unique<kube::Reflector>(raw->client->transport(), o, std::move(hooks)));
+          raw->reflector_kinds.push_back(kind);
         }
       }
       for (auto& r : raw->reflectors) raw->threads.emplace_back([r = r.get()] { r->Run(); });
@@ -532,7 +556,10 @@ void ClusterRegistry::WriteStatus(const std::string& name, const kube::DecodedOb
   if (!r.ok()) {
     std::lock_guard lock(mu_);
     last_status_.erase(name);  // write again next time
-    if (r.status().code() != StatusCode::kNotFound) Log("member cluster " + name + ": status: " + r.status().ToString());
+    if (r.status().code() != StatusCode::kNotFound) {
+      ++t_reconcile_errors;
+      Log("member cluster " + name + ": status: " + r.status().ToString());
+    }
   }
 }
 

@@ -36,10 +36,12 @@
 #include <thread>
 #include <vector>
 
+#include "controllers/controller_metrics.h"
 #include "controllers/events.h"
 #include "controllers/folder.h"
 #include "controllers/health.h"
 #include "controllers/informer.h"
+#include "controllers/kube/reflector.h"
 #include "controllers/kube/rest_client.h"
 #include "controllers/work_queue.h"
 #include "state/store.h"
@@ -61,6 +63,12 @@ struct RegistryOptions {
   // Told (on any thread) when a cluster's health record changes or a
   // cluster comes or goes.
   std::function<void(const std::string& cluster)> on_cluster_change;
+  // When set: an observer for the requests to each member cluster's API
+  // server (rest_client_requests_total), given the server's URL.
+  std::function<kube::TransportObserver(const std::string& server)> observe_transport;
+  // controller-runtime's reconcile and work-queue metrics, as controller
+  // "membercluster"; null: none. Must outlive the registry.
+  const ControllerMetrics* metrics = nullptr;
 };
 
 // What the registry knows of one member cluster right now.
@@ -72,6 +80,8 @@ struct MemberInfo {
   ReadyCondition ready;
   bool synced = false;  // every reflector has listed once
   uint64_t reflector_errors = 0;
+  // Per watched kind, summed over namespaces, since the cluster (re)started.
+  std::map<std::string, kube::ReflectorStats> watch_stats;
 };
 
 class ClusterRegistry {
@@ -117,6 +127,7 @@ class ClusterRegistry {
   EventRecorder& events_;
   const RegistryOptions options_;
   WorkQueue queue_;
+  const ReconcileMetrics reconcile_metrics_;
   std::unique_ptr<Informer> members_;
   std::atomic<bool> leader_{false};
   std::atomic<bool> stopped_{false};

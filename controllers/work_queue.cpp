@@ -15,6 +15,9 @@ void WorkQueue::AddLocked(const std::string& key) {
     return;
   }
   ++stats_.adds;
+  if (options_.metrics.adds) options_.metrics.adds->Inc();
+  if (options_.metrics.depth) options_.metrics.depth->Inc();
+  if (options_.metrics.queue_duration) added_at_[key] = Clock::now();
   // A key being processed waits for Done: never two workers on one key.
   if (processing_.count(key) != 0) return;
   queue_.push_back(key);
@@ -67,6 +70,7 @@ void WorkQueue::AddRateLimited(const std::string& key) {
     std::lock_guard lock(mu_);
     if (shutting_down_) return;
     ++stats_.retries;
+    if (options_.metrics.retries) options_.metrics.retries->Inc();
     delay = RateLimitDelayLocked(key);
   }
   AddAfter(key, delay);
@@ -106,6 +110,14 @@ std::optional<std::string> WorkQueue::GetFor(std::chrono::nanoseconds timeout) {
       processing_.insert(key);
       dirty_.erase(key);
       ++stats_.gets;
+      if (options_.metrics.depth) options_.metrics.depth->Dec();
+      if (options_.metrics.queue_duration) {
+        if (auto it = added_at_.find(key); it != added_at_.end()) {
+          options_.metrics.queue_duration->Observe(std::chrono::duration<double>(now - it->second).count());
+          added_at_.erase(it);
+        }
+      }
+      if (options_.metrics.work_duration) started_at_[key] = now;
       return key;
     }
     if (shutting_down_ || now >= deadline) return std::nullopt;
@@ -124,6 +136,12 @@ std::optional<std::string> WorkQueue::Get() {
 void WorkQueue::Done(const std::string& key) {
   std::lock_guard lock(mu_);
   processing_.erase(key);
+  if (options_.metrics.work_duration) {
+    if (auto it = started_at_.find(key); it != started_at_.end()) {
+      options_.metrics.work_duration->Observe(std::chrono::duration<double>(Clock::now() - it->second).count());
+      started_at_.erase(it);
+    }
+  }
   if (dirty_.count(key) != 0) {
     // Added while it was processed: its turn again now.
     queue_.push_back(key);

@@ -31,16 +31,32 @@
 #include <vector>
 
 #include "controllers/kube/backoff.h"
+#include "controllers/metrics.h"
 
 namespace kubefold::controllers {
 
 using kube::Clock;
+
+// client-go's workqueue metrics, with the same meanings; any may be null.
+//   depth           keys waiting (added and not yet handed out)
+//   adds            Add calls that queued a key (not deduplicated away)
+//   retries         AddRateLimited calls
+//   queue_duration  seconds from a key's add to its Get
+//   work_duration   seconds from Get to Done
+struct WorkQueueMetrics {
+  metrics::Gauge* depth = nullptr;
+  metrics::Counter* adds = nullptr;
+  metrics::Counter* retries = nullptr;
+  metrics::Histogram* queue_duration = nullptr;
+  metrics::Histogram* work_duration = nullptr;
+};
 
 struct WorkQueueOptions {
   std::chrono::milliseconds base_delay{5};         // per-key backoff: first delay
   std::chrono::milliseconds max_delay{1000 * 1000};  // per-key backoff: cap (1000 s)
   double qps = 10;                                 // overall bucket
   int burst = 100;
+  WorkQueueMetrics metrics;
 };
 
 struct WorkQueueStats {
@@ -102,6 +118,8 @@ class WorkQueue {
   kube::TokenBucket bucket_;                     // Guarded by mu_
   bool shutting_down_ = false;                   // Guarded by mu_
   WorkQueueStats stats_;                         // Guarded by mu_
+  std::unordered_map<std::string, Clock::time_point> added_at_;    // Guarded by mu_: dirty key -> when
+  std::unordered_map<std::string, Clock::time_point> started_at_;  // Guarded by mu_: processing key -> when
 };
 
 }  // namespace kubefold::controllers

@@ -25,24 +25,15 @@
 #include "controllers/kube/in_cluster.h"
 #include "controllers/kube/kubeconfig.h"
 #include "controllers/kube/token_source.h"
+#include "operator/logger.h"
 #include "operator/operator.h"
 
 namespace {
 
-std::mutex log_mu;
+// Set once in main before any thread starts.
+kubefold::Logger* g_logger = nullptr;
 
-void LogLine(std::string_view message) {
-  const auto now = std::chrono::system_clock::now();
-  const std::time_t t = std::chrono::system_clock::to_time_t(now);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char stamp[64];
-  std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
-  std::lock_guard lock(log_mu);
-  std::cerr << stamp << ' ' << message << '\n';
-}
+void LogLine(std::string_view message) { g_logger->FromLoop(message); }
 
 // "1h2m3s", "500ms", "15s", "10m": Go's time.ParseDuration for the units an
 // operator needs. nullopt when malformed.
@@ -86,6 +77,11 @@ struct Flags {
   int host_burst = 30, member_burst = 100;
   size_t history_keep_last = 1024;
   std::string history_keep_for = "10m";
+  std::string api_bind = "127.0.0.1:8082", metrics_bind = ":8080", probe_bind = ":8081";
+  std::string tls_cert_file, tls_key_file;
+  std::string api_service = "kubefold";
+  std::string log_format = "text";
+  int verbosity = 0;
 };
 
 }  // namespace
@@ -124,7 +120,38 @@ int main(int argc, char** argv) {
   app.add_option("--member-burst", f.member_burst, "Burst to each member cluster")->capture_default_str();
   app.add_option("--history-keep-last", f.history_keep_last, "Snapshots kept by count")->capture_default_str();
   app.add_option("--history-keep-for", f.history_keep_for, "Snapshots kept by age")->capture_default_str();
+  app.add_option("--api-bind-address", f.api_bind,
+                 "Address of the query API (HOST:PORT, :PORT for every interface, 0 for off); anything but localhost "
+                 "requires a bearer token checked with TokenReview/SubjectAccessReview")
+      ->capture_default_str();
+  app.add_option("--metrics-bind-address", f.metrics_bind,
+                 "Address of /metrics (Prometheus); anything but localhost requires a bearer token allowed to get "
+                 "/metrics")
+      ->capture_default_str();
+  app.add_option("--health-probe-bind-address", f.probe_bind, "Address of /healthz and /readyz (0 for off)")
+      ->capture_default_str();
+  app.add_option("--tls-cert-file", f.tls_cert_file, "Certificate (PEM chain) for the API and /metrics: serve TLS");
+  app.add_option("--tls-private-key-file", f.tls_key_file, "Private key (PEM) of --tls-cert-file");
+  app.add_option("--api-service-name", f.api_service,
+                 "The Service in front of the API: callers need get services/proxy on it")
+      ->capture_default_str();
+  app.add_option("--log-format", f.log_format, "Log format: text or json")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  app.add_option("-v,--v", f.verbosity, "Log verbosity: 0 changes and failures, 1 watch chatter, 2 every API request")
+      ->capture_default_str();
+  // Every flag has an environment form for the chart: --metrics-bind-address
+  // is KUBEFOLD_METRICS_BIND_ADDRESS; a flag on the command line wins.
+  for (CLI::Option* opt : app.get_options()) {
+    std::string name = opt->get_single_name();
+    if (name.empty() || name == "help") continue;
+    std::string env = "KUBEFOLD_";
+    for (char c : name) env += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    opt->envname(env);
+  }
   CLI11_PARSE(app, argc, argv);
+  Logger logger(f.log_format == "json" ? LogFormat::kJson : LogFormat::kText, f.verbosity);
+  g_logger = &logger;
 
   auto duration = [](const std::string& flag, const std::string& v) {
     auto d = ParseDuration(v);
@@ -133,6 +160,14 @@ int main(int argc, char** argv) {
       std::exit(2);
     }
     return *d;
+  };
+  auto address = [](const std::string& flag, const std::string& v) {
+    auto a = ParseBindAddress(v, flag);
+    if (!a.ok()) {
+      std::cerr << "kubefold: " << a.status().message() << "\n";
+      std::exit(2);
+    }
+    return *a;
   };
   OperatorOptions o;
   o.log = LogLine;
@@ -157,6 +192,18 @@ int main(int argc, char** argv) {
   o.history.keep_last = std::max<size_t>(1, f.history_keep_last);
   o.history.keep_for = duration("--history-keep-for", f.history_keep_for);
   const auto shutdown_timeout = duration("--shutdown-timeout", f.shutdown_timeout);
+  o.serving.api = address("--api-bind-address", f.api_bind);
+  o.serving.metrics = address("--metrics-bind-address", f.metrics_bind);
+  o.serving.probes = address("--health-probe-bind-address", f.probe_bind);
+  if (f.tls_cert_file.empty() != f.tls_key_file.empty()) {
+    std::cerr << "kubefold: --tls-cert-file and --tls-private-key-file go together\n";
+    return 2;
+  }
+  o.serving.tls_cert_file = f.tls_cert_file;
+  o.serving.tls_key_file = f.tls_key_file;
+  o.serving.service_name = f.api_service;
+  o.serving.build = BuildInfo{KUBEFOLD_VERSION, KUBEFOLD_GIT_COMMIT, std::string("g++ ") + __VERSION__};
+  o.telemetry = std::make_shared<Telemetry>(o.serving.build, o.leader.lease_name);
 
   // The host: a kubeconfig when one is named or no in-cluster config exists.
   Result<kube::RestConfig> config = FailedPrecondition("unset");
@@ -180,7 +227,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   auto host = std::make_unique<kube::RestClient>(
-      std::move(*transport), std::shared_ptr<kube::TokenSource>(kube::NewTokenSource(*config)),
+      kube::ObserveTransport(std::move(*transport), o.telemetry->RestObserver(config->server)), std::shared_ptr<kube::TokenSource>(kube::NewTokenSource(*config)),
       kube::RestClientOptions{.qps = f.host_qps, .burst = f.host_burst});
 
   // Signals are taken by sigwait on this thread; every thread started below

@@ -1,8 +1,33 @@
 #include "operator/operator.h"
 
+#include <charconv>
 #include <utility>
 
 namespace kubefold {
+
+bool BindAddress::local() const { return host == "127.0.0.1" || host == "::1" || host == "localhost"; }
+
+Result<BindAddress> ParseBindAddress(const std::string& text, const std::string& flag) {
+  BindAddress b;
+  if (text.empty() || text == "0") return b;
+  const size_t colon = text.rfind(':');
+  if (colon == std::string::npos) {
+    return InvalidArgument(flag + ": \"" + text + "\" is not HOST:PORT, :PORT, or 0 (off)");
+  }
+  std::string host = text.substr(0, colon);
+  const std::string port = text.substr(colon + 1);
+  int p = -1;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || p < 0 || p > 65535) {
+    return InvalidArgument(flag + ": \"" + port + "\" is not a port number (0-65535)");
+  }
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "0.0.0.0";
+  if (host == "localhost") host = "127.0.0.1";
+  b.host = host;
+  b.port = p;
+  return b;
+}
 
 Operator::Operator(std::unique_ptr<kube::RestClient> host, OperatorOptions options)
     : host_(std::move(host)), options_(std::move(options)) {}
@@ -21,6 +46,8 @@ Status Operator::Start() {
     if (Status s = controllers::ValidateLeaderElection(options_.leader); !s.ok()) return s;
   }
   started_ = true;
+  if (!options_.telemetry) options_.telemetry = std::make_shared<Telemetry>(options_.serving.build, options_.leader.lease_name);
+  Telemetry& tm = *options_.telemetry;
 
   state::StoreOptions so;
   so.history = options_.history;
@@ -36,6 +63,8 @@ Status Operator::Start() {
 
   controllers::RegistryOptions ro = options_.registry;
   if (!ro.log) ro.log = options_.log;
+  ro.metrics = tm.controllers();
+  if (!ro.observe_transport) ro.observe_transport = [&tm](const std::string& server) { return tm.RestObserver(server); };
   ro.on_cluster_change = [this, user = ro.on_cluster_change](const std::string& cluster) {
     if (auto* f = poke_.load()) f->Poke();
     if (user) user(cluster);
@@ -43,11 +72,23 @@ Status Operator::Start() {
   registry_ = std::make_unique<controllers::ClusterRegistry>(*host_, *store_, *folder_, *events_, ro);
   controllers::FailoverOptions fo2 = options_.failover;
   if (!fo2.log) fo2.log = options_.log;
+  fo2.metrics = tm.controllers();
+  fo2.on_finished = [&tm, user = fo2.on_finished](const std::string& policy, const std::string& from,
+                                                  const std::string& to, const char* result, double seconds) {
+    tm.ObserveFailover(policy, from, to, result, seconds);
+    if (user) user(policy, from, to, result, seconds);
+  };
   failover_ = std::make_unique<controllers::FailoverReconciler>(*host_, *store_, *registry_, *events_, fo2);
+
+  tm.Watch(*store_, *registry_, *failover_);
 
   registry_->Start();
   failover_->Start();
   poke_ = failover_.get();
+  if (Status st = StartServing(); !st.ok()) {
+    Stop();
+    return st;
+  }
 
   if (!options_.leader_elect) {
     Log("leader election is off: this replica leads");
@@ -64,8 +105,105 @@ Status Operator::Start() {
   return Status::Ok();
 }
 
+bool Operator::Ready(std::string* why) const {
+  std::string missing;
+  if (!registry_ || !registry_->synced()) missing += "MemberCluster cache not synced; ";
+  if (!failover_ || !failover_->synced()) missing += "FailoverPolicy/FailoverAudit caches not synced; ";
+  if (stopped_) missing += "stopping; ";
+  if (why) *why = missing;
+  return missing.empty();
+}
+
+Status Operator::StartServing() {
+  const ServingOptions& so = options_.serving;
+  const std::string operator_ns = options_.leader.lease_namespace;
+  auto server_options = [&](const BindAddress& b, bool tls) {
+    HttpServerOptions o;
+    o.bind = b.host;
+    o.port = b.port;
+    if (tls) {
+      o.tls_cert_file = so.tls_cert_file;
+      o.tls_key_file = so.tls_key_file;
+    }
+    o.log = options_.log;
+    return o;
+  };
+  if ((!so.api.off() && !so.api.local()) || (!so.metrics.off() && !so.metrics.local())) {
+    auth_ = std::make_unique<RequestAuthenticator>(*host_);
+  }
+  auto describe = [&](const char* what, const BindAddress& b, const HttpServer& srv, std::string auth) {
+    Log(std::string("serving ") + what + " on " + (b.host.find(':') != std::string::npos ? "[" + b.host + "]" : b.host) +
+        ":" + std::to_string(srv.port()) + (srv.tls() ? " (TLS" : " (plain HTTP") + ", " + auth + ")");
+  };
+  if (!so.probes.off()) {
+    auto srv = HttpServer::Start(server_options(so.probes, false), [this](const IncomingRequest& r, ResponseWriter& w) {
+      if (r.path == "/healthz" || r.path == "/livez") return w.Send(200, "text/plain; charset=utf-8", "ok\n");
+      if (r.path == "/readyz") {
+        std::string why;
+        if (Ready(&why)) return w.Send(200, "text/plain; charset=utf-8", "ok\n");
+        return w.Send(503, "text/plain; charset=utf-8", "not ready: " + why + "\n");
+      }
+      w.Send(404, "text/plain; charset=utf-8", "404 page not found\n");
+    });
+    if (!srv.ok()) return InvalidArgument("--health-probe-bind-address: " + srv.status().message());
+    probe_server_ = std::move(*srv);
+    describe("health probes", so.probes, *probe_server_, "no authentication");
+  }
+  if (!so.metrics.off()) {
+    const bool guard = !so.metrics.local();
+    auto srv = HttpServer::Start(server_options(so.metrics, true), [this, guard](const IncomingRequest& r,
+                                                                             ResponseWriter& w) {
+      if (r.path != "/metrics") return w.Send(404, "text/plain; charset=utf-8", "404 page not found\n");
+      if (guard) {
+        std::string message;
+        AccessCheck access;
+        access.path = "/metrics";
+        if (int code = auth_->Check(r, access, message); code != 0) {
+          return w.Send(code, "text/plain; charset=utf-8", message + "\n");
+        }
+      }
+      w.Begin(200, metrics::kContentType);
+      Status st = options_.telemetry->registry().WriteTo([&w](std::string_view chunk) { w.Write(chunk); });
+      if (!st.ok()) Log("metrics: " + st.message());
+    });
+    if (!srv.ok()) return InvalidArgument("--metrics-bind-address: " + srv.status().message());
+    metrics_server_ = std::move(*srv);
+    describe("metrics", so.metrics, *metrics_server_,
+             guard ? "bearer token checked by TokenReview and SubjectAccessReview" : "localhost, no authentication");
+  }
+  if (!so.api.off()) {
+    QueryApiOptions qo;
+    qo.build = so.build;
+    qo.observe = [this](const std::string& route, int code, double seconds) {
+      options_.telemetry->ObserveApi(route, code, seconds);
+    };
+    if (!so.api.local()) {
+      qo.gate = [this, operator_ns, service = so.service_name](const IncomingRequest& r, std::string& message) {
+        AccessCheck access;
+        access.ns = operator_ns;
+        access.resource = "services";
+        access.subresource = "proxy";
+        access.name = service;
+        return auth_->Check(r, access, message);
+      };
+    }
+    api_ = std::make_unique<QueryApi>(*store_, *registry_, *failover_, std::move(qo));
+    auto srv = HttpServer::Start(server_options(so.api, true), [this](const IncomingRequest& r, ResponseWriter& w) {
+      api_->Handle(r, w);
+    });
+    if (!srv.ok()) return InvalidArgument("--api-bind-address: " + srv.status().message());
+    api_server_ = std::move(*srv);
+    describe("the query API", so.api, *api_server_,
+             so.api.local() ? "localhost, no authentication"
+                            : "bearer token checked by TokenReview and SubjectAccessReview (get services/proxy " +
+                                  so.service_name + " in " + operator_ns + ")");
+  }
+  return Status::Ok();
+}
+
 void Operator::SetLeading(bool leading) {
   leading_ = leading;
+  if (options_.telemetry) options_.telemetry->SetLeader(leading);
   Log(leading ? "leading: reconciling and writing" : "not leading: watching only");
   registry_->set_leader(leading);
   failover_->set_leader(leading);
@@ -74,6 +212,10 @@ void Operator::SetLeading(bool leading) {
 void Operator::Stop() {
   if (!started_ || stopped_) return;
   stopped_ = true;
+  // Endpoints first: nothing may read the loops while they stop.
+  if (api_server_) api_server_->Stop();
+  if (metrics_server_) metrics_server_->Stop();
+  if (probe_server_) probe_server_->Stop();
   // Stop writing first (a pass in progress finishes), then give the Lease
   // back, then stop watching.
   if (failover_) failover_->set_leader(false);

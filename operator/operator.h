@@ -22,9 +22,37 @@
 #include "controllers/kube/rest_client.h"
 #include "controllers/leader_election.h"
 #include "controllers/registry.h"
+#include "operator/http_server.h"
+#include "operator/query_api.h"
+#include "operator/request_auth.h"
+#include "operator/telemetry.h"
 #include "state/store.h"
 
 namespace kubefold {
+
+// An HTTP endpoint's address: "host:port", ":port" (every interface), or
+// "" / "0" for off.
+struct BindAddress {
+  std::string host;  // "" when off
+  int port = 0;
+  bool off() const { return host.empty(); }
+  // Loopback only: served without authentication.
+  bool local() const;
+};
+// kInvalidArgument naming `flag` for a malformed address.
+Result<BindAddress> ParseBindAddress(const std::string& text, const std::string& flag);
+
+struct ServingOptions {
+  BindAddress api;      // the query API (query_api.h)
+  BindAddress metrics;  // /metrics
+  BindAddress probes;   // /healthz, /readyz (never authenticated)
+  // Both set: the API and /metrics serve TLS (re-read when the files change).
+  std::string tls_cert_file, tls_key_file;
+  // The Service in front of the API: a caller of a non-local API needs
+  // `get services/proxy` on it in the operator's namespace (request_auth.h).
+  std::string service_name = "kubefold";
+  BuildInfo build;
+};
 
 struct OperatorOptions {
   std::string identity;  // this replica (the pod name); required
@@ -33,6 +61,10 @@ struct OperatorOptions {
   controllers::RegistryOptions registry;
   controllers::FailoverOptions failover;
   state::HistoryOptions history;
+  ServingOptions serving;
+  // Metrics; null: the operator makes its own. Shared so the caller can
+  // observe the host client's transport with it before the operator exists.
+  std::shared_ptr<Telemetry> telemetry;
   std::function<void(std::string_view)> log;
 };
 
@@ -54,10 +86,19 @@ class Operator {
   controllers::Folder& folder() { return *folder_; }
   controllers::ClusterRegistry& registry() { return *registry_; }
   controllers::FailoverReconciler& failover() { return *failover_; }
+  Telemetry& telemetry() { return *options_.telemetry; }
+  // Bound ports (0 when off), for callers that asked for port 0.
+  int api_port() const { return api_server_ ? api_server_->port() : 0; }
+  int metrics_port() const { return metrics_server_ ? metrics_server_->port() : 0; }
+  int probe_port() const { return probe_server_ ? probe_server_->port() : 0; }
+  // Ready: the host caches have synced (MemberClusters, policies, audits)
+  // and, when leading, the reconcilers run. `why` says what is missing.
+  bool Ready(std::string* why = nullptr) const;
 
  private:
   void SetLeading(bool leading);
   void Log(std::string_view m) const;
+  Status StartServing();
 
   std::unique_ptr<kube::RestClient> host_;
   OperatorOptions options_;
@@ -67,11 +108,14 @@ class Operator {
   std::unique_ptr<controllers::ClusterRegistry> registry_;
   std::unique_ptr<controllers::FailoverReconciler> failover_;
   std::unique_ptr<controllers::LeaderElector> elector_;
+  std::unique_ptr<RequestAuthenticator> auth_;
+  std::unique_ptr<QueryApi> api_;
+  std::unique_ptr<HttpServer> api_server_, metrics_server_, probe_server_;
   std::thread elector_thread_;
   std::atomic<controllers::FailoverReconciler*> poke_{nullptr};
   std::atomic<bool> leading_{false};
   bool started_ = false;
-  bool stopped_ = false;
+  std::atomic<bool> stopped_{false};
 };
 
 }  // namespace kubefold

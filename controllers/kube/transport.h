@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <functional>
 #include <vector>
 
 #include "state/status.h"
@@ -78,5 +79,13 @@ class Transport {
   // headers have arrived. Errors as Send.
   virtual Result<HttpStream> Open(const HttpRequest& request) = 0;
 };
+
+// Told after each request a transport sends: the method, the HTTP status (0
+// for a transport failure) and how long it took (for Open, until the
+// headers arrived). Called on the requesting thread; must be cheap.
+using TransportObserver = std::function<void(std::string_view method, int status, std::chrono::nanoseconds latency)>;
+
+// `inner`, with `observer` told about every request. O(1) per request.
+std::unique_ptr<Transport> ObserveTransport(std::unique_ptr<Transport> inner, TransportObserver observer);
 
 }  // namespace kubefold::kube

@@ -13,8 +13,10 @@ KUBECTL=${KUBECTL:-kubectl}
 WORK=$(mktemp -d)
 EMU_PID=
 WATCH_PID=
+BACKEND_PID=
 cleanup() {
   [[ -n "$WATCH_PID" ]] && kill "$WATCH_PID" 2>/dev/null || true
+  [[ -n "$BACKEND_PID" ]] && kill "$BACKEND_PID" 2>/dev/null || true
   [[ -n "$EMU_PID" ]] && kill "$EMU_PID" 2>/dev/null && wait "$EMU_PID" 2>/dev/null || true
   rm -rf "$WORK"
 }
@@ -163,6 +165,143 @@ if [[ -f "$ROOT/crds/membercluster.yaml" ]]; then
   expect_error "a policy without clusters is refused" "spec.clusters in body should have at least 1 items" k apply --validate=false -f "$WORK/bad-policy.yaml"
   sed 's/mode: Manual/mode: Sometimes/' "$ROOT/crds/examples/failoverpolicy.yaml" >"$WORK/bad-mode.yaml"
   expect_error "an unknown failback mode is refused" 'Unsupported value: "Sometimes"' k apply --validate=false -f "$WORK/bad-mode.yaml"
+fi
+
+# --- users, RBAC, reviews, the services proxy ------------------------------
+CONTROL=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["control"])' "$WORK/emu/emulator.json")
+curl -sf -XPOST "$CONTROL/clusters/east/users/alice?uid=u-alice&group=devs" >"$WORK/alice.json"
+ALICE_TOKEN=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "$WORK/alice.json")
+ka() { "$KUBECTL" --request-timeout=20s --kubeconfig "$WORK/emu/east-alice.kubeconfig" "$@"; }
+expect "whoami for an added user" "devs system:authenticated" ka auth whoami
+# can-i exits 1 when the answer is no.
+expect_error "can-i says no without a binding" "no" ka auth can-i list pods
+expect_error "a denied list is the real 403" \
+  'Error from server (Forbidden): pods is forbidden: User "alice" cannot list resource "pods" in API group "" in the namespace "default"' \
+  ka get pods
+cat >"$WORK/rbac.yaml" <<'YAML'
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: reader, namespace: default}
+rules:
+- apiGroups: [""]
+  resources: ["pods", "services"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: [""]
+  resources: ["services/proxy"]
+  resourceNames: ["echo:80", "https:echo:443", "lonely"]
+  verbs: ["get"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: alice-reads, namespace: default}
+subjects:
+- kind: User
+  name: alice
+roleRef:
+  kind: Role
+  name: reader
+  apiGroup: rbac.authorization.k8s.io
+YAML
+expect "apply of a Role and a RoleBinding" "rolebinding.rbac.authorization.k8s.io/alice-reads created" k apply --validate=false -f "$WORK/rbac.yaml"
+expect_match "get rolebindings prints ROLE" "^alice-reads +Role/reader +[0-9]+s$" k get rolebindings
+expect_match "get rolebindings -o wide prints USERS" "^alice-reads +Role/reader +[0-9]+s +alice" k get rolebindings -o wide
+expect_match "get clusterroles prints CREATED AT" "^cluster-admin +[0-9]{4}-" k get clusterroles
+expect "can-i says yes once bound" "yes" ka auth can-i list pods
+expect_error "can-i stays no in another namespace" "no" ka auth can-i list pods -n kube-system
+expect "can-i for a subresource and name" "yes" ka auth can-i get services/proxy/echo:80
+expect "can-i --as asks for the impersonated user" "yes" k auth can-i list pods --as alice
+expect "the user can list now" "No resources found" ka get pods
+# TokenReview and SubjectAccessReview with kubectl create --raw (JSON).
+printf '{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{"token":"%s"}}' "$ALICE_TOKEN" >"$WORK/tr.json"
+expect "a TokenReview authenticates the user" '"authenticated":true,"user":{"username":"alice","uid":"u-alice","groups":["devs","system:authenticated"]}' \
+  k create --raw /apis/authentication.k8s.io/v1/tokenreviews -f "$WORK/tr.json"
+printf '{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{"token":"bogus"}}' >"$WORK/tr-bad.json"
+expect "a TokenReview of an unknown token" '"status":{"user":{},"error":"invalid bearer token"}' \
+  k create --raw /apis/authentication.k8s.io/v1/tokenreviews -f "$WORK/tr-bad.json"
+printf '{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","spec":{"user":"alice","resourceAttributes":{"namespace":"default","verb":"list","resource":"pods"}}}' >"$WORK/sar.json"
+expect "a SubjectAccessReview is allowed with the binding as reason" \
+  '"status":{"allowed":true,"reason":"RBAC: allowed by RoleBinding \"alice-reads/default\" of Role \"reader\" to User \"alice\""}' \
+  k create --raw /apis/authorization.k8s.io/v1/subjectaccessreviews -f "$WORK/sar.json"
+expect_error "alice may not create TokenReviews" 'cannot create resource "tokenreviews" in API group "authentication.k8s.io" at the cluster scope' \
+  ka create --raw /apis/authentication.k8s.io/v1/tokenreviews -f "$WORK/tr.json"
+# The services proxy to backends on this host's non-loopback address
+# (Endpoints may not be loopback, as on a real server), plain and HTTPS.
+HOST_IP=$(/usr/bin/python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+try:
+    s.connect(("192.0.2.1", 9)); print(s.getsockname()[0])
+except OSError:
+    print("")')
+if [[ -n "$HOST_IP" && "$HOST_IP" != 127.* ]]; then
+  cat >"$WORK/backend.py" <<'PY'
+import http.server, json, ssl, sys
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        body = json.dumps({"path": self.path, "authorization": self.headers.get("Authorization"),
+                           "tls": isinstance(self.connection, ssl.SSLSocket)}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+plain = http.server.ThreadingHTTPServer((sys.argv[1], 0), H)
+secure = http.server.ThreadingHTTPServer((sys.argv[1], 0), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+secure.socket = ctx.wrap_socket(secure.socket, server_side=True)
+import threading
+threading.Thread(target=secure.serve_forever, daemon=True).start()
+print(plain.server_address[1], secure.server_address[1], flush=True)
+plain.serve_forever()
+PY
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=echo \
+    -keyout "$WORK/backend.key" -out "$WORK/backend.crt" >/dev/null 2>&1
+  /usr/bin/python3 "$WORK/backend.py" "$HOST_IP" "$WORK/backend.crt" "$WORK/backend.key" >"$WORK/backend.ports" 2>&1 &
+  BACKEND_PID=$!
+  for _ in $(seq 100); do [[ -s "$WORK/backend.ports" ]] && break; sleep 0.05; done
+  read -r PLAIN_PORT TLS_PORT <"$WORK/backend.ports"
+  cat >"$WORK/echo.yaml" <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: echo-0}
+spec: {containers: [{name: echo, image: echo}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: echo}
+spec:
+  ports: [{name: http, port: 80}, {name: https, port: 443}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: echo}
+subsets:
+- addresses: [{ip: "$HOST_IP", targetRef: {kind: Pod, name: echo-0, namespace: default}}]
+  ports: [{name: http, port: $PLAIN_PORT}, {name: https, port: $TLS_PORT}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: lonely}
+YAML
+  k apply --validate=false -f "$WORK/echo.yaml" >/dev/null
+  k patch pod echo-0 --subresource=status --type=merge -p "{\"status\":{\"podIPs\":[{\"ip\":\"$HOST_IP\"}]}}" >/dev/null
+  # The query goes through as sent (kubectl adds timeout= for --request-timeout).
+  expect "get --raw through the proxy reaches the backend" '{"path": "/some/path?timeout=20s&x=1", "authorization": null, "tls": false}' \
+    ka get --raw '/api/v1/namespaces/default/services/echo:80/proxy/some/path?x=1'
+  expect "the proxy speaks HTTPS to an https: backend" '{"path": "/secure?timeout=20s", "authorization": null, "tls": true}' \
+    ka get --raw '/api/v1/namespaces/default/services/https:echo:443/proxy/secure'
+  expect_error "proxy without services/proxy for that name is a 403" \
+    'services "echo:81" is forbidden: User "alice" cannot get resource "services/proxy" in API group "" in the namespace "default"' \
+    ka get --raw '/api/v1/namespaces/default/services/echo:81/proxy/'
+  expect_error "a service without endpoints is a 503" 'no endpoints available for service "lonely"' \
+    ka get --raw '/api/v1/namespaces/default/services/lonely/proxy/'
+  kill "$BACKEND_PID" 2>/dev/null || true
+else
+  echo "skip services proxy checks: no non-loopback address"
 fi
 
 expect "delete" 'deployment.apps "web" deleted' k delete deployment web

@@ -7,8 +7,9 @@
 //    (apiextensions' tableconvertor; a CRD without columns gets an Age date
 //    column), cells computed with client-go JSONPath (jsonpath.h);
 //  - built-in types with a printer in k8s.io/kubernetes/pkg/printers
-//    (Namespace, ConfigMap, Secret, Event, Lease, Deployment, StatefulSet
-//    here): that printer's columns, all of them (priority-1 ones included;
+//    (Namespace, ConfigMap, Secret, Event, Lease, Deployment, StatefulSet,
+//    Role, ClusterRole, RoleBinding, ClusterRoleBinding here): that
+//    printer's columns, all of them (priority-1 ones included;
 //    the server always prints wide and kubectl hides them without -o wide);
 //  - types the real server has no printer for (CustomResourceDefinition):
 //    the default Name / Created At table.

@@ -35,7 +35,7 @@ configure = test -f $(1)/build.ninja || $(CMAKE) -G Ninja -S . -B $(1) $(2)
 # The targets share build directories and a 2-core machine; run them in order.
 .NOTPARALLEL:
 
-.PHONY: all deps build demo test test-tsan test-asan bench-state bench-watch fuzz check clean
+.PHONY: all deps build demo test test-tsan test-asan bench-state bench-watch bench-failover bench-api fuzz check clean
 
 all: build
 
@@ -67,7 +67,7 @@ test-asan: deps
 
 # bench-<name> builds <name>_bench in build-bench/ (Release) and writes
 # build/bench/<name>.json.
-bench-state bench-watch bench-failover: bench-%: deps
+bench-state bench-watch bench-failover bench-api: bench-%: deps
 	$(call configure,build-bench,-DCMAKE_BUILD_TYPE=Release -DKUBEFOLD_BUILD_BENCH=ON)
 	$(CMAKE) --build build-bench --parallel $(JOBS) --target $*_bench
 	mkdir -p build/bench

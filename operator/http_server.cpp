@@ -97,6 +97,29 @@ void SetTimeout(int fd, int option, std::chrono::milliseconds d) {
 
 }  // namespace
 
+Status ParseRequestTarget(std::string_view target, IncomingRequest& req) {
+  const size_t q = target.find('?');
+  req.raw_path = std::string(target.substr(0, q));
+  auto p = Unescape(req.raw_path, false);
+  if (!p) return InvalidArgument("the request path has a malformed percent-escape");
+  req.path = std::move(*p);
+  req.query.clear();
+  if (q == std::string_view::npos) return Status::Ok();
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    const size_t amp = rest.find('&');
+    std::string_view part = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    if (part.empty()) continue;
+    const size_t eq = part.find('=');
+    auto k = Unescape(part.substr(0, eq), true);
+    auto v = Unescape(eq == std::string_view::npos ? std::string_view() : part.substr(eq + 1), true);
+    if (!k || !v) return InvalidArgument("the query string has a malformed percent-escape");
+    req.query.emplace_back(std::move(*k), std::move(*v));
+  }
+  return Status::Ok();
+}
+
 std::string IncomingRequest::Header(const std::string& lower_name) const {
   auto it = headers.find(lower_name);
   return it == headers.end() ? std::string() : it->second;
@@ -472,35 +495,9 @@ void HttpServer::Serve(Connection* c) {
       if (!fresh) it->second += ", " + std::string(f.value());
     }
     req.body = std::move(msg.body());
-    const std::string target(msg.target());
-    const size_t q = target.find('?');
-    req.raw_path = target.substr(0, q);
-    bool bad = false;
-    std::string bad_message;
-    if (auto p = Unescape(req.raw_path, false)) {
-      req.path = *p;
-    } else {
-      bad = true;
-      bad_message = "the request path has a malformed percent-escape";
-    }
-    if (q != std::string::npos) {
-      std::string_view rest = std::string_view(target).substr(q + 1);
-      while (!rest.empty() && !bad) {
-        const size_t amp = rest.find('&');
-        std::string_view part = rest.substr(0, amp);
-        rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
-        if (part.empty()) continue;
-        const size_t eq = part.find('=');
-        auto k = Unescape(part.substr(0, eq), true);
-        auto v = Unescape(eq == std::string_view::npos ? std::string_view() : part.substr(eq + 1), true);
-        if (!k || !v) {
-          bad = true;
-          bad_message = "the query string has a malformed percent-escape";
-          break;
-        }
-        req.query.emplace_back(std::move(*k), std::move(*v));
-      }
-    }
+    const Status parsed = ParseRequestTarget(std::string_view(msg.target().data(), msg.target().size()), req);
+    const bool bad = !parsed.ok();
+    const std::string bad_message = parsed.message();
     const bool keep_alive = msg.keep_alive() && !stopping_.load();
     ConnectionResponse r([c](std::string_view d) { return c->WriteAll(d); }, req.method == "HEAD", keep_alive);
     if (bad) {

@@ -47,6 +47,11 @@ struct IncomingRequest {
   std::string Header(const std::string& lower_name) const;
 };
 
+// Fills request.path, raw_path and query from a request target
+// ("/api/v1/diff?from=1&to=latest"): percent-decoding, `+` as a space in
+// the query. kInvalidArgument naming the part with a malformed escape.
+Status ParseRequestTarget(std::string_view target, IncomingRequest& request);
+
 // Writes one response. Either Send (a whole body) or Begin followed by any
 // number of Write calls (a chunked stream, flushed every 64 KiB and at the
 // end). Write returns false once the client is gone: stop producing.

@@ -13,6 +13,7 @@
 
 #include "controllers/health.h"
 #include "controllers/kube/internal/rfc3339.h"
+#include "operator/internal/json_text.h"
 #include "state/diff.h"
 
 namespace kubefold {
@@ -197,31 +198,39 @@ Json Meta(const state::Snapshot& s) {
   return j;
 }
 
-Json KeyJson(std::string_view cluster, std::string_view ns, const state::Record& r) {
-  return Json{{"cluster", cluster}, {"namespace", ns}, {"group", r.group()}, {"kind", r.kind()}, {"name", r.name()}};
+// `{"cluster":..,"namespace":..,"group":..,"kind":..,"name":..` — an
+// item's key, left open for more members. Written by hand: per item this
+// is most of the work of a large answer.
+void AppendKey(std::string& out, std::string_view cluster, std::string_view ns, const state::Record& r) {
+  out += "{\"cluster\":";
+  internal::AppendJsonString(out, cluster);
+  out += ",\"namespace\":";
+  internal::AppendJsonString(out, ns);
+  out += ",\"group\":";
+  internal::AppendJsonString(out, r.group());
+  out += ",\"kind\":";
+  internal::AppendJsonString(out, r.kind());
+  out += ",\"name\":";
+  internal::AppendJsonString(out, r.name());
 }
 
-void AddSummary(Json& j, const state::Record& r) {
-  const state::WorkloadSummary s = r.summary();
-  j["counter"] = r.counter();
-  if (s.generation != state::WorkloadSummary::kUnset) j["generation"] = s.generation;
-  if (s.observed_generation != state::WorkloadSummary::kUnset) j["observedGeneration"] = s.observed_generation;
-  if (s.desired_replicas >= 0) j["desiredReplicas"] = s.desired_replicas;
-  if (s.ready_replicas >= 0) j["readyReplicas"] = s.ready_replicas;
-  if (s.available_replicas >= 0) j["availableReplicas"] = s.available_replicas;
-}
-
-// `j` serialized with a raw JSON member appended (the stored object, not
-// re-parsed).
-std::string WithRaw(const Json& j, std::string_view member, std::string_view raw) {
-  std::string out = j.dump();
-  out.pop_back();  // '}'
+void AppendNumber(std::string& out, const char* member, int64_t v) {
   out += ",\"";
   out += member;
   out += "\":";
-  out += raw;
-  out += '}';
-  return out;
+  out += std::to_string(v);
+}
+
+// The summary members of a snapshot item (counter and the decoded fields
+// the object carries).
+void AppendSummary(std::string& out, const state::Record& r) {
+  const state::WorkloadSummary s = r.summary();
+  AppendNumber(out, "counter", static_cast<int64_t>(r.counter()));
+  if (s.generation != state::WorkloadSummary::kUnset) AppendNumber(out, "generation", s.generation);
+  if (s.observed_generation != state::WorkloadSummary::kUnset) AppendNumber(out, "observedGeneration", s.observed_generation);
+  if (s.desired_replicas >= 0) AppendNumber(out, "desiredReplicas", s.desired_replicas);
+  if (s.ready_replicas >= 0) AppendNumber(out, "readyReplicas", s.ready_replicas);
+  if (s.available_replicas >= 0) AppendNumber(out, "availableReplicas", s.available_replicas);
 }
 
 }  // namespace
@@ -416,6 +425,7 @@ void QueryApi::Handle(const IncomingRequest& req, ResponseWriter& w) {
       bool alive = w.Write(out);
       uint64_t index = 0, written = 0;
       bool more = false;
+      std::string line;
       auto visit = [&](const state::WorkloadRef& ref_) {
         if (IsHealth(ref_.ns) && !(ns && *ns == kHealthNamespace)) return true;
         if (ns && ref_.ns != *ns) return true;
@@ -426,10 +436,15 @@ void QueryApi::Handle(const IncomingRequest& req, ResponseWriter& w) {
           more = true;
           return false;
         }
-        Json item = KeyJson(ref_.cluster, ref_.ns, r);
-        AddSummary(item, r);
-        std::string line = written++ ? "," : "";
-        line += full ? WithRaw(item, "object", r.object_json()) : item.dump();
+        line.clear();
+        if (written++) line += ',';
+        AppendKey(line, ref_.cluster, ref_.ns, r);
+        AppendSummary(line, r);
+        if (full) {
+          line += ",\"object\":";
+          line += r.object_json();
+        }
+        line += '}';
         alive = w.Write(line);
         return alive;
       };
@@ -528,33 +543,42 @@ void QueryApi::Handle(const IncomingRequest& req, ResponseWriter& w) {
       out += ",\"changes\":[";
       bool alive = w.Write(out);
       size_t n = 0, added = 0, removed = 0, modified = 0;
+      std::string line;
       Status st = state::VisitDiff(from, to, filter, [&](const state::Change& c) {
         const state::Record& key = c.after ? *c.after : *c.before;
-        Json j = KeyJson(c.cluster, c.ns, key);
-        j["type"] = state::ChangeTypeName(c.type);
-        if (c.before) j["fromCounter"] = c.before->counter();
-        if (c.after) j["toCounter"] = c.after->counter();
-        std::string line = n++ ? "," : "";
+        line.clear();
+        if (n++) line += ',';
+        AppendKey(line, c.cluster, c.ns, key);
+        line += ",\"type\":\"";
+        line += state::ChangeTypeName(c.type);
+        line += '"';
+        if (c.before) AppendNumber(line, "fromCounter", static_cast<int64_t>(c.before->counter()));
+        if (c.after) AppendNumber(line, "toCounter", static_cast<int64_t>(c.after->counter()));
         switch (c.type) {
           case state::ChangeType::kAdded:
             ++added;
-            line += WithRaw(j, "object", c.after->object_json());
+            line += ",\"object\":";
+            line += c.after->object_json();
             break;
           case state::ChangeType::kRemoved:
             ++removed;
-            line += WithRaw(j, "object", c.before->object_json());
+            line += ",\"object\":";
+            line += c.before->object_json();
             break;
           case state::ChangeType::kModified: {
             ++modified;
             if (with_patch) {
-              const Json a = Json::parse(c.before->object_json(), nullptr, false);
-              const Json b = Json::parse(c.after->object_json(), nullptr, false);
-              j["patch"] = (a.is_discarded() || b.is_discarded()) ? Json::array() : Json::diff(a, b);
+              line += ",\"patch\":";
+              const size_t mark = line.size();
+              if (!internal::AppendJsonPatch(line, c.before->object_json(), c.after->object_json()).ok()) {
+                line.resize(mark);
+                line += "[]";
+              }
             }
-            line += j.dump();
             break;
           }
         }
+        line += '}';
         alive = w.Write(line);
         return alive;
       });

@@ -79,7 +79,7 @@ struct Flags {
   std::string history_keep_for = "10m";
   std::string api_bind = "127.0.0.1:8082", metrics_bind = ":8080", probe_bind = ":8081";
   std::string tls_cert_file, tls_key_file;
-  std::string api_service = "kubefold";
+  std::string api_service = "kubefold", api_service_port = "api";
   std::string log_format = "text";
   int verbosity = 0;
 };
@@ -132,6 +132,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--tls-cert-file", f.tls_cert_file, "Certificate (PEM chain) for the API and /metrics: serve TLS");
   app.add_option("--tls-private-key-file", f.tls_key_file, "Private key (PEM) of --tls-cert-file");
+  app.add_option("--api-service-port-name", f.api_service_port,
+                 "The name of that Service's API port (callers need get services/proxy on SCHEME:SERVICE:PORT)")
+      ->capture_default_str();
   app.add_option("--api-service-name", f.api_service,
                  "The Service in front of the API: callers need get services/proxy on it")
       ->capture_default_str();
@@ -202,6 +205,7 @@ int main(int argc, char** argv) {
   o.serving.tls_cert_file = f.tls_cert_file;
   o.serving.tls_key_file = f.tls_key_file;
   o.serving.service_name = f.api_service;
+  o.serving.service_port_name = f.api_service_port;
   o.serving.build = BuildInfo{KUBEFOLD_VERSION, KUBEFOLD_GIT_COMMIT, std::string("g++ ") + __VERSION__};
   o.telemetry = std::make_shared<Telemetry>(o.serving.build, o.leader.lease_name);
 

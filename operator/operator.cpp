@@ -177,8 +177,10 @@ Status Operator::StartServing() {
     qo.observe = [this](const std::string& route, int code, double seconds) {
       options_.telemetry->ObserveApi(route, code, seconds);
     };
+    const std::string proxy_name = std::string(so.tls_cert_file.empty() ? "http" : "https") + ":" + so.service_name +
+                                   ":" + so.service_port_name;
     if (!so.api.local()) {
-      qo.gate = [this, operator_ns, service = so.service_name](const IncomingRequest& r, std::string& message) {
+      qo.gate = [this, operator_ns, service = proxy_name](const IncomingRequest& r, std::string& message) {
         AccessCheck access;
         access.ns = operator_ns;
         access.resource = "services";
@@ -196,7 +198,7 @@ Status Operator::StartServing() {
     describe("the query API", so.api, *api_server_,
              so.api.local() ? "localhost, no authentication"
                             : "bearer token checked by TokenReview and SubjectAccessReview (get services/proxy " +
-                                  so.service_name + " in " + operator_ns + ")");
+                                  proxy_name + " in " + operator_ns + ")");
   }
   return Status::Ok();
 }

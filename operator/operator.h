@@ -48,9 +48,13 @@ struct ServingOptions {
   BindAddress probes;   // /healthz, /readyz (never authenticated)
   // Both set: the API and /metrics serve TLS (re-read when the files change).
   std::string tls_cert_file, tls_key_file;
-  // The Service in front of the API: a caller of a non-local API needs
-  // `get services/proxy` on it in the operator's namespace (request_auth.h).
+  // The Service in front of the API and the name of its port: a caller of a
+  // non-local API needs `get services/proxy` in the operator's namespace on
+  // the name the API server's proxy authorizes, "SCHEME:SERVICE:PORT"
+  // (https when the API serves TLS), so one RBAC rule covers both ways in
+  // (request_auth.h).
   std::string service_name = "kubefold";
+  std::string service_port_name = "api";
   BuildInfo build;
 };
 

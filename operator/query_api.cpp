@@ -338,6 +338,7 @@ void QueryApi::Handle(const IncomingRequest& req, ResponseWriter& w) {
       for (size_t i = 0; i < std::min(limit, page.size()); ++i) {
         const auto& r = page[i];
         Json j = {{"seq", r.seq}, {"time", Stamp(r.time)}, {"vector", Json::parse(r.vector.ToJson())}, {"pins", r.pins}};
+        if (auto snap = store_.Get(r.seq); snap.ok()) j["workloads"] = WorkloadCount(*snap);
         if (auto b = pinned_by.find(r.seq); b != pinned_by.end()) j["pinnedBy"] = b->second;
         items.push_back(std::move(j));
       }

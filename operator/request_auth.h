@@ -5,10 +5,11 @@
 // against the host cluster, and both answers are cached briefly.
 //
 // What is checked:
-//   * the query API: `get` on `services/proxy` for the kubefold Service in
-//     its namespace — the same permission the host API server checks for
-//     the service-proxy path the kubectl plugin uses, so one RBAC rule
-//     grants both ways in;
+//   * the query API: `get` on `services/proxy` named "SCHEME:SERVICE:PORT"
+//     (e.g. https:kubefold:api) in the operator's namespace — exactly what
+//     the host API server authorizes for the service-proxy path the kubectl
+//     plugin uses (it names the resource by that path segment), so one RBAC
+//     rule grants both ways in;
 //   * /metrics: `get` on the non-resource URL /metrics, as Prometheus'
 //     usual ClusterRole grants.
 //

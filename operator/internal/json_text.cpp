@@ -21,6 +21,12 @@ simdjson::dom::parser& Parser(int which) {
 
 void AppendPointerToken(std::string& path, std::string_view key) {
   path += '/';
+  bool plain = true;  // the usual case: nothing to escape
+  for (char c : key) plain &= c != '~' && c != '/';
+  if (plain) {
+    path += key;
+    return;
+  }
   for (char c : key) {
     if (c == '~') {
       path += "~0";
@@ -114,7 +120,18 @@ class PatchWriter {
       index.reserve(y.size());
       for (auto [k, v] : y) index.emplace(k, v);
     }
+    // Objects of one kind usually list their members in the same order: try
+    // the target's member at the same position before searching.
+    auto next = y.begin();
     auto find = [&](std::string_view k, element& out) {
+      if (next != y.end()) {
+        const auto here = *next;
+        ++next;
+        if (here.key == k) {
+          out = here.value;
+          return true;
+        }
+      }
       if (indexed) {
         auto it = index.find(k);
         if (it == index.end()) return false;
@@ -124,16 +141,19 @@ class PatchWriter {
       return y.at_key(k).get(out) == simdjson::SUCCESS;
     };
     const size_t base = path.size();
+    size_t matched = 0;
     for (auto [k, v] : x) {
       AppendPointerToken(path, k);
       element other;
       if (find(k, other)) {
+        ++matched;
         Diff(v, other, path);
       } else {
         Op("remove", path, nullptr);
       }
       path.resize(base);
     }
+    if (matched == y.size()) return;  // every target member was met: none added
     for (auto [k, v] : y) {
       element mine;
       if (x.at_key(k).get(mine) == simdjson::SUCCESS) continue;
@@ -174,11 +194,20 @@ class PatchWriter {
   bool first_ = true;
 };
 
+// True for the bytes a JSON string literal must escape.
+bool NeedsEscape(char c) { return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20; }
+
 }  // namespace
 
 void AppendJsonString(std::string& out, std::string_view s) {
   out += '"';
-  for (char c : s) {
+  // Copy runs of plain bytes at once; escape the rest one by one.
+  size_t start = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (!NeedsEscape(s[i])) continue;
+    out.append(s.data() + start, i - start);
+    start = i + 1;
+    const char c = s[i];
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -190,11 +219,10 @@ void AppendJsonString(std::string& out, std::string_view s) {
           char buf[8];
           std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
           out += buf;
-        } else {
-          out += c;
         }
     }
   }
+  out.append(s.data() + start, s.size() - start);
   out += '"';
 }
 

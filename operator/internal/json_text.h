@@ -23,6 +23,8 @@ void AppendJsonString(std::string& out, std::string_view s);
 // "/-"), anything else that differs is replaced. Paths are RFC 6901 JSON
 // Pointers (`~` -> `~0`, `/` -> `~1`). Values are written minified.
 // kInvalidArgument when either document is not JSON (nothing appended).
+// Objects with duplicate member names (which RFC 8259 says should not occur
+// and API servers never send) get a valid but unspecified patch.
 // Parses with simdjson on the calling thread's own parsers; allocates only
 // for the output and a key index of objects with many members.
 Status AppendJsonPatch(std::string& out, std::string_view before, std::string_view after);

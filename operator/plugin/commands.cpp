@@ -324,21 +324,7 @@ Status Snapshots(Client& client, const SnapshotsArgs& args, const OutputOptions&
   if (Wide(o)) headers.push_back("VECTOR");
   Table t(headers);
   for (const auto& item : At(*doc, "items")) {
-    std::string workloads = Str(item, "workloads");
-    if (workloads.empty()) {
-      // The list does not carry the count: the snapshot's head does (one
-      // workload's worth of body is read, then the answer is dropped).
-      auto one = client.Kubefold("/api/v1/snapshots/" + Str(item, "seq") + "?limit=1");
-      if (one.ok()) {
-        auto head = ParseStreamed(**one, "items", [](const Json&) {});
-        if (!head.ok()) return head.status();
-        workloads = Str(At(*head, "snapshot"), "workloads");
-      } else if (one.status().code() == StatusCode::kGone || one.status().code() == StatusCode::kNotFound) {
-        workloads = "<gone>";  // dropped by retention since the list was read
-      } else {
-        return one.status();
-      }
-    }
+    const std::string workloads = Str(item, "workloads");
     std::vector<Cell> row = {Str(item, "seq"), Str(item, "time"), workloads, Str(item, "pins"),
                              Join(At(item, "pinnedBy"), ",")};
     if (Wide(o)) row.push_back(VectorText(At(item, "vector")));

@@ -487,7 +487,7 @@ metadata: {name: kubefold-query, namespace: kubefold-system}
 rules:
 - apiGroups: [""]
   resources: [services/proxy]
-  resourceNames: [kubefold]
+  resourceNames: ["http:kubefold:api"]
   verbs: [get]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
@@ -520,7 +520,7 @@ subjects:
   BOOST_CHECK_EQUAL(kube::FindHeader(no_token.headers, "WWW-Authenticate"), "Bearer");
   CheckError(Call(api, "/api/v1/clusters", "GET", bearer("not-a-token")), 401, "", "not accepted");
   CheckError(Call(api, "/api/v1/clusters", "GET", bearer(alice)), 403, "",
-             "user \"alice\" may not get services/proxy \"kubefold\" in the namespace \"kubefold-system\"");
+             "user \"alice\" may not get services/proxy \"http:kubefold:api\" in the namespace \"kubefold-system\"");
   const Reply ok = Call(api, "/api/v1/clusters", "GET", bearer(bob));
   BOOST_CHECK_EQUAL(ok.code, 200);
   BOOST_CHECK_EQUAL(ok.json()["items"].size(), 3u);

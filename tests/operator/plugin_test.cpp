@@ -521,13 +521,12 @@ BOOST_AUTO_TEST_CASE(through_the_service_proxy_the_users_token_reaches_kubefold_
   }
   // A user allowed exactly `get services/proxy` on kubefold: the API server
   // lets the request through without its Authorization, kubefold checks the
-  // repeated token with TokenReview and SubjectAccessReview. The API server
-  // authorizes the proxy under the name "SCHEME:SERVICE:PORT" and kubefold
-  // under the Service's name: a rule with resourceNames lists both.
+  // repeated token with TokenReview and SubjectAccessReview. Both authorize
+  // the name "SCHEME:SERVICE:PORT": one rule covers both checks.
   w.emulator->AddUser("host", emu::UserInfo{"bob", "", {}});
   w.Apply("apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: kubefold-query\n"
           "  namespace: kubefold-system\nrules:\n- apiGroups: [\"\"]\n  resources: [services/proxy]\n"
-          "  resourceNames: [kubefold, \"http:kubefold:api\"]\n  verbs: [get]\n---\n"
+          "  resourceNames: [\"http:kubefold:api\"]\n  verbs: [get]\n---\n"
           "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: bob-kubefold-query\n"
           "  namespace: kubefold-system\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: Role\n"
           "  name: kubefold-query\nsubjects:\n- kind: User\n  name: bob\n  apiGroup: rbac.authorization.k8s.io\n");

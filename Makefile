@@ -72,7 +72,7 @@ bench-state bench-watch bench-failover bench-api: bench-%: deps
 	$(CMAKE) --build build-bench --parallel $(JOBS) --target $*_bench
 	mkdir -p build/bench
 	build-bench/tests/bench/$*_bench \
-	  --benchmark_out=build/bench/$*.json --benchmark_out_format=json $(BENCH_ARGS)
+	  --benchmark_out=build/bench/$*.json --benchmark_out_format=json $(if $(filter api,$*),--benchmark_enable_random_interleaving=true) $(BENCH_ARGS)
 
 # Each fuzz target runs FUZZ_SECONDS from its seed corpus (copied, so runs
 # never write into the source tree); a crash fails the target and leaves the

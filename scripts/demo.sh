@@ -115,9 +115,19 @@ available() {  # available <cluster>
 available east
 
 say "Starting kubefold against the host"
+# Its endpoints on ephemeral loopback ports (no authentication on loopback);
+# the query API's port is read from its log.
 "$KUBEFOLD" --kubeconfig "$WORK/host.kubeconfig" --leader-elect=false --resync 1s --status-period 1s \
+  --api-bind-address 127.0.0.1:0 --metrics-bind-address 127.0.0.1:0 --health-probe-bind-address 127.0.0.1:0 \
   >"$WORK/kubefold.log" 2>&1 &
 OP_PID=$!
+wait_for 20 "the query API" grep -q "serving the query API on" "$WORK/kubefold.log"
+API=$(sed -n 's/.*serving the query API on \(127\.0\.0\.1:[0-9]*\).*/\1/p' "$WORK/kubefold.log" | head -n 1)
+METRICS=$(sed -n 's/.*serving metrics on \(127\.0\.0\.1:[0-9]*\).*/\1/p' "$WORK/kubefold.log" | head -n 1)
+# kubectl finds the plugin (kubectl-kubefold) on PATH. In a cluster it goes
+# through the API server's service proxy; here, straight to the local port.
+export PATH="$BUILD/operator:$PATH"
+kf() { KUBECONFIG="$WORK/host.kubeconfig" kubectl kubefold "$@" --server-url "http://$API"; }
 ready() { [[ $(k get mc -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{" "}{end}') == "True True True " ]]; }
 wait_for 60 "every member to be Ready" ready
 k get memberclusters -o wide
@@ -138,6 +148,10 @@ EOF
 wait_for 30 "the policy to be evaluated" bash -c "kubectl --kubeconfig $WORK/host.kubeconfig -n shop get fp web -o jsonpath='{.status.workloads[0].activeCluster}' | grep -q east"
 k -n shop get failoverpolicy web
 
+say "kubectl kubefold clusters / whatif east: what would move if east failed now"
+kf clusters
+kf whatif east
+
 say "Cutting east off the network (the emulator's partition fault)"
 curl -fsS -X POST "$CONTROL/clusters/east/faults/partition" >/dev/null
 wait_for 60 "the failover to west" bash -c "kubectl --kubeconfig $WORK/$(echo west).kubeconfig -n shop get deployment web"
@@ -151,6 +165,14 @@ wait_for 30 "the audit to complete" completed
 k -n shop get failoveraudits -o wide
 k -n shop get failoveraudits -o yaml | sed -n '/^  spec:/,/^  status:/p'
 k -n shop get events --field-selector involvedObject.kind=FailoverPolicy 2>/dev/null || k -n shop get events
+
+AUDIT=$(k -n shop get fa -o jsonpath='{.items[0].metadata.name}')
+say "kubectl kubefold audit $AUDIT --diff: what changed between its pinned snapshots"
+kf -n shop audit "$AUDIT" --diff
+say "kubectl kubefold snapshots (the audit's two are pinned)"
+kf snapshots | awk 'NR == 1 || /shop\//'
+say "kubefold's metrics (excerpt)"
+curl -fsS "http://$METRICS/metrics" | grep -E "^(kubefold_failovers_total|kubefold_cluster_ready|kubefold_audits)" || true
 
 say "kubefold's log"
 grep -E "leading|watching|ClusterUnhealthy|removed" "$WORK/kubefold.log" | cut -c1-200 || true

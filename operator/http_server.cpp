@@ -17,6 +17,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "controllers/kube/paths.h"
+
 namespace kubefold {
 
 namespace http = boost::beast::http;
@@ -42,35 +44,6 @@ const char* ReasonPhrase(int status) {
     case 503: return "Service Unavailable";
     default: return "Unknown";
   }
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Percent-decoding (RFC 3986); `plus_is_space` for query components.
-// nullopt on a malformed escape.
-std::optional<std::string> Unescape(std::string_view in, bool plus_is_space) {
-  std::string out;
-  out.reserve(in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
-    const char c = in[i];
-    if (c == '%') {
-      if (i + 2 >= in.size()) return std::nullopt;
-      const int hi = HexValue(in[i + 1]), lo = HexValue(in[i + 2]);
-      if (hi < 0 || lo < 0) return std::nullopt;
-      out.push_back(static_cast<char>(hi * 16 + lo));
-      i += 2;
-    } else if (c == '+' && plus_is_space) {
-      out.push_back(' ');
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
 }
 
 std::string FileStamp(const std::string& path) {
@@ -100,7 +73,7 @@ void SetTimeout(int fd, int option, std::chrono::milliseconds d) {
 Status ParseRequestTarget(std::string_view target, IncomingRequest& req) {
   const size_t q = target.find('?');
   req.raw_path = std::string(target.substr(0, q));
-  auto p = Unescape(req.raw_path, false);
+  auto p = kube::PercentDecode(req.raw_path, false);
   if (!p) return InvalidArgument("the request path has a malformed percent-escape");
   req.path = std::move(*p);
   req.query.clear();
@@ -112,8 +85,8 @@ Status ParseRequestTarget(std::string_view target, IncomingRequest& req) {
     rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
     if (part.empty()) continue;
     const size_t eq = part.find('=');
-    auto k = Unescape(part.substr(0, eq), true);
-    auto v = Unescape(eq == std::string_view::npos ? std::string_view() : part.substr(eq + 1), true);
+    auto k = kube::PercentDecode(part.substr(0, eq), true);
+    auto v = kube::PercentDecode(eq == std::string_view::npos ? std::string_view() : part.substr(eq + 1), true);
     if (!k || !v) return InvalidArgument("the query string has a malformed percent-escape");
     req.query.emplace_back(std::move(*k), std::move(*v));
   }

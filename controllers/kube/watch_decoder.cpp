@@ -1,4 +1,5 @@
 #include "controllers/kube/watch_decoder.h"
+#include "controllers/kube/internal/json_string.h"
 
 #include <simdjson.h>
 #include <unordered_set>
@@ -151,37 +152,14 @@ Result<state::WorkloadSummary> Summarize(element obj, const ResourceType& t) {
   return s;
 }
 
-// A JSON string literal for `s` (valid UTF-8, as simdjson guarantees).
-void AppendQuoted(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out += '"';
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += "\\u00";
-          out += kHex[(c >> 4) & 15];
-          out += kHex[c & 15];
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-}
+// JSON string literals: simdjson hands out valid UTF-8.
+using internal::AppendJsonString;
 
 // Writes the separator and `"key":`; the value follows.
 void AppendKey(std::string& out, bool& first, std::string_view key) {
   if (!first) out += ',';
   first = false;
-  AppendQuoted(out, key);
+  AppendJsonString(out, key);
   out += ':';
 }
 
@@ -201,9 +179,9 @@ std::string SerializePruned(element obj, const ResourceType& type) {
   std::string out;
   out.reserve(4096);
   out += "{\"apiVersion\":";
-  AppendQuoted(out, type.ApiVersion());
+  AppendJsonString(out, type.ApiVersion());
   out += ",\"kind\":";
-  AppendQuoted(out, type.kind);
+  AppendJsonString(out, type.kind);
   bool first = false;
   for (auto field : object(obj)) {
     if (field.key == "apiVersion" || field.key == "kind") continue;

@@ -194,37 +194,7 @@ class PatchWriter {
   bool first_ = true;
 };
 
-// True for the bytes a JSON string literal must escape.
-bool NeedsEscape(char c) { return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20; }
-
 }  // namespace
-
-void AppendJsonString(std::string& out, std::string_view s) {
-  out += '"';
-  // Copy runs of plain bytes at once; escape the rest one by one.
-  size_t start = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (!NeedsEscape(s[i])) continue;
-    out.append(s.data() + start, i - start);
-    start = i + 1;
-    const char c = s[i];
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
-          out += buf;
-        }
-    }
-  }
-  out.append(s.data() + start, s.size() - start);
-  out += '"';
-}
 
 Status AppendJsonPatch(std::string& out, std::string_view before, std::string_view after) {
   element a, b;

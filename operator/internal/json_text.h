@@ -7,14 +7,12 @@
 #include <string>
 #include <string_view>
 
+#include "controllers/kube/internal/json_string.h"
 #include "state/status.h"
 
 namespace kubefold::internal {
 
-// Appends `s` as a JSON string literal (quotes included), escaping `"`, `\`
-// and control characters; other bytes are copied as they are (the input is
-// UTF-8 from the API server). O(size).
-void AppendJsonString(std::string& out, std::string_view s);
+using kube::internal::AppendJsonString;  // controllers/kube/internal/json_string.h
 
 // Appends to `out` an RFC 6902 JSON Patch (a JSON array) that turns the
 // JSON document `before` into `after`: objects are compared member by

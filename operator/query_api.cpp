@@ -56,13 +56,17 @@ int HttpCode(const Status& s) {
   }
 }
 
+// Serialized; bytes that are not UTF-8 (a parameter echoed in a message)
+// become U+FFFD instead of failing the answer.
+std::string Dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
 void SendError(ResponseWriter& w, const ApiError& e) {
   Json body = {{"kind", "Error"}, {"code", e.code}, {"reason", ReasonFor(e.code)}, {"message", e.message}};
   if (!e.parameter.empty()) body["parameter"] = e.parameter;
   std::vector<std::pair<std::string, std::string>> headers;
   if (e.code == 401) headers.emplace_back("WWW-Authenticate", "Bearer");
   if (e.code == 405) headers.emplace_back("Allow", "GET, HEAD");
-  w.Send(e.code, kJson, body.dump() + "\n", headers);
+  w.Send(e.code, kJson, Dump(body) + "\n", headers);
 }
 
 std::string Stamp(state::TimePoint t) { return kube::internal::FormatRfc3339Micro(t); }
@@ -125,7 +129,9 @@ std::optional<state::TimePoint> ParseTime(const std::string& text) {
   }
   int64_t step = 1'000'000'000;
   for (int i = 0; i < std::min(digits, 9); ++i) step /= 10;
-  return *t + std::chrono::duration_cast<state::TimePoint::duration>(std::chrono::nanoseconds(step - 1));
+  const auto widen = std::chrono::duration_cast<state::TimePoint::duration>(std::chrono::nanoseconds(step - 1));
+  if (*t > state::TimePoint::max() - widen) return state::TimePoint::max();  // the far future: no overflow
+  return *t + widen;
 }
 
 // A snapshot reference: seq, "latest", or an RFC 3339 time.
@@ -174,7 +180,7 @@ Result<state::VersionVector> ParseVector(const std::string& text) {
     j[std::string(part.substr(0, eq))] = *n;
   }
   if (j.empty()) return InvalidArgument("the vector is empty");
-  return state::VersionVector::Parse(j.dump());
+  return state::VersionVector::Parse(Dump(j));
 }
 
 bool IsHealth(std::string_view ns) { return ns == kHealthNamespace; }
@@ -268,7 +274,7 @@ void QueryApi::Handle(const IncomingRequest& req, ResponseWriter& w) {
       Json j = {{"version", options_.build.version},
                 {"gitCommit", options_.build.git_commit},
                 {"compiler", options_.build.compiler}};
-      return w.Send(200, kJson, j.dump() + "\n");
+      return w.Send(200, kJson, Dump(j) + "\n");
     }
     if (path == "/api/v1/clusters") {
       route = path;
@@ -314,7 +320,7 @@ void QueryApi::Handle(const IncomingRequest& req, ResponseWriter& w) {
         items.push_back(std::move(c));
       }
       Json out = {{"kind", "ClusterList"}, {"snapshot", Meta(s)}, {"items", std::move(items)}};
-      return w.Send(200, kJson, out.dump() + "\n");
+      return w.Send(200, kJson, Dump(out) + "\n");
     }
     if (path == "/api/v1/snapshots") {
       route = path;
@@ -344,7 +350,7 @@ void QueryApi::Handle(const IncomingRequest& req, ResponseWriter& w) {
       }
       Json out = {{"kind", "SnapshotList"}, {"latest", store_.Current().seq()}, {"items", std::move(items)}};
       if (page.size() > limit) out["continue"] = std::to_string(page[limit].seq);
-      return w.Send(200, kJson, out.dump() + "\n");
+      return w.Send(200, kJson, Dump(out) + "\n");
     }
     if (path.starts_with("/api/v1/snapshots/")) {
       route = "/api/v1/snapshots/{ref}";
@@ -420,7 +426,7 @@ void QueryApi::Handle(const IncomingRequest& req, ResponseWriter& w) {
       const auto kind = p.Optional("kind");
       w.Begin(200, kJson);
       Json head = {{"kind", "Snapshot"}, {"snapshot", Meta(s)}};
-      std::string out = head.dump();
+      std::string out = Dump(head);
       out.pop_back();
       out += ",\"items\":[";
       bool alive = w.Write(out);
@@ -539,7 +545,7 @@ void QueryApi::Handle(const IncomingRequest& req, ResponseWriter& w) {
       w.Begin(200, kJson);
       Json head = {{"kind", "Diff"}, {"from", Meta(from)}, {"to", Meta(to)}};
       if (audit_diff) head["audit"] = audit_json;
-      std::string out = head.dump();
+      std::string out = Dump(head);
       out.pop_back();
       out += ",\"changes\":[";
       bool alive = w.Write(out);
@@ -585,8 +591,8 @@ void QueryApi::Handle(const IncomingRequest& req, ResponseWriter& w) {
       });
       if (!alive) return;
       std::string tail = "]";
-      if (!st.ok()) tail += ",\"error\":" + Json(st.message()).dump();
-      tail += ",\"summary\":" + Json{{"added", added}, {"removed", removed}, {"modified", modified}}.dump() + "}\n";
+      if (!st.ok()) tail += ",\"error\":" + Dump(Json(st.message()));
+      tail += ",\"summary\":" + Dump(Json{{"added", added}, {"removed", removed}, {"modified", modified}}) + "}\n";
       w.Write(tail);
       return;
     }
@@ -613,7 +619,7 @@ void QueryApi::Handle(const IncomingRequest& req, ResponseWriter& w) {
                   {"snapshot", Meta(r->snapshot)},
                   {"policies", r->policies},
                   {"moves", std::move(moves)}};
-      return w.Send(200, kJson, out.dump() + "\n");
+      return w.Send(200, kJson, Dump(out) + "\n");
     }
     route = "unknown";
     return error({404, "no such path: " + path, ""});

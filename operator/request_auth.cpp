@@ -57,7 +57,9 @@ std::chrono::steady_clock::time_point RequestAuthenticator::Now() const {
 
 int RequestAuthenticator::Review(const std::string& token, std::string& user_json, std::string& message) {
   const Json review = {{"apiVersion", "authentication.k8s.io/v1"}, {"kind", "TokenReview"}, {"spec", {{"token", token}}}};
-  auto r = host_.Create("/apis/authentication.k8s.io/v1/tokenreviews", review.dump());
+  // A token that is not UTF-8 cannot be valid; replaced bytes keep it so.
+  auto r = host_.Create("/apis/authentication.k8s.io/v1/tokenreviews",
+                        review.dump(-1, ' ', false, Json::error_handler_t::replace));
   if (!r.ok()) {
     message = "the token could not be checked with the host API server (TokenReview): " + r.status().message();
     return 503;

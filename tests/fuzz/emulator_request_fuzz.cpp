@@ -1,6 +1,6 @@
 // Fuzzes what kube-emulator parses from its clients: label and field
-// selectors, YAML bodies, and the merge / JSON / strategic-merge patch and
-// server-side apply engines, on arbitrary bytes. They must return an error
+// selectors, YAML bodies, protobuf review bodies, and the merge / JSON /
+// strategic-merge patch and server-side apply engines, on arbitrary bytes. They must return an error
 // or a value, never crash, hang or throw.
 //
 // Input layout: one selector byte, then the text, split at the first NUL
@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "tests/emulator/patch.h"
+#include "tests/emulator/protobuf.h"
 #include "tests/emulator/selectors.h"
 
 namespace emu = kubefold::emulator;
@@ -23,6 +24,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string first(text.substr(0, nul));
   const std::string second(nul == std::string_view::npos ? std::string_view() : text.substr(nul + 1));
   std::string error;
+  if (mode % 7 == 6) {  // the whole text as a protobuf body
+    (void)emu::ReviewFromProtobuf(text, &error);
+    return 0;
+  }
   switch (mode % 6) {
     case 0: {
       auto sel = emu::LabelSelector::Parse(first, &error);

@@ -145,6 +145,7 @@ class ConnectionResponse : public ResponseWriter {
             const std::vector<std::pair<std::string, std::string>>& headers) override {
     if (started_) return;
     started_ = true;
+    status_ = status;
     std::string out = StatusLine(status, content_type, headers);
     out += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
     if (!head_) out.append(body);
@@ -154,6 +155,7 @@ class ConnectionResponse : public ResponseWriter {
              const std::vector<std::pair<std::string, std::string>>& headers) override {
     if (started_) return;
     started_ = true;
+    status_ = status;
     chunked_ = true;
     buffer_ = StatusLine(status, content_type, headers);
     buffer_ += head_ ? "\r\n" : "Transfer-Encoding: chunked\r\n\r\n";
@@ -166,6 +168,7 @@ class ConnectionResponse : public ResponseWriter {
     return ok_;
   }
   bool started() const override { return started_; }
+  int status() const override { return status_; }
 
   // Ends a chunked stream; true when the connection is still usable.
   bool Finish() {
@@ -214,6 +217,7 @@ class ConnectionResponse : public ResponseWriter {
   const bool head_;
   const bool keep_alive_;
   bool started_ = false, chunked_ = false, ok_ = true;
+  int status_ = 0;
   std::string buffer_, pending_;
 };
 

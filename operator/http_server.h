@@ -64,6 +64,8 @@ class ResponseWriter {
                      const std::vector<std::pair<std::string, std::string>>& headers = {}) = 0;
   virtual bool Write(std::string_view data) = 0;
   virtual bool started() const = 0;
+  // The status sent, 0 before Send or Begin.
+  virtual int status() const = 0;
 };
 
 using HttpHandler = std::function<void(const IncomingRequest&, ResponseWriter&)>;

@@ -99,8 +99,13 @@ void Logger::FromLoop(std::string_view message) {
              message.starts_with("leading") || message.starts_with("not leading")) {
     fields.emplace_back("controller", "leader-election");
   }
-  // Watch chatter: reconnects and relists are routine (verbosity 1);
-  // failures to write are errors.
+  // Watch chatter: reconnects and relists are routine (verbosity 1); API
+  // requests are logged only when asked for (verbosity 2); failures to
+  // write are errors.
+  if (message.starts_with("api ")) {
+    fields.emplace_back("controller", "api");
+    v = 2;
+  }
   if (Contains(message, "retrying in ") || Contains(message, "falling back to list and watch") ||
       Contains(message, "listing again")) {
     v = 1;

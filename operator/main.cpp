@@ -206,6 +206,7 @@ int main(int argc, char** argv) {
   o.serving.tls_key_file = f.tls_key_file;
   o.serving.service_name = f.api_service;
   o.serving.service_port_name = f.api_service_port;
+  o.serving.log_requests = f.verbosity >= 2;
   o.serving.build = BuildInfo{KUBEFOLD_VERSION, KUBEFOLD_GIT_COMMIT, std::string("g++ ") + __VERSION__};
   o.telemetry = std::make_shared<Telemetry>(o.serving.build, o.leader.lease_name);
 

@@ -1,6 +1,8 @@
 #include "operator/operator.h"
 
 #include <charconv>
+#include <chrono>
+#include <cstdio>
 #include <utility>
 
 namespace kubefold {
@@ -191,7 +193,16 @@ Status Operator::StartServing() {
     }
     api_ = std::make_unique<QueryApi>(*store_, *registry_, *failover_, std::move(qo));
     auto srv = HttpServer::Start(server_options(so.api, true), [this](const IncomingRequest& r, ResponseWriter& w) {
+      const auto start = std::chrono::steady_clock::now();
       api_->Handle(r, w);
+      if (options_.serving.log_requests) {
+        // The path only: queries name snapshots and filters, never credentials,
+        // but they are the caller's to log.
+        char ms[32];
+        std::snprintf(ms, sizeof ms, "%.1f",
+                      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+        Log("api " + r.method + " " + r.raw_path + " " + std::to_string(w.status()) + " " + ms + " ms from " + r.peer);
+      }
     });
     if (!srv.ok()) return InvalidArgument("--api-bind-address: " + srv.status().message());
     api_server_ = std::move(*srv);

@@ -56,6 +56,8 @@ struct ServingOptions {
   std::string service_name = "kubefold";
   std::string service_port_name = "api";
   BuildInfo build;
+  // Log every API request (method, path, status, time, peer): --v=2.
+  bool log_requests = false;
 };
 
 struct OperatorOptions {

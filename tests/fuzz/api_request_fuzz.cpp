@@ -43,6 +43,7 @@ class Capture : public ResponseWriter {
     return true;
   }
   bool started() const override { return started_; }
+  int status() const override { return code; }
   int code = 0;
   std::string type, body;
 

@@ -444,22 +444,36 @@ BOOST_AUTO_TEST_CASE(the_kubefold_binary_logs_json_without_tokens_and_serves_fla
                           "timeout -s TERM 20 " KUBEFOLD_BINARY " --kubeconfig " + w.dir + "/host.kubeconfig 2> " + log + ")";
   std::thread runner([&] { (void)Shell(cmd); });
   BOOST_REQUIRE_MESSAGE(Eventually([&] { return AllReady(w); }), w.Log());
+  // --v=2 logs each API request: ask one, on the port the log names.
+  int api_port = 0;
+  BOOST_CHECK(Eventually([&] {
+    std::ifstream in(log);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t at = text.find("serving the query API on 127.0.0.1:");
+    if (at == std::string::npos) return false;
+    api_port = std::atoi(text.c_str() + at + std::strlen("serving the query API on 127.0.0.1:"));
+    return api_port > 0;
+  }, 20s));
+  if (api_port > 0) BOOST_CHECK_EQUAL(Call(api_port, "/api/v1/clusters?x=1").code, 400);
   runner.join();
   std::ifstream in(log);
   std::string line, all;
   size_t lines = 0;
-  bool serving_api = false, cluster_field = false;
+  bool serving_api = false, cluster_field = false, request_logged = false;
   while (std::getline(in, line)) {
     all += line + "\n";
     const Json j = Json::parse(line, nullptr, false);
     BOOST_REQUIRE_MESSAGE(j.is_object() && j.contains("ts") && j.contains("level") && j.contains("msg"), line);
     serving_api |= j["msg"].get<std::string>().starts_with("serving the query API on 127.0.0.1:");
     cluster_field |= j.value("cluster", "") == "east";
+    request_logged |= j["msg"].get<std::string>().starts_with("api GET /api/v1/clusters 400 ") &&
+                      j.value("controller", "") == "api";
     ++lines;
   }
   BOOST_CHECK_GT(lines, 3u);
   BOOST_CHECK_MESSAGE(serving_api, all);
   BOOST_CHECK_MESSAGE(cluster_field, all);
+  BOOST_CHECK_MESSAGE(request_logged, all);
   for (const auto& c : {"host", "east", "west", "north"}) {
     const std::string token = w.emulator->Info(c).token;
     BOOST_REQUIRE(!token.empty());

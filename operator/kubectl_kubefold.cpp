@@ -15,6 +15,7 @@
 #include <iostream>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 
@@ -154,6 +155,10 @@ int main(int argc, char** argv) {
   bool client_only = false;
   CLI::App* version = sub("version", "The plugin's version and kubefold's");
   version->add_flag("--client", client_only, "The plugin's only");
+  std::string wait_text;
+  version->add_option("--wait", wait_text,
+                      "Until kubefold answers, retry every 2s for at most this long (30s, 2m): for scripts and "
+                      "`helm test`, which start while kubefold may not be ready yet");
 
   try {
     app.parse(argc, argv);
@@ -180,6 +185,25 @@ int main(int argc, char** argv) {
   const plugin::Streams streams{std::cout, std::cerr};
 
   auto client = plugin::Client::New(conn);
+  if (version->parsed() && !wait_text.empty() && !client_only) {
+    const auto wait = ParseTimeout(wait_text);
+    if (!wait) {
+      std::cerr << "error: --wait: \"" << wait_text << "\" is not a duration (30s, 500ms, 2m)\n";
+      return kExitUsage;
+    }
+    // Only "cannot reach kubefold" (exit 3: refused, no endpoints, 503 not
+    // ready) is worth waiting out; any other answer is final.
+    const auto deadline = std::chrono::steady_clock::now() + *wait;
+    while (client.ok()) {
+      auto r = (*client)->Kubefold("/version");
+      if (r.ok() || plugin::ExitCodeFor(r.status()) != plugin::ExitCodeFor(kubefold::Unavailable("")) ||
+          std::chrono::steady_clock::now() + std::chrono::seconds(2) > deadline) {
+        break;
+      }
+      std::cerr << "waiting for kubefold: " << r.status().message() << "\n";
+      std::this_thread::sleep_for(std::chrono::seconds(2));
+    }
+  }
   if (version->parsed()) {
     Status st = plugin::Version(client.ok() ? client->get() : nullptr, client.ok() ? Status() : client.status(),
                                 client_only, out, streams);

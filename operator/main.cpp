@@ -95,6 +95,9 @@ int main(int argc, char** argv) {
   // MALLOC_ARENA_MAX environment variable still overrides this.
   if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 2);
   CLI::App app{"kubefold: multi-cluster workload map with consistent snapshots, failover and audits"};
+  // A flag given twice takes the last value, as Kubernetes components do, so
+  // a chart's extraArgs can override the flags it sets.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   Flags f;
   app.add_option("--kubeconfig", f.kubeconfig,
                  "Kubeconfig of the host cluster (default: in-cluster config, else $KUBECONFIG or ~/.kube/config)");

@@ -26,6 +26,13 @@ PACKAGES=(
   clang-14 libclang-rt-14-dev
   # promtool, which metrics_test runs to lint the /metrics exposition
   prometheus
+  # Rendering the Helm chart in tests (helm itself is not packaged): Go, and
+  # the libraries Helm's engine is built on: sprig, yaml, gojsonschema
+  golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v2-dev
+  golang-gopkg-yaml.v3-dev golang-github-xeipuuv-gojsonschema-dev
+  # The demo's and tests' glue: curl for the emulator's control endpoint,
+  # PyYAML for checking rendered manifests, CA roots for the runtime image
+  curl python3-yaml ca-certificates
 )
 
 log() { printf 'install-deps: %s\n' "$*"; }

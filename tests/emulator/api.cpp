@@ -2064,7 +2064,7 @@ void Cluster::Write(Context& ctx, Json object, WriteMode mode, int success_code,
       // Only registries that track generation set it.
       static const std::set<std::string> kNoGeneration = {
           "Namespace", "ConfigMap", "Secret", "Event", "Lease", "Node", "Pod", "Service", "Endpoints",
-          "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"};
+          "ServiceAccount", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"};
       if (t.custom || !kNoGeneration.contains(t.kind)) m()["generation"] = 1;
       if (t.status_subresource) next.erase("status");
       if (t.kind == "Namespace") {

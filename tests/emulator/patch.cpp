@@ -1173,9 +1173,10 @@ void AddConditions(Schema& s, SchemaNode* status) {
   MapList(s, FieldOf(s, status, "conditions"), {"type"}, "type");
 }
 
-constexpr std::string_view kBuiltinKinds[] = {"Deployment", "StatefulSet", "DaemonSet", "Pod",
-                                              "Node",       "Namespace",   "Secret",    "ConfigMap",
-                                              "Event",      "Lease",       "Service"};
+constexpr std::string_view kBuiltinKinds[] = {
+    "Deployment", "StatefulSet", "DaemonSet",      "Pod",  "Node",        "Namespace",          "Secret",
+    "ConfigMap",  "Event",       "Lease",          "Service", "ServiceAccount", "PodDisruptionBudget", "Role",
+    "ClusterRole", "RoleBinding", "ClusterRoleBinding"};
 
 bool IsBuiltinKind(std::string_view kind) {
   return std::find(std::begin(kBuiltinKinds), std::end(kBuiltinKinds), kind) != std::end(kBuiltinKinds);
@@ -1184,7 +1185,8 @@ bool IsBuiltinKind(std::string_view kind) {
 bool HasStatusSubresource(std::string_view kind, const KindHints& hints) {
   if (hints.status_subresource) return *hints.status_subresource;
   if (!IsBuiltinKind(kind)) return true;
-  return kind != "Secret" && kind != "ConfigMap" && kind != "Event" && kind != "Lease";
+  return kind != "Secret" && kind != "ConfigMap" && kind != "Event" && kind != "Lease" && kind != "ServiceAccount" &&
+         kind != "Role" && kind != "ClusterRole" && kind != "RoleBinding" && kind != "ClusterRoleBinding";
 }
 
 void BuildKindSchema(Schema& s, std::string_view kind, std::string_view api_version,
@@ -1271,6 +1273,20 @@ void BuildKindSchema(Schema& s, std::string_view kind, std::string_view api_vers
     for (const char* ref : {"involvedObject", "regarding", "related"}) AtomicMap(FieldOf(s, root, ref));
   } else if (kind == "Lease") {
     root->zero["spec"] = Json::object();
+  } else if (kind == "ServiceAccount") {
+    // secrets: patchStrategy=merge, patchMergeKey=name; imagePullSecrets has
+    // no strategy (replaced whole).
+    MapList(s, FieldOf(s, root, "secrets"), {"name"}, "name");
+    AtomicList(FieldOf(s, root, "imagePullSecrets"));
+  } else if (kind == "Role" || kind == "ClusterRole") {
+    AtomicList(FieldOf(s, root, "rules"));
+    AtomicList(At(s, root, "aggregationRule.clusterRoleSelectors"));
+  } else if (kind == "RoleBinding" || kind == "ClusterRoleBinding") {
+    AtomicList(FieldOf(s, root, "subjects"));
+  } else if (kind == "PodDisruptionBudget") {
+    with_status();
+    // spec.selector: patchStrategy=replace.
+    AtomicMap(At(s, root, "spec.selector"));
   }
 }
 

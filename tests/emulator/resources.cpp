@@ -72,6 +72,7 @@ std::shared_ptr<const Registry> Registry::BuiltIn() {
     t.push_back(Builtin("", "events", "event", "Event", true, false, {"ev"}));
     t.push_back(Builtin("", "services", "service", "Service", true, true, {"svc"}, {"all"}));
     t.push_back(Builtin("", "endpoints", "endpoints", "Endpoints", true, false, {"ep"}));
+    t.push_back(Builtin("", "serviceaccounts", "serviceaccount", "ServiceAccount", true, false, {"sa"}));
     t.push_back(Builtin("apps", "deployments", "deployment", "Deployment", true, true, {"deploy"}, {"all"}));
     t.push_back(Builtin("apps", "statefulsets", "statefulset", "StatefulSet", true, true, {"sts"}, {"all"}));
     t.push_back(Builtin("apps", "daemonsets", "daemonset", "DaemonSet", true, true, {"ds"}, {"all"}));
@@ -87,6 +88,8 @@ std::shared_ptr<const Registry> Registry::BuiltIn() {
       t.push_back(Builtin(group, resource, singular, kind, namespaced, false, {}));
       t.back().verbs = {"create"};
     }
+    t.push_back(Builtin("policy", "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", true, true,
+                        {"pdb"}));
     t.push_back(Builtin("rbac.authorization.k8s.io", "clusterrolebindings", "clusterrolebinding",
                         "ClusterRoleBinding", false, false, {}));
     t.push_back(Builtin("rbac.authorization.k8s.io", "clusterroles", "clusterrole", "ClusterRole", false, false, {}));

@@ -1,7 +1,8 @@
 # kubefold — user-facing entry points. The build itself is CMake + Ninja.
 #
 #   make demo        build, then a failover and its audit against emulated
-#                    clusters (HOST_KUBECONFIG=<file>: kubefold against a real host)
+#                    clusters (HOST_KUBECONFIG=<file>: kubefold against a real host;
+#                    DEMO_ARGS=--keep: keep it running for exploration)
 #   make test        build everything and run the full test suite
 #   make check       test + ThreadSanitizer + AddressSanitizer/UBSan runs
 #   make bench-state state/ benchmarks, JSON in build/bench/state.json
@@ -47,7 +48,7 @@ build: deps
 	$(CMAKE) --build build --parallel $(JOBS)
 
 demo: build
-	HOST_KUBECONFIG="$(HOST_KUBECONFIG)" bash scripts/demo.sh
+	HOST_KUBECONFIG="$(HOST_KUBECONFIG)" bash scripts/demo.sh $(DEMO_ARGS)
 
 test: build
 	$(CTEST) --test-dir build --output-on-failure --no-tests=error -j$(CTEST_JOBS)

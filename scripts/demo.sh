@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
-# The kubefold demo: a failover and its audit, end to end, in about a minute.
+# The kubefold demo: a failover and its audit, end to end, in well under two
+# minutes.
 #
-# Without arguments it runs against emulated clusters: kube-emulator serves a
-# host and three member clusters (east, west, north) on loopback; kubectl
-# applies kubefold's CRDs, the members' kubeconfig Secrets, the
-# MemberClusters and a FailoverPolicy; kubefold runs against the host; then
-# east is cut off and the workload moves to west, recorded in a
-# FailoverAudit.
+# Without HOST_KUBECONFIG it runs against emulated clusters: kube-emulator
+# serves a host and three member clusters (east, west, north) on loopback.
+# kubectl applies kubefold's CRDs and what the Helm chart installs (rendered
+# by chart-render: ServiceAccount, RBAC, Service, Deployment). kube-emulator
+# runs no pods, so the demo runs the Deployment's container itself: kubefold
+# with the Deployment's flags and the chart ServiceAccount's identity, so it
+# has exactly the chart's permissions. Then the members' kubeconfig Secrets,
+# MemberClusters and a FailoverPolicy; east is cut off the network and the
+# workload moves to west, recorded in a FailoverAudit that `kubectl kubefold`
+# shows with its before/after diff; east is healed; everything stops.
 #
 # With HOST_KUBECONFIG=<file> it runs kubefold against that (real) host
 # cluster instead, in the foreground, until Ctrl-C; register members by
 # applying MemberClusters and their Secrets there (crds/examples/).
 #
-# usage: scripts/demo.sh            (make demo)
+# usage: scripts/demo.sh [--keep]     (make demo, make demo DEMO_ARGS=--keep)
+#   --keep   after the failover, keep everything running for exploration and
+#            print the kubeconfigs and commands to use; Ctrl-C stops it.
 #        HOST_KUBECONFIG=~/.kube/config scripts/demo.sh
 set -euo pipefail
 
@@ -20,31 +27,56 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
 KUBEFOLD=$BUILD/operator/kubefold
 EMULATOR=$BUILD/tests/emulator/kube-emulator
+RENDER=$BUILD/tests/chart/chart-render
+
+KEEP=0
+for arg in "$@"; do
+  case $arg in
+    --keep) KEEP=1 ;;
+    -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "demo: unknown argument '$arg' (--keep, --help)" >&2; exit 2 ;;
+  esac
+done
 
 if [[ -n "${HOST_KUBECONFIG:-}" ]]; then
   kubectl --kubeconfig "$HOST_KUBECONFIG" apply -f "$ROOT/crds/"
   exec "$KUBEFOLD" --kubeconfig "$HOST_KUBECONFIG"
 fi
 
+for bin in "$KUBEFOLD" "$EMULATOR" "$RENDER" "$BUILD/operator/kubectl-kubefold"; do
+  [[ -x $bin ]] || { echo "demo: $bin is missing: build first (make demo does)" >&2; exit 1; }
+done
+
+START=$(date +%s)
 WORK=$(mktemp -d /tmp/kubefold-demo-XXXXXX)
 EMU_PID= OP_PID=
 cleanup() {
   [[ -n "$OP_PID" ]] && kill "$OP_PID" 2>/dev/null && wait "$OP_PID" 2>/dev/null || true
   [[ -n "$EMU_PID" ]] && kill "$EMU_PID" 2>/dev/null && wait "$EMU_PID" 2>/dev/null || true
+  # DEMO_LOG_DIR=<dir> keeps kubefold's and the emulator's logs (the demo test reads them).
+  [[ -n "${DEMO_LOG_DIR:-}" ]] && cp "$WORK"/*.log "$DEMO_LOG_DIR"/ 2>/dev/null
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+if [[ -t 1 ]]; then BOLD=$'\033[1m' PLAIN=$'\033[0m'; else BOLD= PLAIN=; fi
+say() { printf '\n%s== %s%s  (%ss)\n' "$BOLD" "$*" "$PLAIN" "$(($(date +%s) - START))"; }
 k() { kubectl --kubeconfig "$WORK/host.kubeconfig" "$@"; }
 member() { local c=$1; shift; kubectl --kubeconfig "$WORK/$c.kubeconfig" "$@"; }
-wait_for() {  # wait_for <seconds> <description> <command...>
+wait_for() {  # wait_for <seconds> <description> <command...>: progress on one line
   local limit=$1 what=$2; shift 2
-  for ((i = 0; i < limit * 5; i++)); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
+  local begin=$SECONDS
+  while ((SECONDS - begin < limit)); do
+    if "$@" >/dev/null 2>&1; then
+      printf '   waiting for %s ... done in %ss\n' "$what" "$((SECONDS - begin))"
+      return 0
+    fi
+    if [[ -t 1 ]]; then printf '\r   waiting for %s ... %ss' "$what" "$((SECONDS - begin))"; fi
     sleep 0.2
   done
-  echo "demo: timed out waiting for $what" >&2
+  [[ -t 1 ]] && printf '\n'
+  echo "demo: timed out after ${limit}s waiting for $what" >&2
   echo "--- kubefold log (last 40 lines) ---" >&2
   tail -40 "$WORK/kubefold.log" >&2 || true
   exit 1
@@ -61,9 +93,14 @@ k apply --validate=false -f "$ROOT/crds/"
 k wait --for condition=established --timeout=20s crd/memberclusters.kubefold.io crd/failoverpolicies.kubefold.io \
   crd/failoveraudits.kubefold.io >/dev/null
 
-say "Registering the members: a kubeconfig Secret and a MemberCluster each"
+say "Installing the Helm chart's objects (rendered by chart-render; no helm here)"
 printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: kubefold-system\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n' |
   k apply --validate=false -f -
+"$RENDER" --chart "$ROOT/charts/kubefold" --release kubefold --namespace kubefold-system --skip-tests \
+  >"$WORK/chart.yaml"
+k apply --validate=false -f "$WORK/chart.yaml"
+
+say "Registering the members: a kubeconfig Secret and a MemberCluster each"
 for c in east west north; do
   cat <<EOF | k apply --validate=false -f -
 apiVersion: v1
@@ -114,22 +151,39 @@ available() {  # available <cluster>
 }
 available east
 
-say "Starting kubefold against the host"
-# Its endpoints on ephemeral loopback ports (no authentication on loopback);
-# the query API's port is read from its log.
-"$KUBEFOLD" --kubeconfig "$WORK/host.kubeconfig" --leader-elect=false --resync 1s --status-period 1s \
-  --api-bind-address 127.0.0.1:0 --metrics-bind-address 127.0.0.1:0 --health-probe-bind-address 127.0.0.1:0 \
+say "Starting kubefold as the chart's Deployment would: its flags, its ServiceAccount"
+# The ServiceAccount's token (what the kubelet would mount), from the
+# emulator's user registry: a kubeconfig for system:serviceaccount:kubefold-system:kubefold.
+SA_KUBECONFIG=$(curl -fsS -X POST \
+  "$CONTROL/clusters/host/users/system:serviceaccount:kubefold-system:kubefold?group=system:serviceaccounts,system:serviceaccounts:kubefold-system" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["kubeconfig"])')
+# The container's args from the rendered Deployment, then the demo's own:
+# endpoints on ephemeral loopback ports (no authentication on loopback) and
+# faster periods (the last of a repeated flag wins).
+mapfile -t CHART_ARGS < <(python3 -c '
+import sys, yaml
+for d in yaml.safe_load_all(open(sys.argv[1])):
+    if d and d["kind"] == "Deployment":
+        print("\n".join(d["spec"]["template"]["spec"]["containers"][0]["args"]))' "$WORK/chart.yaml")
+printf '   %s\n' "${CHART_ARGS[@]}"
+POD_NAME=kubefold-6d5f7c9b8-demo POD_NAMESPACE=kubefold-system \
+  "$KUBEFOLD" "${CHART_ARGS[@]}" --kubeconfig "$SA_KUBECONFIG" --log-format=text --resync=1s --status-period=1s \
+  --api-bind-address=127.0.0.1:0 --metrics-bind-address=127.0.0.1:0 --health-probe-bind-address=127.0.0.1:0 \
   >"$WORK/kubefold.log" 2>&1 &
 OP_PID=$!
 wait_for 20 "the query API" grep -q "serving the query API on" "$WORK/kubefold.log"
 API=$(sed -n 's/.*serving the query API on \(127\.0\.0\.1:[0-9]*\).*/\1/p' "$WORK/kubefold.log" | head -n 1)
 METRICS=$(sed -n 's/.*serving metrics on \(127\.0\.0\.1:[0-9]*\).*/\1/p' "$WORK/kubefold.log" | head -n 1)
+wait_for 30 "the leader-election Lease" bash -c \
+  "kubectl --kubeconfig $WORK/host.kubeconfig -n kubefold-system get lease kubefold -o jsonpath='{.spec.holderIdentity}' | grep -q demo"
 # kubectl finds the plugin (kubectl-kubefold) on PATH. In a cluster it goes
 # through the API server's service proxy; here, straight to the local port.
 export PATH="$BUILD/operator:$PATH"
 kf() { KUBECONFIG="$WORK/host.kubeconfig" kubectl kubefold "$@" --server-url "http://$API"; }
-ready() { [[ $(k get mc -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{" "}{end}') == "True True True " ]]; }
-wait_for 60 "every member to be Ready" ready
+ready() {  # ready <True|False|Unknown>...: each member's Ready condition, in order
+  [[ $(k get mc east west north -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{" "}{end}') == "$* " ]]
+}
+wait_for 60 "every member to be Ready" ready True True True
 k get memberclusters -o wide
 
 say "A FailoverPolicy: tier=web in shop runs on east, then west, then north"
@@ -154,7 +208,8 @@ kf whatif east
 
 say "Cutting east off the network (the emulator's partition fault)"
 curl -fsS -X POST "$CONTROL/clusters/east/faults/partition" >/dev/null
-wait_for 60 "the failover to west" bash -c "kubectl --kubeconfig $WORK/$(echo west).kubeconfig -n shop get deployment web"
+wait_for 60 "east to go unhealthy and web to fail over to west" \
+  member west -n shop get deployment web
 member west -n shop get deployment web --show-labels
 k get memberclusters
 
@@ -174,7 +229,41 @@ kf snapshots | awk 'NR == 1 || /shop\//'
 say "kubefold's metrics (excerpt)"
 curl -fsS "http://$METRICS/metrics" | grep -E "^(kubefold_failovers_total|kubefold_cluster_ready|kubefold_audits)" || true
 
-say "kubefold's log"
-grep -E "leading|watching|ClusterUnhealthy|removed" "$WORK/kubefold.log" | cut -c1-200 || true
+say "Healing east: it comes back Ready; web stays on west (failback: Manual)"
+curl -fsS -X POST "$CONTROL/clusters/east/faults/heal" >/dev/null
+wait_for 60 "east to be Ready again" ready True True True
+k get memberclusters
+echo "   (annotate the policy to move web home: kubectl -n shop annotate fp web kubefold.io/failback=now)"
 
-say "Done: east failed, web moved to west, and FailoverAudit $(k -n shop get fa -o jsonpath='{.items[0].metadata.name}') pins the snapshots before and after."
+say "kubefold's log (excerpt)"
+grep -E "leading|watching|ClusterUnhealthy|failover|removed" "$WORK/kubefold.log" | cut -c1-200 | tail -20 || true
+
+if ((KEEP)); then
+  say "Still running, for exploration (Ctrl-C stops everything)"
+  cat <<EOF
+   Host cluster:        export KUBECONFIG=$WORK/host.kubeconfig
+   Member clusters:     $WORK/{east,west,north}.kubeconfig
+   kubefold's identity: $SA_KUBECONFIG
+   Query API:           http://$API    (e.g. curl http://$API/api/v1/clusters)
+   Metrics:             http://$METRICS/metrics
+   kubectl kubefold:    PATH=$BUILD/operator:\$PATH KUBECONFIG=$WORK/host.kubeconfig kubectl kubefold --server-url http://$API clusters
+   Faults:              curl -X POST $CONTROL/clusters/west/faults/partition   (heal, clear; see tests/emulator/README.md)
+   kubefold's log:      $WORK/kubefold.log
+EOF
+  wait "$OP_PID" || true
+  OP_PID=
+  exit 0
+fi
+
+say "Shutting down: SIGTERM to kubefold, then the emulator"
+stop_begin=$SECONDS
+kill -TERM "$OP_PID"
+rc=0
+wait "$OP_PID" || rc=$?
+OP_PID=
+echo "   kubefold exited with status $rc after $((SECONDS - stop_begin))s"
+kill "$EMU_PID" 2>/dev/null && wait "$EMU_PID" 2>/dev/null || true
+EMU_PID=
+((rc == 0)) || { echo "demo: kubefold did not stop cleanly (status $rc)" >&2; exit 1; }
+
+say "Done: east failed, web moved to west, and FailoverAudit $AUDIT pins the snapshots before and after."

@@ -838,6 +838,18 @@ void FailoverReconciler::Pass(const std::string& key) {
     const std::string& to = std::get<1>(group_entry.first);
     const std::string& reason = std::get<2>(group_entry.first);
     std::vector<Decision*>& members = group_entry.second;
+    // A failover whose audit could not be written (refused, host down) is
+    // retried with backoff, not on every event: each try re-applies the
+    // workloads on the target.
+    const std::string retry_key = p.key + "|" + from + "|" + to;
+    {
+      std::lock_guard lock(mu_);
+      auto held = audit_retry_.find(retry_key);
+      if (held != audit_retry_.end() && steady_now < held->second.not_before) {
+        wake_at(now + std::chrono::duration_cast<SysTime::duration>(held->second.not_before - steady_now));
+        continue;
+      }
+    }
     std::string seed = p.key + "|" + from + "|" + to + "|" + reason + "|" + std::to_string(s.seq()) + "|" +
                        std::to_string(s.store_id());
     for (const Decision* d : members) seed += "|" + d->wkey;
@@ -935,10 +947,24 @@ void FailoverReconciler::Pass(const std::string& key) {
     auto created = host_.Create(kube::ResourcePath(kGroup, kVersion, "failoveraudits", p.ns), audit.dump());
     const std::string audit_key = ObjectKey(p.ns, audit_name);
     if (!created.ok() && created.status().code() != StatusCode::kAlreadyExists) {
-      LogError("policy " + p.key + ": audit " + audit_name + ": " + created.status().ToString());
+      std::chrono::milliseconds delay;
+      {
+        std::lock_guard lock(mu_);
+        AuditRetry& retry = audit_retry_[retry_key];
+        retry.delay = retry.delay.count() == 0 ? std::chrono::milliseconds(1000)
+                                               : std::min(retry.delay * 2, std::chrono::milliseconds(60000));
+        retry.not_before = steady_now + retry.delay;
+        delay = retry.delay;
+      }
+      LogError("policy " + p.key + ": audit " + audit_name + ": " + created.status().ToString() + " (next try in " +
+               std::to_string(delay.count() / 1000) + "s)");
       if (pinned.ok()) (void)store_.Unpin(s.seq());
-      wake_at(now + std::chrono::seconds(1));
+      wake_at(now + delay);
       continue;  // the next pass decides again; the applies were idempotent
+    }
+    {
+      std::lock_guard lock(mu_);
+      audit_retry_.erase(retry_key);
     }
     if (pinned.ok()) {
       std::lock_guard lock(mu_);

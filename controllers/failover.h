@@ -231,6 +231,13 @@ class FailoverReconciler {
   // Per policy: what the labels of each stored record say about it. The map
   // is guarded by mu_; a cache is used only by the worker holding its policy.
   std::map<std::string, std::unique_ptr<ScanCache>> scan_caches_;
+  // Guarded by mu_: policy|from|to -> when a failover whose audit could not be
+  // created may be tried again (1 s doubling to 60 s; erased on success).
+  struct AuditRetry {
+    std::chrono::steady_clock::time_point not_before;
+    std::chrono::milliseconds delay{0};
+  };
+  std::map<std::string, AuditRetry> audit_retry_;
 };
 
 }  // namespace kubefold::controllers

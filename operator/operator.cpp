@@ -171,7 +171,7 @@ Status Operator::StartServing() {
     if (!srv.ok()) return InvalidArgument("--metrics-bind-address: " + srv.status().message());
     metrics_server_ = std::move(*srv);
     describe("metrics", so.metrics, *metrics_server_,
-             guard ? "bearer token checked by TokenReview and SubjectAccessReview" : "localhost, no authentication");
+             guard ? "callers authenticated by TokenReview and authorized by SubjectAccessReview" : "localhost, no authentication");
   }
   if (!so.api.off()) {
     QueryApiOptions qo;
@@ -208,7 +208,7 @@ Status Operator::StartServing() {
     api_server_ = std::move(*srv);
     describe("the query API", so.api, *api_server_,
              so.api.local() ? "localhost, no authentication"
-                            : "bearer token checked by TokenReview and SubjectAccessReview (get services/proxy " +
+                            : "callers authenticated by TokenReview and authorized by SubjectAccessReview (get services/proxy " +
                                   proxy_name + " in " + operator_ns + ")");
   }
   return Status::Ok();

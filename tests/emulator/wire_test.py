@@ -168,8 +168,8 @@ class WireTest(unittest.TestCase):
         s, apis = self.emu.json("GET", "/apis")
         names = [g["name"] for g in apis["groups"]]
         # Registration order, as a real server lists groups (authentication,
-        # authorization and rbac after apps).
-        self.assertEqual(names[:6], ["apps", "authentication.k8s.io", "authorization.k8s.io",
+        # authorization, policy and rbac after apps).
+        self.assertEqual(names[:7], ["apps", "authentication.k8s.io", "authorization.k8s.io", "policy",
                                      "rbac.authorization.k8s.io", "coordination.k8s.io", "apiextensions.k8s.io"])
         s, apps = self.emu.json("GET", "/apis/apps/v1")
         res = {r["name"]: r for r in apps["resources"]}

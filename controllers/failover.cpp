@@ -544,6 +544,16 @@ bool FailoverReconciler::Progress(const Audit& audit, const state::Snapshot& s, 
   return false;
 }
 
+// The next try of a failover that could not be written or applied: 1 s,
+// doubling to 60 s.
+std::chrono::milliseconds FailoverReconciler::BackOff(AuditRetry& retry, std::chrono::steady_clock::time_point now) {
+  retry.delay = retry.delay.count() == 0 ? std::chrono::milliseconds(1000)
+                                         : std::min(retry.delay * 2, std::chrono::milliseconds(60000));
+  retry.not_before = now + retry.delay;
+  ++retry.attempts;
+  return retry.delay;
+}
+
 void FailoverReconciler::Pass(const std::string& key) {
   if (!leader_.load() || stopped_.load()) return;
   if (!registry_.synced() || !synced()) {
@@ -556,6 +566,9 @@ void FailoverReconciler::Pass(const std::string& key) {
     last_status_.erase(key);
     policy_cache_.erase(key);
     scan_caches_.erase(key);
+    for (auto it = audit_retry_.lower_bound(key + "|"); it != audit_retry_.end() && it->first.starts_with(key + "|");) {
+      it = audit_retry_.erase(it);
+    }
     return;
   }
   {
@@ -842,16 +855,23 @@ void FailoverReconciler::Pass(const std::string& key) {
     // retried with backoff, not on every event: each try re-applies the
     // workloads on the target.
     const std::string retry_key = p.key + "|" + from + "|" + to;
+    unsigned attempt = 0;
     {
       std::lock_guard lock(mu_);
       auto held = audit_retry_.find(retry_key);
-      if (held != audit_retry_.end() && steady_now < held->second.not_before) {
-        wake_at(now + std::chrono::duration_cast<SysTime::duration>(held->second.not_before - steady_now));
-        continue;
+      if (held != audit_retry_.end()) {
+        if (steady_now < held->second.not_before) {
+          wake_at(now + std::chrono::duration_cast<SysTime::duration>(held->second.not_before - steady_now));
+          continue;
+        }
+        attempt = held->second.attempts;
       }
     }
+    // Retried from the same snapshot, a failover gets a new audit name per
+    // attempt (the first attempt's name depends on the snapshot only, so a
+    // pass repeated before the informer shows the audit finds it existing).
     std::string seed = p.key + "|" + from + "|" + to + "|" + reason + "|" + std::to_string(s.seq()) + "|" +
-                       std::to_string(s.store_id());
+                       std::to_string(s.store_id()) + (attempt > 0 ? "|attempt " + std::to_string(attempt) : "");
     for (const Decision* d : members) seed += "|" + d->wkey;
     const std::string audit_name = AuditName(p.name, to, seed);
     auto client = registry_.Client(to);
@@ -950,11 +970,7 @@ void FailoverReconciler::Pass(const std::string& key) {
       std::chrono::milliseconds delay;
       {
         std::lock_guard lock(mu_);
-        AuditRetry& retry = audit_retry_[retry_key];
-        retry.delay = retry.delay.count() == 0 ? std::chrono::milliseconds(1000)
-                                               : std::min(retry.delay * 2, std::chrono::milliseconds(60000));
-        retry.not_before = steady_now + retry.delay;
-        delay = retry.delay;
+        delay = BackOff(audit_retry_[retry_key], steady_now);
       }
       LogError("policy " + p.key + ": audit " + audit_name + ": " + created.status().ToString() + " (next try in " +
                std::to_string(delay.count() / 1000) + "s)");
@@ -962,10 +978,7 @@ void FailoverReconciler::Pass(const std::string& key) {
       wake_at(now + delay);
       continue;  // the next pass decides again; the applies were idempotent
     }
-    {
-      std::lock_guard lock(mu_);
-      audit_retry_.erase(retry_key);
-    }
+
     if (pinned.ok()) {
       std::lock_guard lock(mu_);
       pins_[audit_key].push_back(s.seq());
@@ -990,12 +1003,35 @@ void FailoverReconciler::Pass(const std::string& key) {
                        " (audit " + audit_name + ")");
     Log("policy " + p.key + ": " + reason + " " + from + " -> " + to + ", " + std::to_string(members.size()) +
         " workload(s), audit " + audit_name);
+    if (!any) {
+      // Created Failed: it finishes now, and counts as a failed failover.
+      std::lock_guard lock(mu_);
+      ++stats_.audits_failed;
+    }
+    if (!any && options_.on_finished) {
+      options_.on_finished(p.key, from, to, "failed",
+                           std::max(0.0, std::chrono::duration<double>(now - members.front()->crossed).count()));
+    }
     std::lock_guard lock(mu_);
-    for (Decision* d : members) {
+    size_t failed = 0;
+    for (size_t i = 0; i < members.size(); ++i) {
+      const Decision* d = members[i];
+      // A workload whose apply failed has not moved: it keeps its active
+      // cluster, and the next try (with backoff, below) decides again.
+      if (workloads[i].value("action", "") == "Failed") {
+        ++failed;
+        entries[d->wkey]["lastAudit"] = audit_name;
+        continue;
+      }
       memo_[p.key + "|" + d->wkey] = Memo{to, audit_name, now, steady_now};
       entries[d->wkey]["activeCluster"] = to;
       entries[d->wkey]["since"] = Stamp(now);
       entries[d->wkey]["lastAudit"] = audit_name;
+    }
+    if (failed > 0) {
+      wake_at(now + BackOff(audit_retry_[retry_key], steady_now));
+    } else {
+      audit_retry_.erase(retry_key);
     }
   }
 

@@ -236,8 +236,10 @@ class FailoverReconciler {
   struct AuditRetry {
     std::chrono::steady_clock::time_point not_before;
     std::chrono::milliseconds delay{0};
+    unsigned attempts = 0;
   };
   std::map<std::string, AuditRetry> audit_retry_;
+  static std::chrono::milliseconds BackOff(AuditRetry& retry, std::chrono::steady_clock::time_point now);
 };
 
 }  // namespace kubefold::controllers

@@ -371,20 +371,23 @@ void QueryApi::Handle(const IncomingRequest& req, ResponseWriter& w) {
         if (!n || *n == 0) return error({400, "parameter \"limit\": \"" + *l + "\" is not a positive integer", "limit"});
         limit = *n;
       }
-      // continue: "<seq>:<offset>" for a published snapshot, "at:<offset>" for an as-of view.
+      // continue: "<seq>:<offset>" for a published snapshot (also when
+      // /snapshots/at resolves to one), "at:<offset>" for a composed view.
       std::optional<uint64_t> token_seq;
+      bool token_at = false;
       uint64_t offset = 0;
       if (auto c = p.Optional("continue")) {
         const size_t colon = c->find(':');
         auto off = colon == std::string::npos ? std::nullopt : ParseUint(std::string_view(*c).substr(colon + 1));
         const std::string head = colon == std::string::npos ? "" : c->substr(0, colon);
         auto seq = ParseUint(head);
-        if (!off || (head != "at" && !seq) || (head == "at") != (ref == "at")) {
+        if (!off || (head != "at" && !seq) || (head == "at" && ref != "at")) {
           return error({400, "parameter \"continue\": \"" + *c + "\" is not a token this API issued for this path",
                         "continue"});
         }
         offset = *off;
         if (seq) token_seq = *seq;
+        token_at = head == "at";
       }
       state::Snapshot s;
       if (ref == "at") {
@@ -405,6 +408,17 @@ void QueryApi::Handle(const IncomingRequest& req, ResponseWriter& w) {
           auto c = store_.AtOrBefore(*t);
           if (!c.ok()) return error({HttpCode(c.status()), "parameter \"time\": " + c.status().message(), "time"});
           s = *c;
+        }
+        // The token must be for what the same vector/time resolves to now.
+        if (token_seq && (s.composed() || s.seq() != *token_seq)) {
+          return error({400, "parameter \"continue\": the token belongs to snapshot " + std::to_string(*token_seq) +
+                                 ", not to what these parameters select",
+                        "continue"});
+        }
+        if (token_at && !s.composed()) {
+          return error({400, "parameter \"continue\": the token belongs to a composed view, not to snapshot " +
+                                 std::to_string(s.seq()),
+                        "continue"});
         }
       } else {
         for (const char* only_at : {"vector", "time"}) {

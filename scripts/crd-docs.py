@@ -105,8 +105,9 @@ NOTES = {
         "`OverlappingPolicies`: the older policy decides); `Degraded` (`Healthy`, `Throttled`; "
         "`NoHealthyCluster`).",
     ("FailoverPolicy", "status.workloads[].activeCluster"):
-        "Where kubefold takes the workload to run: the target of its last move (also when that move's "
-        "apply failed), else home, else the first cluster in order holding a copy.",
+        "Where kubefold takes the workload to run: the target of its last move whose apply succeeded "
+        "(a failed apply leaves it where it was, and the move is tried again with backoff), else home, "
+        "else the first cluster in order holding a copy.",
     ("FailoverPolicy", "status.workloads[].since"): "When kubefold last moved the workload.",
     ("FailoverPolicy", "status.workloads[].lastAudit"): "The FailoverAudit of the last move.",
     ("FailoverAudit", "spec"): "kubefold creates the audit when it acts; the CEL rules below keep its record fixed.",

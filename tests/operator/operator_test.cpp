@@ -511,3 +511,76 @@ BOOST_AUTO_TEST_CASE(a_new_leader_completes_the_audit_of_a_failover_in_progress_
   BOOST_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   BOOST_CHECK_MESSAGE(Eventually([&] { return holder().empty(); }, kLong), "the Lease is released on SIGTERM");
 }
+
+BOOST_AUTO_TEST_CASE(a_failover_whose_apply_is_refused_keeps_the_workload_where_it_was_and_is_tried_again) {
+  World w;
+  w.Deploy("east", "web", 1);
+  w.MarkAvailable("east", "web");
+  // west is registered with a user that may read everything (so kubefold
+  // folds and probes it) but write nothing: every apply there gets 403.
+  w.emulator->AddUser("west", emu::UserInfo{"reader", "", {}}, "reader-token");
+  auto created = w.members["west"]->Create(
+      "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+      Json{{"apiVersion", "rbac.authorization.k8s.io/v1"},
+           {"kind", "ClusterRole"},
+           {"metadata", {{"name", "reader"}}},
+           {"rules", {{{"apiGroups", {"*"}}, {"resources", {"*"}}, {"verbs", {"get", "list", "watch"}}}}}}
+          .dump());
+  BOOST_REQUIRE_MESSAGE(created.ok(), created.status().ToString());
+  const Json binding = {{"apiVersion", "rbac.authorization.k8s.io/v1"},
+                        {"kind", "ClusterRoleBinding"},
+                        {"metadata", {{"name", "reader"}}},
+                        {"roleRef", {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "ClusterRole"}, {"name", "reader"}}},
+                        {"subjects", {{{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "User"}, {"name", "reader"}}}}};
+  created = w.members["west"]->Create("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", binding.dump());
+  BOOST_REQUIRE_MESSAGE(created.ok(), created.status().ToString());
+  std::ifstream reader_file(w.dir + "/west-reader.kubeconfig");
+  const std::string reader_kubeconfig((std::istreambuf_iterator<char>(reader_file)), std::istreambuf_iterator<char>());
+  BOOST_REQUIRE(!reader_kubeconfig.empty());
+  w.Secret("west", reader_kubeconfig);
+  RegisterAll(w);
+  auto op = w.StartOperator();
+  BOOST_REQUIRE_MESSAGE(Eventually([&] { return AllReady(w); }, kLong), w.Log());
+  w.Apply(PolicyYaml("Manual"));
+  BOOST_REQUIRE(Eventually([&] { return Condition(w.Policy("web"), "Ready") == "True"; }));
+
+  w.emulator->server("east").Partition();
+  BOOST_REQUIRE_MESSAGE(Eventually([&] { return !w.Audits().empty(); }, kLong), w.Log());
+  const Json first = w.Audits()[0];
+  BOOST_CHECK_EQUAL(first["spec"]["to"], "west");
+  BOOST_CHECK_EQUAL(first["spec"]["workloads"][0]["action"], "Failed");
+  BOOST_CHECK_MESSAGE(first["spec"]["workloads"][0].value("message", "").find("forbidden") != std::string::npos,
+                      first.dump());
+  BOOST_CHECK(Eventually([&] { return Phase(w.Audits()[0]) == "Failed"; }));
+  BOOST_CHECK(w.Served("west", "web") == nullptr);
+  // The workload has not moved: the policy still names east, and the next
+  // tries come with backoff (1 s, 2 s, 4 s ...), not on every event.
+  std::this_thread::sleep_for(4s);
+  const Json policy = w.Policy("web");
+  BOOST_REQUIRE_EQUAL(policy["status"]["workloads"].size(), 1u);
+  BOOST_CHECK_EQUAL(policy["status"]["workloads"][0]["activeCluster"], "east");
+  const size_t tries = w.Audits().size();
+  BOOST_CHECK_MESSAGE(tries >= 2 && tries <= 4, "audits after ~5 s of refusals: " + std::to_string(tries));
+  for (const auto& a : w.Audits()) BOOST_CHECK_EQUAL(Phase(a), "Failed");
+
+  // Writes allowed on west: the next try moves web, and its audit completes.
+  auto granted = w.members["west"]->Create(
+      "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+      Json{{"apiVersion", "rbac.authorization.k8s.io/v1"},
+           {"kind", "ClusterRoleBinding"},
+           {"metadata", {{"name", "reader-admin"}}},
+           {"roleRef", {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "ClusterRole"}, {"name", "cluster-admin"}}},
+           {"subjects", {{{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "User"}, {"name", "reader"}}}}}
+          .dump());
+  BOOST_REQUIRE_MESSAGE(granted.ok(), granted.status().ToString());
+  BOOST_REQUIRE_MESSAGE(Eventually([&] { return w.Served("west", "web") != nullptr; }, kLong), w.Log());
+  w.MarkAvailable("west", "web");
+  BOOST_CHECK_MESSAGE(Eventually([&] {
+                        for (const auto& a : w.Audits()) {
+                          if (Phase(a) == "Completed") return true;
+                        }
+                        return false;
+                      }, kLong),
+                      w.Audits().dump());
+  BOOST_CHECK(Eventually([&] { return w.Policy("web")["status"]["workloads"][0]["activeCluster"] == "west"; }));
+}

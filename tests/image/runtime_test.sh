@@ -23,18 +23,18 @@
 # except under /tmp; SIGTERM ends it with exit code 0 and releases the
 # Lease.
 #
-# usage: runtime_test.sh KUBEFOLD KUBECTL_KUBEFOLD KUBE_EMULATOR SOURCE_DIR
+# usage: runtime_test.sh KUBEFOLD KUBECTL_KUBEFOLD KUBE_EMULATOR SOURCE_DIR CHART_RENDER
 # Needs root (chroot, the switch to uid 65532, mounts); CI runs as root.
 set -euo pipefail
 
 NAME=image_runtime_test
 say() { printf '%s: %s\n' "$NAME" "$*"; }
 
-if (($# != 4)); then
-  echo "usage: $0 KUBEFOLD KUBECTL_KUBEFOLD KUBE_EMULATOR SOURCE_DIR" >&2
+if (($# != 5)); then
+  echo "usage: $0 KUBEFOLD KUBECTL_KUBEFOLD KUBE_EMULATOR SOURCE_DIR CHART_RENDER" >&2
   exit 2
 fi
-KUBEFOLD=$1 PLUGIN=$2 EMULATOR=$3 SRC=$4
+KUBEFOLD=$1 PLUGIN=$2 EMULATOR=$3 SRC=$4 RENDER=$5
 
 if ((EUID != 0)); then
   echo "$NAME: FAIL: this test needs root: it runs kubefold under chroot as user 65532" \
@@ -44,10 +44,10 @@ fi
 for tool in kubectl curl chroot unshare mount mknod sha256sum; do
   command -v "$tool" >/dev/null 2>&1 || { echo "$NAME: FAIL: '$tool' not found" >&2; exit 1; }
 done
-# Debian's interpreter (the json module is all this needs; any python3 does).
+# Debian's interpreter, with PyYAML (python3-yaml) for the rendered chart.
 PYTHON=/usr/bin/python3
 [[ -x "$PYTHON" ]] || PYTHON=$(command -v python3) || { echo "$NAME: FAIL: python3 not found" >&2; exit 1; }
-for f in "$KUBEFOLD" "$PLUGIN" "$EMULATOR"; do
+for f in "$KUBEFOLD" "$PLUGIN" "$EMULATOR" "$RENDER"; do
   [[ -x "$f" ]] || { echo "$NAME: FAIL: not built: $f" >&2; exit 1; }
 done
 
@@ -228,11 +228,17 @@ in_image() {
 }
 
 say "starting kubefold in the tree as 65532:65532 with the Pod's environment"
-# The chart's arguments, with ephemeral ports (tests run in parallel).
-image_command kubefold \
-  --leader-elect=true --leader-elect-lease-duration=15s --leader-elect-renew-deadline=10s \
-  --leader-elect-retry-period=2s --api-bind-address=:0 --metrics-bind-address=127.0.0.1:0 \
-  --health-probe-bind-address=:0 --log-format=json --v=0
+# The container's arguments as the chart renders them (default values), then
+# ephemeral ports (tests run in parallel; the last of a repeated flag wins).
+"$RENDER" --chart "$SRC/charts/kubefold" --skip-tests >"$WORK/chart.yaml" || fail "chart-render failed"
+mapfile -t CHART_ARGS < <("$PYTHON" -c '
+import sys, yaml
+for d in yaml.safe_load_all(open(sys.argv[1])):
+    if d and d["kind"] == "Deployment":
+        print("\n".join(d["spec"]["template"]["spec"]["containers"][0]["args"]))' "$WORK/chart.yaml")
+((${#CHART_ARGS[@]} > 0)) || fail "no container args in the rendered Deployment"
+image_command kubefold "${CHART_ARGS[@]}" \
+  --api-bind-address=:0 --metrics-bind-address=127.0.0.1:0 --health-probe-bind-address=:0
 "${CMD[@]}" >"$OP_LOG" 2>&1 &
 LAUNCH_PID=$!
 

@@ -189,6 +189,10 @@ def main():
         check(args[-1] == "--member-qps=100", "ha: extraArgs not last")
         check(env.get("MALLOC_ARENA_MAX", {}).get("value") == "4", "ha: extraEnv")
         check(pod["metadata"].get("annotations", {}).get("example.com/team") == "platform", "ha: podAnnotations")
+        # Values passed through tpl: templates in them are rendered.
+        check(pod["metadata"]["annotations"].get("example.com/namespace") == "kubefold-system",
+              "ha: podAnnotations not rendered with tpl")
+        check(env.get("RELEASE_ID", {}).get("value") == "kubefold-0.5.0", "ha: extraEnv not rendered with tpl")
         check(pod["metadata"]["labels"].get("example.com/tier") == "control", "ha: podLabels")
         cr = roles.get(("ClusterRole", None, "kubefold"), {})
         check(not secret_rules(cr), "ha: the ClusterRole still reads Secrets cluster-wide")

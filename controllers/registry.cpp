@@ -65,6 +65,9 @@ struct ClusterRegistry::Runtime {
   std::unique_ptr<HealthProber> prober;
   std::atomic<size_t> synced_reflectors{0};
   std::vector<std::unique_ptr<std::atomic<bool>>> reflector_synced;
+  // The kubeconfig sets insecure-skip-tls-verify: reported in status.
+  bool insecure_skip_tls_verify = false;
+  std::string server;
   // The health record written: its status and since when.
   std::mutex health_mu;
   std::string health_status;                     // Guarded by health_mu
@@ -404,6 +407,8 @@ void ClusterRegistry::Reconcile(const std::string& name) {
       auto rt = std::make_unique<Runtime>();
       rt->name = name;
       rt->fingerprint = fingerprint;
+      rt->insecure_skip_tls_verify = config->insecure_skip_tls_verify;
+      rt->server = config->server;
       std::unique_ptr<kube::Transport> t = std::move(*transport);
       if (options_.observe_transport) t = kube::ObserveTransport(std::move(t), options_.observe_transport(config->server));
       rt->client = std::make_shared<kube::RestClient>(
@@ -497,6 +502,19 @@ void ClusterRegistry::WriteStatus(const std::string& name, const kube::DecodedOb
     conds.push_back({"Watching", "True", "Watching",
                      std::to_string(rt->reflectors.size()) + " watch(es) running; " + std::to_string(errors) +
                          " failure(s) retried so far"});
+    // Only the member's kubeconfig can turn verification off; whoever reads
+    // the MemberCluster sees that it did.
+    if (rt->server.starts_with("http://")) {
+      conds.push_back({"TLSVerified", "False", "PlainHTTP",
+                       "the kubeconfig's server " + rt->server + " is plain HTTP: no TLS, credentials travel in clear"});
+    } else if (rt->insecure_skip_tls_verify) {
+      conds.push_back({"TLSVerified", "False", "InsecureSkipTLSVerify",
+                       "the kubeconfig sets insecure-skip-tls-verify: the identity of " + rt->server +
+                           " is not checked"});
+    } else {
+      conds.push_back({"TLSVerified", "True", "Verified",
+                       "the server's certificate is verified (the kubeconfig's CA, else the system's)"});
+    }
     const size_t synced = rt->synced_reflectors.load();
     conds.push_back(synced == rt->reflectors.size()
                         ? internal::Condition{"Synced", "True", "Synced", "every watched kind has been listed"}
@@ -524,7 +542,9 @@ void ClusterRegistry::WriteStatus(const std::string& name, const kube::DecodedOb
   }
 
   // Events: a bad Secret once per distinct message, Ready transitions once each.
-  const std::string announce = rt != nullptr ? "ready:" + ready.status : "problem:" + problem_message;
+  const bool unverified = rt != nullptr && (rt->insecure_skip_tls_verify || rt->server.starts_with("http://"));
+  const std::string announce =
+      rt != nullptr ? "ready:" + ready.status + (unverified ? ":unverified" : "") : "problem:" + problem_message;
   bool announce_now = false;
   const std::string body = Json{{"status", status}}.dump();
   bool write = false;
@@ -542,6 +562,11 @@ void ClusterRegistry::WriteStatus(const std::string& name, const kube::DecodedOb
   }
   if (announce_now) {
     const ObjectRef ref{std::string(kGroup) + "/" + kVersion, "MemberCluster", "", name, mc.uid};
+    if (unverified) {
+      events_.Record(ref, "Warning", rt->insecure_skip_tls_verify ? "InsecureSkipTLSVerify" : "PlainHTTP",
+                     "TLS does not verify " + rt->server + " (" +
+                         (rt->insecure_skip_tls_verify ? "insecure-skip-tls-verify" : "plain HTTP") + ")");
+    }
     if (rt == nullptr) {
       events_.Record(ref, "Warning", problem_reason, problem_message);
     } else if (ready.status == "True") {

@@ -584,3 +584,29 @@ BOOST_AUTO_TEST_CASE(a_failover_whose_apply_is_refused_keeps_the_workload_where_
                       w.Audits().dump());
   BOOST_CHECK(Eventually([&] { return w.Policy("web")["status"]["workloads"][0]["activeCluster"] == "west"; }));
 }
+
+BOOST_AUTO_TEST_CASE(a_member_whose_kubeconfig_skips_tls_verification_says_so_in_its_status) {
+  World w;
+  // north's kubeconfig without its CA, verification off: only the kubeconfig
+  // can do that, and the MemberCluster reports it (condition and Event).
+  std::string kubeconfig = w.emulator->Kubeconfig("north");
+  const size_t ca = kubeconfig.find("    certificate-authority-data: ");
+  BOOST_REQUIRE(ca != std::string::npos);
+  kubeconfig.replace(ca, kubeconfig.find('\n', ca) - ca, "    insecure-skip-tls-verify: true");
+  w.Secret("north", kubeconfig);
+  RegisterAll(w);
+  auto op = w.StartOperator();
+  BOOST_REQUIRE_MESSAGE(Eventually([&] { return AllReady(w); }, kLong), w.Log());
+  BOOST_CHECK(Eventually([&] { return Condition(w.Member("north"), "TLSVerified", "reason") == "InsecureSkipTLSVerify"; }));
+  BOOST_CHECK_EQUAL(Condition(w.Member("north"), "TLSVerified"), "False");
+  BOOST_CHECK(Condition(w.Member("north"), "TLSVerified", "message").find("is not checked") != std::string::npos);
+  BOOST_CHECK_EQUAL(Condition(w.Member("east"), "TLSVerified"), "True");
+  BOOST_CHECK_EQUAL(Condition(w.Member("west"), "TLSVerified", "reason"), "Verified");
+  BOOST_CHECK(Eventually([&] {
+    const Json events = w.HostGet("/api/v1/namespaces/default/events");
+    for (const auto& e : events.value("items", Json::array())) {
+      if (e.value("reason", "") == "InsecureSkipTLSVerify" && e["involvedObject"].value("name", "") == "north") return true;
+    }
+    return false;
+  }));
+}

@@ -53,8 +53,12 @@ EMU_PID= OP_PID=
 cleanup() {
   [[ -n "$OP_PID" ]] && kill "$OP_PID" 2>/dev/null && wait "$OP_PID" 2>/dev/null || true
   [[ -n "$EMU_PID" ]] && kill "$EMU_PID" 2>/dev/null && wait "$EMU_PID" 2>/dev/null || true
-  # DEMO_LOG_DIR=<dir> keeps kubefold's and the emulator's logs (the demo test reads them).
-  [[ -n "${DEMO_LOG_DIR:-}" ]] && cp "$WORK"/*.log "$DEMO_LOG_DIR"/ 2>/dev/null
+  # DEMO_LOG_DIR=<dir> keeps kubefold's and the emulator's logs and the
+  # clusters' tokens (the demo test reads them).
+  if [[ -n "${DEMO_LOG_DIR:-}" ]]; then
+    cp "$WORK"/*.log "$DEMO_LOG_DIR"/ 2>/dev/null
+    cat "$WORK"/*.kubeconfig 2>/dev/null | sed -n 's/^ *token: //p' >"$DEMO_LOG_DIR/tokens"
+  fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT

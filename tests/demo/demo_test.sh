@@ -55,5 +55,22 @@ if [[ -f $LOGS/kubefold.log ]]; then
 else
   echo "FAIL kubefold's log was not kept"; failures=$((failures + 1))
 fi
+# No cluster's token (the members' are in the Secrets kubefold reads; the
+# ServiceAccount's is kubefold's own) shows in its log or anything the demo
+# printed: kubectl kubefold's answers, the audit, the metrics.
+if [[ -s $LOGS/tokens ]]; then
+  leaked=0
+  while read -r token; do
+    [[ -n $token ]] || continue
+    if grep -qF -- "$token" "$LOGS/out" "$LOGS/kubefold.log" 2>/dev/null; then leaked=$((leaked + 1)); fi
+  done <"$LOGS/tokens"
+  if ((leaked == 0)); then
+    echo "ok   none of the $(grep -c . "$LOGS/tokens") cluster tokens appears in kubefold's log or the demo's output"
+  else
+    echo "FAIL $leaked cluster token(s) appear in kubefold's log or the demo's output"; failures=$((failures + 1))
+  fi
+else
+  echo "FAIL the clusters' tokens were not kept"; failures=$((failures + 1))
+fi
 ((failures == 0)) || { echo "demo_test: $failures check(s) failed"; exit 1; }
 echo "demo_test: all checks passed"

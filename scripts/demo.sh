@@ -56,7 +56,7 @@ cleanup() {
   # DEMO_LOG_DIR=<dir> keeps kubefold's and the emulator's logs and the
   # clusters' tokens (the demo test reads them).
   if [[ -n "${DEMO_LOG_DIR:-}" ]]; then
-    cp "$WORK"/*.log "$DEMO_LOG_DIR"/ 2>/dev/null
+    cp "$WORK"/*.log "$WORK/chart.yaml" "$DEMO_LOG_DIR"/ 2>/dev/null
     cat "$WORK"/*.kubeconfig 2>/dev/null | sed -n 's/^ *token: //p' >"$DEMO_LOG_DIR/tokens"
   fi
   rm -rf "$WORK"
@@ -87,7 +87,10 @@ wait_for() {  # wait_for <seconds> <description> <command...>: progress on one l
 }
 
 say "Starting kube-emulator: host, east, west, north (HTTPS, tokens)"
-"$EMULATOR" --clusters host,east,west,north --dir "$WORK" --control-port 0 >"$WORK/emulator.log" 2>&1 &
+# --authorization-log: the host records each request of a user other than
+# the admin (kubefold's ServiceAccount here) and whether RBAC allowed it.
+"$EMULATOR" --clusters host,east,west,north --dir "$WORK" --control-port 0 --authorization-log \
+  >"$WORK/emulator.log" 2>&1 &
 EMU_PID=$!
 wait_for 20 "the emulator" test -s "$WORK/emulator.json"
 CONTROL=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["control"])' "$WORK/emulator.json")

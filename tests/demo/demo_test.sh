@@ -55,6 +55,19 @@ if [[ -f $LOGS/kubefold.log ]]; then
 else
   echo "FAIL kubefold's log was not kept"; failures=$((failures + 1))
 fi
+# The chart's RBAC against what kubefold did on the host (kube-emulator's
+# authorization log): everything it needed is granted, everything granted
+# was needed.
+if [[ -f $LOGS/host.authorization.log && -f $LOGS/chart.yaml ]]; then
+  if python3 "$SRC/tests/demo/rbac_usage.py" "$LOGS/chart.yaml" "$LOGS/host.authorization.log" \
+       system:serviceaccount:kubefold-system:kubefold >"$LOGS/rbac" 2>&1; then
+    cat "$LOGS/rbac"
+  else
+    cat "$LOGS/rbac"; failures=$((failures + 1))
+  fi
+else
+  echo "FAIL the host's authorization log or the chart rendering was not kept"; failures=$((failures + 1))
+fi
 # No cluster's token (the members' are in the Secrets kubefold reads; the
 # ServiceAccount's is kubefold's own) shows in its log or anything the demo
 # printed: kubectl kubefold's answers, the audit, the metrics.

@@ -1124,6 +1124,7 @@ void Cluster::Handle(const Request& request, ResponseWriter& writer) {
       Attributes attributes = ResolveRequest(request.method, request.path, request.query);
       attributes.user = ctx.user;
       const Decision decision = Authorize(store_, attributes);
+      if (!options_.authorization_log.empty()) LogAuthorization(attributes, decision.allowed);
       if (!decision.allowed) throw ForbiddenError(attributes, decision.reason);
     }
     Route(ctx);
@@ -1836,6 +1837,25 @@ void Cluster::ServeUpdate(Context& ctx) {
   CheckWriteOptions(ctx.req, /*apply=*/false, /*force_set=*/false);
   if (!body.is_object()) BadRequest("the body of the request is not a JSON object");
   Write(ctx, std::move(body), WriteMode::kUpdate, 200);
+}
+
+void Cluster::LogAuthorization(const Attributes& a, bool allowed) {
+  Json line = {{"user", a.user.name}, {"verb", a.verb}, {"allowed", allowed}};
+  if (a.resource_request) {
+    line["group"] = a.group;
+    line["resource"] = a.resource;
+    if (!a.subresource.empty()) line["subresource"] = a.subresource;
+    if (!a.ns.empty()) line["namespace"] = a.ns;
+    if (!a.name.empty()) line["name"] = a.name;
+  } else {
+    line["path"] = a.path;
+  }
+  const std::string text = line.dump() + "\n";
+  std::lock_guard lock(authorization_log_mu_);
+  if (FILE* f = std::fopen(options_.authorization_log.c_str(), "a")) {
+    std::fwrite(text.data(), 1, text.size(), f);
+    std::fclose(f);
+  }
 }
 
 void Cluster::ServePatch(Context& ctx) {

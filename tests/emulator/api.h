@@ -90,6 +90,11 @@ struct ClusterOptions {
   std::chrono::milliseconds too_large_rv_wait{3000};
   bool watch_list = true;  // serve sendInitialEvents (false: the exact 422 of spec §7(d))
   std::string expired_reason = "Expired";  // "Gone" emulates servers before 1.18
+  // Non-empty: every authorization decision for a user outside
+  // system:masters is appended here as one JSON line (user, verb, group,
+  // resource, subresource, namespace, name or path, allowed), as an API
+  // server's audit log would record them.
+  std::string authorization_log;
 };
 
 // The per-cluster faults (README "Faults"). Each applies to requests that
@@ -183,6 +188,8 @@ class Cluster final : public RequestHandler {
 
   const ClusterOptions options_;
   ObjectStore store_;
+  std::mutex authorization_log_mu_;
+  void LogAuthorization(const Attributes& a, bool allowed);
 
   mutable std::mutex mu_;
   std::shared_ptr<const Registry> registry_;     // Guarded by mu_

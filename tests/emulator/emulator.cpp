@@ -80,6 +80,9 @@ Emulator::Emulator(EmulatorOptions options) : options_(std::move(options)), ca_(
     if (members_.count(name) != 0) throw std::runtime_error("kube-emulator: cluster '" + name + "' given twice");
     ClusterOptions co = options_.cluster;
     co.name = name;
+    if (options_.authorization_log && !options_.dir.empty()) {
+      co.authorization_log = options_.dir + "/" + name + ".authorization.log";
+    }
     Member m;
     m.cluster = std::make_unique<Cluster>(co);
     m.token = NewToken();

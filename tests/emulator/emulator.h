@@ -30,6 +30,9 @@ struct EmulatorOptions {
   int first_port = 0;         // 0: ephemeral ports; else cluster i listens on first_port + i
   int control_port = -1;      // -1: no control endpoint; 0: ephemeral
   ClusterOptions cluster;     // template for every cluster (name is replaced)
+  // With `dir`: each cluster writes its authorization log to
+  // <dir>/<cluster>.authorization.log (ClusterOptions::authorization_log).
+  bool authorization_log = false;
 };
 
 class Emulator final : public RequestHandler {

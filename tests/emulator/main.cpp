@@ -38,6 +38,10 @@ int main(int argc, char** argv) {
   app.add_option("--max-events", max_events, "watch history per cluster before compaction")
       ->check(CLI::PositiveNumber);
   app.add_flag("--no-watch-list", no_watch_list, "reject sendInitialEvents with the WatchList-disabled 422");
+  bool authorization_log = false;
+  app.add_flag("--authorization-log", authorization_log,
+               "write each cluster's authorization decisions (users outside system:masters) to "
+               "<dir>/<cluster>.authorization.log, one JSON line each");
   CLI11_PARSE(app, argc, argv);
 
   // Block the signals before any thread starts so only sigwait sees them.
@@ -58,6 +62,7 @@ int main(int argc, char** argv) {
   options.cluster.bookmark_interval = std::chrono::milliseconds(bookmark_interval_ms);
   options.cluster.max_events = max_events;
   options.cluster.watch_list = !no_watch_list;
+  options.authorization_log = authorization_log;
   try {
     Emulator emulator(options);
     for (const auto& c : emulator.Clusters()) {

@@ -7,6 +7,7 @@
 
 #include "controllers/health.h"
 #include "controllers/internal/conditions.h"
+#include "controllers/internal/spec_fields.h"
 #include "controllers/internal/json_scan.h"
 #include "controllers/kube/internal/rfc3339.h"
 #include "controllers/label_selector.h"
@@ -136,39 +137,49 @@ struct FailoverReconciler::Policy {
       p.invalid_field = "the object is not JSON";
       return p;
     }
-    const Json meta = j.value("metadata", Json::object());
-    p.generation = meta.value("generation", int64_t{0});
-    p.created = meta.value("creationTimestamp", "");
-    const Json ann = meta.value("annotations", Json::object());
-    p.failback_requested = ann.is_object() && ann.contains(kFailbackAnnotation);
-    const Json spec = j.value("spec", Json::object());
-    const Json sel = spec.value("selector", Json::object());
-    p.kinds = sel.value("kinds", std::vector<std::string>{"Deployment", "StatefulSet", "DaemonSet"});
+    // Typed reads that never throw: a field of the wrong type is the
+    // policy's InvalidSpec, naming it.
+    internal::SpecFields m("metadata");
+    const Json& meta = m.Object(j, "metadata");
+    p.generation = m.Int(meta, "generation", 0);
+    p.created = m.String(meta, "creationTimestamp", "");
+    const Json& ann = m.Object(meta, "annotations");
+    p.failback_requested = ann.contains(kFailbackAnnotation);
+    internal::SpecFields f("spec");
+    const Json& spec = f.Object(j, "spec");
+    const Json& sel = f.Object(spec, "selector");
+    p.kinds = f.Strings(sel, "kinds", {"Deployment", "StatefulSet", "DaemonSet"}, "selector");
+    const std::string label_selector = f.String(sel, "labelSelector", "", "selector");
+    p.clusters = f.Strings(spec, "clusters", {});
+    const Json& trig = f.Object(spec, "trigger");
+    p.unhealthy = std::chrono::seconds(f.Int32(trig, "clusterUnhealthySeconds", 30, "trigger"));
+    p.unavailable = std::chrono::seconds(f.Int32(trig, "workloadUnavailableSeconds", 0, "trigger"));
+    const Json& fb = f.Object(spec, "failback");
+    p.automatic = f.String(fb, "mode", "Manual", "failback") == "Automatic";
+    p.stable = std::chrono::seconds(f.Int32(fb, "stableSeconds", 300, "failback"));
+    p.max_in_flight = std::max(1, f.Int32(spec, "maxInFlight", 10));
+    p.invalid_field = f.error();
     for (size_t i = 0; i < p.kinds.size() && p.invalid_field.empty(); ++i) {
       if (!WorkloadResource(p.kinds[i])) {
         p.invalid_field = "spec.selector.kinds[" + std::to_string(i) + "]: \"" + p.kinds[i] +
                           "\" is not Deployment, StatefulSet or DaemonSet";
       }
     }
-    auto selector = LabelSelector::Parse(sel.value("labelSelector", ""));
+    auto selector = LabelSelector::Parse(label_selector);
     if (!selector.ok()) {
       if (p.invalid_field.empty()) p.invalid_field = "spec.selector.labelSelector: " + selector.status().message();
     } else {
       p.selector = std::move(*selector);
     }
-    p.clusters = spec.value("clusters", std::vector<std::string>{});
     if (p.clusters.empty() && p.invalid_field.empty()) p.invalid_field = "spec.clusters: at least one cluster is needed";
-    const Json trig = spec.value("trigger", Json::object());
-    p.unhealthy = std::chrono::seconds(trig.value("clusterUnhealthySeconds", 30));
-    p.unavailable = std::chrono::seconds(trig.value("workloadUnavailableSeconds", 0));
-    const Json fb = spec.value("failback", Json::object());
-    p.automatic = fb.value("mode", "Manual") == "Automatic";
-    p.stable = std::chrono::seconds(fb.value("stableSeconds", 300));
-    p.max_in_flight = std::max(1, spec.value("maxInFlight", 10));
     if (j.contains("status") && j["status"].is_object()) {
       p.status = j["status"];
-      for (const Json& w : p.status.value("workloads", Json::array())) {
-        if (w.is_object()) p.entries[w.value("kind", "") + "/" + w.value("name", "")] = w;
+      internal::SpecFields st("status");
+      const auto it = p.status.find("workloads");
+      if (it != p.status.end() && it->is_array()) {
+        for (const Json& w : *it) {
+          if (w.is_object()) p.entries[st.String(w, "kind", "") + "/" + st.String(w, "name", "")] = w;
+        }
       }
     }
     return p;
@@ -197,33 +208,38 @@ struct FailoverReconciler::Audit {
     a.ns = o.ns;
     a.name = o.workload.key.name;
     a.key = ObjectKey(a.ns, a.name);
+    // Typed reads that never throw; an audit kubefold cannot read (edited
+    // by hand into other types) is ignored.
+    internal::SpecFields f("spec");
     const Json& s = j["spec"];
-    a.policy = s.value("policy", "");
-    a.from = s.value("from", "");
-    a.to = s.value("to", "");
-    a.trigger = s.value("trigger", Json::object());
-    a.reason = a.trigger.is_object() ? a.trigger.value("reason", "") : "";
-    a.created = j["metadata"].value("creationTimestamp", "");
-    for (const Json& w : s.value("workloads", Json::array())) {
-      if (!w.is_object()) continue;
-      a.workloads.push_back({w.value("kind", ""), w.value("namespace", a.ns), w.value("name", ""), w.value("action", "")});
-    }
-    const Json before = s.value("before", Json::object());
-    a.before_seq = before.is_object() ? before.value("seq", uint64_t{0}) : 0;
-    if (before.is_object() && before.contains("vector")) {
-      auto v = state::VersionVector::Parse(before["vector"].dump());
-      if (v.ok()) a.before_vector = v->ToJson();
-    }
-    a.has_after = s.contains("after");
-    if (a.has_after && s["after"].is_object()) {
-      const Json& after = s["after"];
-      a.after_seq = after.value("seq", uint64_t{0});
-      if (after.contains("vector")) {
-        auto v = state::VersionVector::Parse(after["vector"].dump());
-        if (v.ok()) a.after_vector = v->ToJson();
+    a.policy = f.String(s, "policy", "");
+    a.from = f.String(s, "from", "");
+    a.to = f.String(s, "to", "");
+    a.trigger = f.Object(s, "trigger");
+    a.reason = f.String(a.trigger, "reason", "", "trigger");
+    internal::SpecFields m("metadata");
+    a.created = m.String(m.Object(j, "metadata"), "creationTimestamp", "");
+    if (const auto ws = s.find("workloads"); ws != s.end() && ws->is_array()) {
+      for (const Json& w : *ws) {
+        if (!w.is_object()) continue;
+        a.workloads.push_back({f.String(w, "kind", "", "workloads[]"), f.String(w, "namespace", a.ns, "workloads[]"),
+                               f.String(w, "name", "", "workloads[]"), f.String(w, "action", "", "workloads[]")});
       }
     }
-    a.phase = j.contains("status") && j["status"].is_object() ? j["status"].value("phase", "") : "";
+    auto snapshot_ref = [&](const Json& ref, const char* which, uint64_t& seq, std::string& vector) {
+      const int64_t n = f.Int(ref, "seq", 0, which);
+      seq = n > 0 ? static_cast<uint64_t>(n) : 0;
+      if (const auto v = ref.find("vector"); v != ref.end()) {
+        auto parsed = state::VersionVector::Parse(v->dump());
+        if (parsed.ok()) vector = parsed->ToJson();
+      }
+    };
+    snapshot_ref(f.Object(s, "before"), "before", a.before_seq, a.before_vector);
+    a.has_after = s.contains("after");
+    if (a.has_after && s["after"].is_object()) snapshot_ref(s["after"], "after", a.after_seq, a.after_vector);
+    internal::SpecFields st("status");
+    a.phase = st.String(st.Object(j, "status"), "phase", "");
+    if (!f.error().empty()) return std::nullopt;
     return a;
   }
   bool InProgress() const { return phase.empty() || phase == "InProgress"; }
@@ -337,6 +353,12 @@ std::shared_ptr<const FailoverReconciler::Policy> FailoverReconciler::ParsedPoli
   return parsed;
 }
 
+std::string FailoverReconciler::PolicySpecError(const kube::DecodedObject& policy) {
+  return Policy::Parse(policy).invalid_field;
+}
+
+bool FailoverReconciler::AuditReadable(const kube::DecodedObject& audit) { return Audit::Parse(audit).has_value(); }
+
 std::shared_ptr<const FailoverReconciler::Audit> FailoverReconciler::ParsedAudit(const kube::DecodedObject& o) {
   const std::string key = ObjectKey(o.ns, o.workload.key.name);
   {
@@ -363,7 +385,15 @@ void FailoverReconciler::Worker() {
     t_pass_errors = 0;
     t_requeue_after = false;
     const auto start = std::chrono::steady_clock::now();
-    Pass(*key);
+    // A pass that throws (a bug: parsing never does) is logged and retried
+    // with backoff; it does not take the operator down.
+    try {
+      Pass(*key);
+      queue_.Forget(*key);
+    } catch (const std::exception& e) {
+      LogError("policy " + *key + ": internal: pass failed: " + e.what() + " (tried again with backoff)");
+      queue_.AddRateLimited(*key);
+    }
     reconcile_metrics_.Observe(t_pass_errors > 0 ? "error" : t_requeue_after ? "requeue_after" : "success",
                                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     queue_.Done(*key);

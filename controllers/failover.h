@@ -177,6 +177,12 @@ class FailoverReconciler {
   // namespaces on their clusters).
   Result<WhatIfResult> WhatIf(const std::string& cluster);
 
+  // How the reconciler reads what it watches, without a reconciler: what
+  // makes a FailoverPolicy unusable, naming the field ("" when it can act),
+  // and whether a FailoverAudit can be read. Never throw.
+  static std::string PolicySpecError(const kube::DecodedObject& policy);
+  static bool AuditReadable(const kube::DecodedObject& audit);
+
  private:
   struct Policy;
   struct Audit;

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "controllers/internal/conditions.h"
+#include "controllers/internal/spec_fields.h"
 #include "controllers/kube/http_transport.h"
 #include "controllers/kube/internal/base64.h"
 #include "controllers/kube/internal/rfc3339.h"
@@ -185,7 +186,16 @@ void ClusterRegistry::Worker() {
   while (auto key = queue_.Get()) {
     t_reconcile_errors = 0;
     const auto start = std::chrono::steady_clock::now();
-    Reconcile(*key);
+    // A reconcile that throws (a bug: parsing never does) is logged and
+    // retried with backoff; it does not take the operator down.
+    try {
+      Reconcile(*key);
+      queue_.Forget(*key);
+    } catch (const std::exception& e) {
+      ++t_reconcile_errors;
+      Log("member cluster " + *key + ": internal: reconcile failed: " + e.what() + " (tried again with backoff)");
+      queue_.AddRateLimited(*key);
+    }
     reconcile_metrics_.Observe(t_reconcile_errors > 0 ? "error" : "success",
                                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     queue_.Done(*key);
@@ -253,6 +263,51 @@ void ClusterRegistry::OnHealthChange(const std::string& name, Runtime* rt, const
   if (options_.on_cluster_change) options_.on_cluster_change(name);
 }
 
+std::string ClusterRegistry::ParseSpec(std::string_view object_json, Spec& spec) {
+  const Json j = Json::parse(object_json, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return "the object is not JSON";
+  internal::SpecFields f("spec");
+  const Json& s = f.Object(j, "spec");
+  if (f.error().empty() && !j.contains("spec")) return "spec: missing";
+  const Json& ref = f.Object(s, "kubeconfigSecretRef");
+  spec.secret_ns = f.String(ref, "namespace", "", "kubeconfigSecretRef");
+  spec.secret_name = f.String(ref, "name", "", "kubeconfigSecretRef");
+  spec.secret_key = f.String(ref, "key", "kubeconfig", "kubeconfigSecretRef");
+  spec.context = f.String(ref, "context", "", "kubeconfigSecretRef");
+  const Json& watch = f.Object(s, "watch");
+  spec.kinds = f.Strings(watch, "kinds", {"Deployment", "StatefulSet", "DaemonSet"}, "watch");
+  spec.namespaces = f.Strings(watch, "namespaces", {}, "watch");
+  spec.label_selector = f.String(watch, "labelSelector", "", "watch");
+  const Json& health = f.Object(s, "health");
+  spec.health.probe_path = f.String(health, "probePath", "/readyz", "health");
+  spec.health.period = std::chrono::seconds(f.Int32(health, "periodSeconds", 10, "health"));
+  spec.health.probe_timeout = std::chrono::seconds(f.Int32(health, "timeoutSeconds", 5, "health"));
+  spec.health.failure_threshold = f.Int32(health, "failureThreshold", 3, "health");
+  spec.health.grace_period = std::chrono::seconds(f.Int32(health, "gracePeriodSeconds", 30, "health"));
+  internal::SpecFields meta("metadata");
+  spec.generation = meta.Int(meta.Object(j, "metadata"), "generation", 0);
+  spec.watch_and_health = watch.dump() + health.dump();
+  if (!f.error().empty()) return f.error();
+  if (spec.secret_ns.empty() || spec.secret_name.empty()) {
+    return "spec.kubeconfigSecretRef: namespace and name are required";
+  }
+  for (size_t i = 0; i < spec.kinds.size(); ++i) {
+    if (!WorkloadResource(spec.kinds[i])) {
+      return "spec.watch.kinds[" + std::to_string(i) + "]: \"" + spec.kinds[i] +
+             "\" is not one of Deployment, StatefulSet, DaemonSet";
+    }
+  }
+  if (spec.health.period.count() <= 0 || spec.health.failure_threshold <= 0) {
+    return "spec.health: periodSeconds and failureThreshold must be positive";
+  }
+  return "";
+}
+
+std::string ClusterRegistry::SpecError(std::string_view object_json) {
+  Spec spec;
+  return ParseSpec(object_json, spec);
+}
+
 void ClusterRegistry::Reconcile(const std::string& name) {
   const ObjectPtr mc = members_->Get(name);
   if (!mc) {
@@ -277,47 +332,13 @@ void ClusterRegistry::Reconcile(const std::string& name) {
     return;
   }
 
-  auto j = Json::parse(mc->workload.object_json, nullptr, false);
   Spec spec;
   std::string reason, message;
   auto fail = [&](std::string r, std::string m) {
     reason = std::move(r);
     message = std::move(m);
   };
-  if (j.is_discarded() || !j.is_object() || !j.contains("spec") || !j["spec"].is_object()) {
-    fail("InvalidSpec", "spec: missing");
-  } else {
-    const Json& s = j["spec"];
-    const Json ref = s.value("kubeconfigSecretRef", Json::object());
-    spec.secret_ns = ref.value("namespace", "");
-    spec.secret_name = ref.value("name", "");
-    spec.secret_key = ref.value("key", "kubeconfig");
-    spec.context = ref.value("context", "");
-    const Json watch = s.value("watch", Json::object());
-    spec.kinds = watch.value("kinds", std::vector<std::string>{"Deployment", "StatefulSet", "DaemonSet"});
-    spec.namespaces = watch.value("namespaces", std::vector<std::string>{});
-    spec.label_selector = watch.value("labelSelector", "");
-    const Json health = s.value("health", Json::object());
-    spec.health.probe_path = health.value("probePath", "/readyz");
-    spec.health.period = std::chrono::seconds(health.value("periodSeconds", 10));
-    spec.health.probe_timeout = std::chrono::seconds(health.value("timeoutSeconds", 5));
-    spec.health.failure_threshold = health.value("failureThreshold", 3);
-    spec.health.grace_period = std::chrono::seconds(health.value("gracePeriodSeconds", 30));
-    spec.generation = j["metadata"].value("generation", int64_t{0});
-    spec.watch_and_health = watch.dump() + health.dump();
-    if (spec.secret_ns.empty() || spec.secret_name.empty()) {
-      fail("InvalidSpec", "spec.kubeconfigSecretRef: namespace and name are required");
-    }
-    for (size_t i = 0; reason.empty() && i < spec.kinds.size(); ++i) {
-      if (!WorkloadResource(spec.kinds[i])) {
-        fail("InvalidSpec", "spec.watch.kinds[" + std::to_string(i) + "]: \"" + spec.kinds[i] +
-                                "\" is not one of Deployment, StatefulSet, DaemonSet");
-      }
-    }
-    if (spec.health.period.count() <= 0 || spec.health.failure_threshold <= 0) {
-      fail("InvalidSpec", "spec.health: periodSeconds and failureThreshold must be positive");
-    }
-  }
+  if (std::string problem = ParseSpec(mc->workload.object_json, spec); !problem.empty()) fail("InvalidSpec", problem);
   spec.uid = mc->uid;
 
   std::optional<kube::RestConfig> config;

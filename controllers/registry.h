@@ -107,9 +107,15 @@ class ClusterRegistry {
   // in use, even if the cluster restarts), or null.
   std::shared_ptr<kube::RestClient> Client(const std::string& name) const;
 
+  // What is wrong with a MemberCluster's spec (JSON of the whole object),
+  // naming the field; "" when it can be used. Never throws.
+  static std::string SpecError(std::string_view object_json);
+
  private:
   struct Runtime;
   struct Spec;
+  // Reads a MemberCluster's spec; "" or the problem, naming the field.
+  static std::string ParseSpec(std::string_view object_json, Spec& spec);
   void Worker();
   void Reconcile(const std::string& name);
   // Starts the Secret informer for `ns` if needed; true once it has synced.

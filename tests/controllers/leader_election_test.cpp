@@ -181,5 +181,7 @@ BOOST_AUTO_TEST_CASE(a_leader_cut_off_from_the_api_server_stops_leading_and_some
   BOOST_CHECK_EQUAL(a.stopped.load(), 1);
   c.emulator->server("host").Heal();
   BOOST_CHECK(Eventually([&] { return a.elector->IsLeader(); }, 10s));
+  // The callback runs after IsLeader() turns true (seen once under ASan).
+  BOOST_CHECK(Eventually([&] { return a.started.load() == 2; }, 5s));
   BOOST_CHECK_EQUAL(a.started.load(), 2);
 }

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <regex>
 #include <sstream>
 
@@ -542,10 +543,23 @@ BOOST_AUTO_TEST_CASE(through_the_service_proxy_the_users_token_reaches_kubefold_
                             r.err.starts_with("error: cannot reach kubefold through the API server's service proxy: ") &&
                             r.err.find("\"nosuch\" not found") != std::string::npos,
                         Describe("--service nosuch", r));
+    // version --wait (what the chart's helm test runs first): at once while
+    // kubefold answers; while it cannot be reached, a retry every 2 s until
+    // the time is up, then exit 3.
+    const PluginRun up = Plugin(w, proxied + admin + " version --wait 30s");
+    BOOST_CHECK_MESSAGE(up.code == 0 && up.out.find("Server Version: ") != std::string::npos &&
+                            up.err.find("waiting for kubefold") == std::string::npos,
+                        Describe("version --wait (up)", up));
     op->Stop();
     const PluginRun down = Plugin(w, proxied + admin + " clusters");
     BOOST_CHECK_MESSAGE(down.code == 3 && down.err.starts_with("error: cannot reach kubefold through the API "
                                                                "server's service proxy: "),
                         Describe("kubefold stopped", down));
+    const auto waited_from = std::chrono::steady_clock::now();
+    const PluginRun waited = Plugin(w, proxied + admin + " version --wait 5s");
+    const auto waited_for = std::chrono::steady_clock::now() - waited_from;
+    BOOST_CHECK_MESSAGE(waited.code == 3 && waited.err.find("waiting for kubefold: ") != std::string::npos &&
+                            waited_for >= std::chrono::seconds(3) && waited_for < std::chrono::seconds(30),
+                        Describe("version --wait (down)", waited));
   }
 }

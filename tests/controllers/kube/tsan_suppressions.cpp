@@ -6,9 +6,12 @@
 // thread while our (instrumented) code dropped another reference on a
 // different thread, TSan reports the free as racing with our earlier,
 // properly ordered, access. (The same holds for std::exception_ptr, whose
-// reference count lives in the uninstrumented libstdc++.) Seen in seven places:
+// reference count lives in the uninstrumented libstdc++.) Seen in eight places:
 //   - the free of the cancellation-token callback cpprestsdk registers per
-//     request (it holds a weak_ptr to the request context) and
+//     request (it holds a weak_ptr to the request context), also when our
+//     cancel() invokes and releases the registration while the library,
+//     failing the request on its network thread, deregisters it
+//     (_CancellationTokenState::_DeregisterCallback inside libcpprest), and
 //   - the free of that request context, both when a request is cancelled
 //     while its completion runs on the network thread (timeouts, Cancel);
 //   - the free of a response's body-complete task when the library completes
@@ -30,6 +33,7 @@
 // operator/, and the kubefold binary itself in a TSan build).
 extern "C" __attribute__((used, visibility("default"))) const char* __tsan_default_suppressions() {
   return "race:pplx::details::_CancellationTokenCallback\n"
+         "race:pplx::details::_CancellationTokenState::_DeregisterCallback\n"
          "race:web::http::client::details::asio_context::~asio_context\n"
          "race:pplx::task_completion_event\n"
          "race:web::http::http_exception::~http_exception\n"

@@ -5,7 +5,8 @@
 // function map (minus env/expandenv, which Helm removes), plus Helm's own
 // functions include, tpl, required, toYaml, fromYaml, fromYamlArray, toJson,
 // fromJson, fromJsonArray and lookup (which, as in `helm template`, finds
-// nothing). Values are coalesced as Helm does (chart values.yaml, then each
+// nothing). toToml and .Files are not provided: a chart using them fails to
+// render, naming the function. Values are coalesced as Helm does (chart values.yaml, then each
 // -f file and --set in order; null deletes a key), turned into JSON types
 // (numbers are float64, as in Helm), and validated against values.schema.json
 // with gojsonschema, the validator Helm 3 uses. Chart.kubeVersion is checked
@@ -224,11 +225,8 @@ func fromJSONArray(s string) []interface{} {
 
 // engine holds the parsed template set and the functions bound to it.
 type engine struct {
-	t         *template.Template
-	includes  map[string]int
-	chartName string
-	basePath  string
-	funcs     template.FuncMap
+	t        *template.Template
+	includes map[string]int
 }
 
 const recursionMaxNums = 1000
@@ -269,7 +267,6 @@ func (e *engine) funcMap() template.FuncMap {
 	f["toJson"] = toJSON
 	f["fromJson"] = fromJSON
 	f["fromJsonArray"] = fromJSONArray
-	f["toToml"] = func(interface{}) string { return "" }
 	f["include"] = func(name string, data interface{}) (string, error) {
 		if e.includes[name] > recursionMaxNums {
 			return "", fmt.Errorf("rendering template has a nested reference name: %s", name)
@@ -415,7 +412,7 @@ func main() {
 			"coordination.k8s.io/v1", "apiextensions.k8s.io/v1"},
 	}
 
-	e := &engine{includes: map[string]int{}, chartName: chartName}
+	e := &engine{includes: map[string]int{}}
 	e.t = template.New("gotpl").Option("missingkey=zero").Funcs(e.funcMap())
 
 	// Every file under templates/ joins one set, named chart/templates/...
@@ -480,7 +477,6 @@ func main() {
 			"Chart":        chart,
 			"Capabilities": caps,
 			"Template":     map[string]interface{}{"Name": name, "BasePath": path.Join(chartName, "templates")},
-			"Files":        map[string]interface{}{},
 		}
 		var buf bytes.Buffer
 		if err := e.t.ExecuteTemplate(&buf, name, top); err != nil {

@@ -28,7 +28,7 @@ class Differ {
     return RecordTrie::Diff(a, b, [&](const Record* x, const Record* y) {
       if (x == nullptr) return f_(Change{ChangeType::kAdded, cluster, ns, nullptr, y});
       if (y == nullptr) return f_(Change{ChangeType::kRemoved, cluster, ns, x, nullptr});
-      if (x->SameContent(*y)) return true;
+      if (x == y || (!filter_.same_content && x->SameContent(*y))) return true;
       return f_(Change{ChangeType::kModified, cluster, ns, x, y});
     });
   }

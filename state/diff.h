@@ -35,6 +35,9 @@ struct Change {
 struct DiffFilter {
   std::optional<std::string> cluster;  // only this cluster
   std::optional<std::string> ns;       // only namespaces with this name
+  // Also report a pair of different records with identical content as
+  // modified (a journal tracking record versions needs every new dot).
+  bool same_content = false;
 };
 
 // Calls f for each change until it returns false. Errors (kInvalidArgument):

@@ -62,7 +62,7 @@ void StoreDomain::Drain(bool writer) {
           if (s->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) Push(this, s);
         }
       } else if (writer) {
-        reclaimer.Died(d->seq);
+        reclaimer.Died(d->epoch);
         Heap::Free(snapshots, d->ByteSize());
       }
       // `d` may hold the last owner of this domain besides the caller's,

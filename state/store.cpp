@@ -109,6 +109,7 @@ size_t Store::ClusterIndex(std::string_view name, bool create) {
 }
 
 uint64_t Store::Advance(size_t ci) {
+  if (restoring_) return 0;  // Restore sets the counters from the journal
   WorkingCluster& wc = working_[ci];
   ++wc.counter;
   if (wc.first_in_batch == 0) wc.first_in_batch = wc.counter;
@@ -170,7 +171,7 @@ bool Store::ApplyUpsert(size_t ci, const std::string& ns, uint64_t ns_hash, Reco
     if (const NamespaceTree* n = NamespaceTrie::Find(c->root, ns, ns_hash)) {
       ns_exists = true;
       const Record* cur = RecordTrie::Find(n->root, record->key(), key_hash);
-      if (cur != nullptr && cur->SameContent(*record)) {
+      if (cur != nullptr && !restoring_ && cur->SameContent(*record)) {
         Record::Destroy(record);  // unchanged: no node, no counter
         record = nullptr;
         return false;
@@ -179,7 +180,7 @@ bool Store::ApplyUpsert(size_t ci, const std::string& ns, uint64_t ns_hash, Reco
   }
   ClusterTree* ct = MutableCluster(ci);
   NamespaceTree* nt = MutableNamespace(ct, ns, ns_hash, ns_exists);
-  record->set_counter(Advance(ci));
+  if (!restoring_) record->set_counter(Advance(ci));
   record->birth = w.building();
   Heap::Enter(w.heap.records, record->ByteSize());
   Record* old = RecordTrie::Put(nt->root, record, key_hash, w);
@@ -310,6 +311,7 @@ Result<ApplyResult> Store::Apply(Batch batch) {
       return InvalidArgument("batch is decided from a composed view; decide from a published snapshot");
     }
   }
+  applied_once_ = true;
   domain_->Drain(true);
   const TimePoint start = Now();
   PrefetchPaths(batch);
@@ -355,7 +357,7 @@ Result<ApplyResult> Store::Apply(Batch batch) {
   batches_.fetch_add(1, std::memory_order_relaxed);
   applied_.fetch_add(result.applied, std::memory_order_relaxed);
   noops_.fetch_add(result.noops, std::memory_order_relaxed);
-  if (result.applied > 0) Publish(Now(), decided);
+  if (result.applied > 0) Publish(Now(), decided, seq_ + 1);
   for (WorkingCluster& wc : working_) wc.first_in_batch = 0;
   result.published = result.applied > 0;
   result.seq = seq_;
@@ -364,11 +366,12 @@ Result<ApplyResult> Store::Apply(Batch batch) {
   return result;
 }
 
-void Store::Publish(TimePoint now, const Snapshot& decided) {
+void Store::Publish(TimePoint now, const Snapshot& decided, uint64_t seq) {
   const TimePoint t = std::max(now, last_time_);  // snapshot times never go backwards
   last_time_ = t;
   auto* d = SnapshotData::Create(working_.size());
-  d->seq = ++seq_;
+  d->seq = seq_ = seq;
+  d->epoch = domain_->reclaimer.building();
   d->time = t;
   std::vector<uint64_t> counters(working_.size());
   for (size_t i = 0; i < working_.size(); ++i) {
@@ -381,16 +384,19 @@ void Store::Publish(TimePoint now, const Snapshot& decided) {
   Heap::Enter(domain_->snapshots, d->ByteSize());
   d->refs.store(2, std::memory_order_relaxed);  // current + history
   domain_->reclaimer.Publish();  // before any older seq can die: see reclaimer.h
-  assert(d->seq + 1 == domain_->reclaimer.building());
+  assert(d->epoch + 1 == domain_->reclaimer.building());
 
   std::vector<Snapshot> dropped;
+  PublishEvent event;
   {
     std::lock_guard<std::mutex> lock(history_mu_);
     history_.push_back(Retained{Snapshot(d), 0});
+    if (options_.on_publish && !restoring_) event.snapshot = history_.back().snapshot;
     if (decided.valid()) {
       for (size_t i = 0; i < working_.size(); ++i) {
         if (working_[i].first_in_batch != 0) {
           deps_.push_back(Dependency{(*names_)[i], working_[i].first_in_batch, decided.seq(), decided.vector()});
+          if (options_.on_publish) event.dependencies.push_back(deps_.back());
         }
       }
     }
@@ -399,6 +405,7 @@ void Store::Publish(TimePoint now, const Snapshot& decided) {
   published_seq_.store(seq_, std::memory_order_release);
   retired_.push_back(current_.exchange(d, std::memory_order_seq_cst));
   ScanRetired();
+  if (event.snapshot.valid()) options_.on_publish(event);
 
   const auto published = t;
   for (TimePoint received : delays_) {
@@ -493,6 +500,76 @@ void Store::PublishStats() {
   for (const WorkingCluster& wc : working_) clusters += wc.tree != nullptr;
   st_clusters_.store(clusters, std::memory_order_relaxed);
   st_workloads_.store(workloads_, std::memory_order_relaxed);
+}
+
+Status Store::Restore(RestoredSnapshot s) {
+  WriterGuard guard(in_writer_);
+  if (!guard.owned) return FailedPrecondition("Store::Restore called while another writer call runs");
+  if (applied_once_) {
+    return FailedPrecondition("Store::Restore after Apply: restore a journal into a new store before folding");
+  }
+  const std::string where = "restored snapshot " + std::to_string(s.seq) + ": ";
+  if (s.seq <= seq_) {
+    return InvalidArgument(where + "seq is not after the newest (" + std::to_string(seq_) + ")");
+  }
+  // Validate everything first: a refused snapshot changes nothing.
+  for (const RestoredChange& c : s.changes) {
+    if (c.cluster.empty() || c.cluster.size() > kMaxKeyPartBytes) {
+      return InvalidArgument(where + "cluster name \"" + c.cluster + "\" is empty or longer than 253 bytes");
+    }
+    Status st = Status::Ok();
+    if (c.type == RestoredChange::Type::kPut) st = ValidateWorkload(c.ns, c.object);
+    if (c.type == RestoredChange::Type::kErase) st = ValidateKey(c.ns, c.object.key);
+    if (!st.ok()) return InvalidArgument(where + st.message());
+    if (c.type == RestoredChange::Type::kPut && c.counter == 0) {
+      return InvalidArgument(where + "record " + c.ns + "/" + c.object.key.name + " has counter 0");
+    }
+  }
+  for (size_t i = 0; i < s.vector.size(); ++i) {
+    if (s.vector.name(i).empty()) return InvalidArgument(where + "the vector names an empty cluster");
+  }
+  domain_->Drain(true);
+  restoring_ = true;
+  delays_.clear();
+  for (RestoredChange& c : s.changes) {
+    switch (c.type) {
+      case RestoredChange::Type::kPut: {
+        Record* r = Record::Create(c.object);
+        r->set_counter(c.counter);
+        const uint64_t kh = HashKey(r->key());
+        ApplyUpsert(ClusterIndex(c.cluster, true), c.ns, HashName(c.ns), r, kh);
+        break;
+      }
+      case RestoredChange::Type::kErase: {
+        size_t ci = ClusterIndex(c.cluster, false);
+        if (ci != SIZE_MAX) ApplyDelete(ci, c.ns, HashName(c.ns), c.object.key, HashKey(c.object.key));
+        break;
+      }
+      case RestoredChange::Type::kAddCluster: ApplyAddCluster(ClusterIndex(c.cluster, true)); break;
+      case RestoredChange::Type::kRemoveCluster: {
+        size_t ci = ClusterIndex(c.cluster, false);
+        if (ci != SIZE_MAX) ApplyRemoveCluster(ci);
+        break;
+      }
+    }
+  }
+  for (size_t i = 0; i < s.vector.size(); ++i) {
+    working_[ClusterIndex(s.vector.name(i), true)].counter = s.vector.counter(i);
+  }
+  last_time_ = s.time;  // the journal's times, even if older than seq 0's
+  Publish(s.time, Snapshot(), s.seq);
+  restoring_ = false;
+  {
+    std::lock_guard<std::mutex> lock(history_mu_);
+    if (s.pins > 0) {
+      history_.back().pins = s.pins;
+      ++pinned_;
+    }
+    for (RecordedDependency& dep : s.dependencies) deps_.push_back(std::move(dep));
+  }
+  domain_->Drain(true);
+  PublishStats();
+  return Status::Ok();
 }
 
 // --------------------------------------------------------------- readers ---
@@ -594,6 +671,26 @@ Status Store::Unpin(uint64_t seq) {
   Retained& r = history_[static_cast<size_t>(i)];
   if (--r.pins == 0) --pinned_;  // retention drops it at the writer's next pass
   return Status::Ok();
+}
+
+RetentionState Store::Retention() const {
+  RetentionState out;
+  std::lock_guard<std::mutex> lock(history_mu_);
+  out.newest = history_.back().snapshot.seq();
+  out.oldest_unpinned = out.newest;
+  bool found = false;
+  for (const Retained& r : history_) {
+    if (r.pins > 0) {
+      out.pinned.emplace_back(r.snapshot.seq(), r.pins);
+    } else if (!found) {
+      out.oldest_unpinned = r.snapshot.seq();
+      found = true;
+    }
+    // Unpinned entries are a suffix after the first one; pinned ones are
+    // few: stop once every pinned entry has been seen.
+    if (found && out.pinned.size() == pinned_) break;
+  }
+  return out;
 }
 
 std::vector<RetainedSnapshot> Store::ListRetained(uint64_t from_seq, size_t limit) const {

@@ -61,10 +61,59 @@ struct HistoryOptions {
   size_t max_retained = 100000;
 };
 
+// A recorded "decided from" dependency: the batch whose first event on
+// `cluster` was `first_counter` was decided from snapshot `decided_seq`.
+struct RecordedDependency {
+  std::string cluster;
+  uint64_t first_counter = 0;
+  uint64_t decided_seq = 0;
+  VersionVector decided;
+};
+
+// What the writer reports after each publication (StoreOptions::on_publish).
+struct PublishEvent {
+  Snapshot snapshot;                             // the newly published one
+  std::vector<RecordedDependency> dependencies;  // recorded by its batch
+};
+
 struct StoreOptions {
   // Wall clock for snapshot times and delays. Default: system_clock::now.
   std::function<TimePoint()> clock;
   HistoryOptions history;
+  // Called on the writer's thread after every publication by Apply (never
+  // by Restore), e.g. to journal it. Must be cheap and must not call the
+  // store's writer methods.
+  std::function<void(const PublishEvent&)> on_publish;
+};
+
+// One change of a restored snapshot relative to the previous restored one.
+struct RestoredChange {
+  enum class Type : uint8_t { kPut, kErase, kAddCluster, kRemoveCluster };
+  Type type = Type::kPut;
+  std::string cluster;
+  std::string ns;          // kPut, kErase
+  WorkloadObject object;   // kPut: the whole object; kErase: the key only
+  uint64_t counter = 0;    // kPut: the record's dot counter
+};
+
+// A snapshot as a journal recorded it: its identity, the changes since the
+// previous restored snapshot (applied in order), its pins and dependencies.
+struct RestoredSnapshot {
+  uint64_t seq = 0;
+  TimePoint time{};
+  VersionVector vector;  // every cluster ever seen, with its component
+  uint32_t pins = 0;
+  std::vector<RestoredChange> changes;
+  std::vector<RecordedDependency> dependencies;
+};
+
+// What history retention currently keeps, for mirroring it elsewhere:
+// every published unpinned snapshot with seq >= oldest_unpinned, plus the
+// pinned ones.
+struct RetentionState {
+  uint64_t newest = 0;
+  uint64_t oldest_unpinned = 0;
+  std::vector<std::pair<uint64_t, uint32_t>> pinned;  // (seq, pins), ascending
 };
 
 struct ApplyResult {
@@ -101,6 +150,15 @@ class Store {
   // snapshot belongs to another store or is a composed view. Cost: O(ops x depth) plus O(#clusters) to publish,
   // O(cluster size) per ReplaceKind.
   Result<ApplyResult> Apply(Batch batch);
+
+  // Rebuilds history from a journal: publishes `s` with its own seq, time,
+  // vector, record counters, pins and dependencies, without calling
+  // on_publish. Call it for each restored snapshot in ascending seq order,
+  // before the first Apply. Seqs may have gaps (what retention dropped).
+  // Errors, with nothing applied: kFailedPrecondition after an Apply or when
+  // called concurrently; kInvalidArgument when s.seq is not after the newest
+  // snapshot or a change names an invalid workload, namespace or cluster.
+  Status Restore(RestoredSnapshot s);
 
   // Frees what readers released and applies time-based retention. Call it
   // from the writer when idle; Apply does the same work each time.
@@ -143,6 +201,9 @@ class Store {
   // dependencies needed to answer are pruned with history).
   Result<CausalCheck> CheckCausallyClosed(const VersionVector& v) const;
 
+  // What retention keeps now. O(#pinned).
+  RetentionState Retention() const;
+
   StoreStats Stats() const;
   uint64_t id() const { return id_; }
 
@@ -156,12 +217,7 @@ class Store {
     Snapshot snapshot;
     uint32_t pins = 0;
   };
-  struct Dependency {
-    std::string cluster;
-    uint64_t first_counter;  // the batch's first event on `cluster`
-    uint64_t decided_seq;
-    VersionVector decided;
-  };
+  using Dependency = RecordedDependency;
   static constexpr size_t kReadShards = 16;
   struct alignas(64) ReadShard {
     std::atomic<uint64_t> current{0}, retained{0}, composed{0};
@@ -179,7 +235,7 @@ class Store {
   bool ApplyAddCluster(size_t ci);
   void PrefetchPaths(const Batch& batch);
   bool ApplyRemoveCluster(size_t ci);
-  void Publish(TimePoint now, const Snapshot& decided);
+  void Publish(TimePoint now, const Snapshot& decided, uint64_t seq);
   void Trim(TimePoint now, std::vector<Snapshot>& dropped);  // REQUIRES: history_mu_ held
   void ScanRetired();
   void PublishStats();
@@ -198,6 +254,8 @@ class Store {
 
   // Writer thread only.
   std::atomic<bool> in_writer_{false};
+  bool restoring_ = false;  // Restore is applying: dots come from the journal
+  bool applied_once_ = false;  // an Apply ran: Restore is refused
   std::shared_ptr<const VersionVector::Names> names_;  // sorted
   std::vector<WorkingCluster> working_;                // parallel to *names_
   struct NameHash {

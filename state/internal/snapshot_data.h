@@ -24,6 +24,9 @@ struct SnapshotData {
   bool composed = false;
   // Constant after publication.
   uint64_t seq = 0;
+  // The reclaimer's epoch: consecutive across publications. Equal to seq
+  // unless the store was restored from a journal with gaps between seqs.
+  uint64_t epoch = 0;
   TimePoint time{};
   VersionVector vector;
   // Parallel to vector's names; nullptr = absent. Not owned: the objects stay

@@ -416,7 +416,64 @@ void FailoverReconciler::OnAuditChange(const std::string& key) {
     for (uint64_t seq : pins) (void)store_.Unpin(seq);
     return;
   }
-  if (auto a = ParsedAudit(*o); a && !a->policy.empty()) queue_.Add(ObjectKey(a->ns, a->policy));
+  auto a = ParsedAudit(*o);
+  if (!a) return;
+  AdoptPins(*a);
+  if (!a->policy.empty()) queue_.Add(ObjectKey(a->ns, a->policy));
+}
+
+size_t FailoverReconciler::AdoptPins(const Audit& a) {
+  size_t taken = 0;
+  std::lock_guard lock(mu_);
+  std::vector<uint64_t>& mine = pins_[a.key];
+  const std::pair<uint64_t, const std::string*> refs[] = {{a.before_seq, &a.before_vector},
+                                                          {a.after_seq, &a.after_vector}};
+  for (const auto& [seq, vector] : refs) {
+    if (seq == 0 || std::find(mine.begin(), mine.end(), seq) != mine.end()) continue;
+    // Only this store's snapshot: another replica's history numbers its
+    // own, and the vector tells them apart.
+    auto pinned = store_.Pin(seq);
+    if (!pinned.ok()) continue;
+    if (pinned->vector().ToJson() != *vector) {
+      (void)store_.Unpin(seq);
+      continue;
+    }
+    mine.push_back(seq);
+    ++taken;
+  }
+  if (mine.empty()) pins_.erase(a.key);
+  return taken;
+}
+
+size_t FailoverReconciler::AdoptAuditPins() {
+  if (!audits_) return 0;
+  size_t taken = 0;
+  for (const auto& o : audits_->List()) {
+    if (auto a = ParsedAudit(*o)) taken += AdoptPins(*a);
+  }
+  return taken;
+}
+
+void FailoverReconciler::KeepPin(const std::string& audit_key, uint64_t seq) {
+  // The audit's own event may have adopted it already: one pin per
+  // (audit, snapshot).
+  bool extra = false;
+  {
+    std::lock_guard lock(mu_);
+    std::vector<uint64_t>& mine = pins_[audit_key];
+    if (std::find(mine.begin(), mine.end(), seq) != mine.end()) {
+      extra = true;
+    } else {
+      mine.push_back(seq);
+    }
+  }
+  if (extra) (void)store_.Unpin(seq);
+}
+
+void FailoverReconciler::MakeDurable(const std::string& what, uint64_t seq) {
+  if (!options_.make_durable) return;
+  Status s = options_.make_durable(seq);
+  if (!s.ok()) Log(what + ": snapshot " + std::to_string(seq) + " is not durable: " + s.message());
 }
 
 Status FailoverReconciler::EnsureNamespace(const std::string& cluster, kube::RestClient& client, const std::string& ns) {
@@ -549,10 +606,8 @@ bool FailoverReconciler::Progress(const Audit& audit, const state::Snapshot& s, 
   }
 
   auto pinned = store_.Pin(after->seq());
-  if (pinned.ok()) {
-    std::lock_guard lock(mu_);
-    pins_[audit.key].push_back(after->seq());
-  }
+  if (pinned.ok()) KeepPin(audit.key, after->seq());
+  MakeDurable("audit " + audit.key + ": after", after->seq());
   Json spec = {{"after",
                 {{"seq", after->seq()},
                  {"vector", Json::parse(after->vector().ToJson())},
@@ -980,8 +1035,9 @@ void FailoverReconciler::Pass(const std::string& key) {
       }
       workloads.push_back(std::move(w));
     }
-    // The audit: before = S, pinned.
+    // The audit: before = S, pinned and durable.
     auto pinned = store_.Pin(s.seq());
+    MakeDurable("policy " + p.key + ": audit " + audit_name, s.seq());
     Json audit = {
         {"apiVersion", std::string(kGroup) + "/" + kVersion},
         {"kind", "FailoverAudit"},
@@ -1009,9 +1065,9 @@ void FailoverReconciler::Pass(const std::string& key) {
       continue;  // the next pass decides again; the applies were idempotent
     }
 
-    if (pinned.ok()) {
+    if (pinned.ok()) KeepPin(audit_key, s.seq());
+    {
       std::lock_guard lock(mu_);
-      pins_[audit_key].push_back(s.seq());
       ++stats_.audits_created;
     }
     const bool any = applied > 0;

@@ -103,6 +103,10 @@ struct FailoverOptions {
   // controller-runtime's reconcile and work-queue metrics, as controller
   // "failover"; null: none. Must outlive the reconciler.
   const ControllerMetrics* metrics = nullptr;
+  // Makes snapshot `seq`, and the pins made so far, durable (the history
+  // journal) before an audit names it; an error is logged and the audit is
+  // written anyway (history then lives in memory only). Null: no journal.
+  std::function<Status(uint64_t seq)> make_durable;
 };
 
 // A FailoverAudit as the host's cache shows it, for the query API.
@@ -167,6 +171,12 @@ class FailoverReconciler {
   std::map<std::string, size_t> CountAudits();
   // Snapshots this replica pinned for audits: seq -> audit keys "ns/name".
   std::map<uint64_t, std::vector<std::string>> PinnedBy() const;
+  // Pins the before/after snapshots of every audit in the host's cache that
+  // this store holds and that this reconciler has not pinned for it yet (a
+  // restart restored them, or another replica wrote the audit). Audit events
+  // do the same one by one; call this once the caches have synced. Returns
+  // how many pins were taken.
+  size_t AdoptAuditPins();
   // What the reconciler would do if `cluster` failed now: every policy that
   // lists it is evaluated against the current snapshot with that cluster's
   // health taken as False, by the same placement rules as a pass (active
@@ -208,6 +218,9 @@ class FailoverReconciler {
   void Log(std::string_view message) const;
   // Logs a failed write; the pass counts as a reconcile error.
   void LogError(std::string_view message) const;
+  size_t AdoptPins(const Audit& audit);
+  void KeepPin(const std::string& audit_key, uint64_t seq);
+  void MakeDurable(const std::string& what, uint64_t seq);
   std::chrono::system_clock::time_point Now() const;
   Status EnsureNamespace(const std::string& cluster, kube::RestClient& client, const std::string& ns);
 

@@ -77,6 +77,8 @@ struct Flags {
   int host_burst = 30, member_burst = 100;
   size_t history_keep_last = 1024;
   std::string history_keep_for = "10m";
+  std::string history_file, history_max_bytes = "0";
+  bool history_sync = true;
   std::string api_bind = "127.0.0.1:8082", metrics_bind = ":8080", probe_bind = ":8081";
   std::string tls_cert_file, tls_key_file;
   std::string api_service = "kubefold", api_service_port = "api";
@@ -123,6 +125,14 @@ int main(int argc, char** argv) {
   app.add_option("--member-burst", f.member_burst, "Burst to each member cluster")->capture_default_str();
   app.add_option("--history-keep-last", f.history_keep_last, "Snapshots kept by count")->capture_default_str();
   app.add_option("--history-keep-for", f.history_keep_for, "Snapshots kept by age")->capture_default_str();
+  app.add_option("--history-file", f.history_file,
+                 "Durable history: an SQLite file on the pod's volume, restored on restart (default: memory only)");
+  app.add_option("--history-max-bytes", f.history_max_bytes,
+                 "Bound on --history-file, in bytes or with a suffix (512Mi, 2Gi); 0: the disk's")
+      ->capture_default_str();
+  app.add_option("--history-sync", f.history_sync,
+                 "fsync every history commit (off: a commit survives a crash of kubefold, not of the node)")
+      ->capture_default_str();
   app.add_option("--api-bind-address", f.api_bind,
                  "Address of the query API (HOST:PORT, :PORT for every interface, 0 for off); anything but localhost "
                  "requires a bearer token checked with TokenReview/SubjectAccessReview")
@@ -175,6 +185,20 @@ int main(int argc, char** argv) {
     }
     return *a;
   };
+  auto bytes = [](const std::string& flag, const std::string& v) -> uint64_t {
+    static const std::pair<const char*, uint64_t> kSuffixes[] = {
+        {"Ki", 1ull << 10}, {"Mi", 1ull << 20}, {"Gi", 1ull << 30}, {"Ti", 1ull << 40},
+        {"k", 1000ull},     {"M", 1000000ull},  {"G", 1000000000ull}, {"T", 1000000000000ull}, {"", 1}};
+    size_t digits = 0;
+    while (digits < v.size() && v[digits] >= '0' && v[digits] <= '9') ++digits;
+    const std::string unit = v.substr(digits);
+    for (const auto& [suffix, scale] : kSuffixes) {
+      if (digits == 0 || digits > 15 || unit != suffix) continue;
+      return std::stoull(v.substr(0, digits)) * scale;
+    }
+    std::cerr << "kubefold: " << flag << ": \"" << v << "\" is not a size (bytes, or like 512Mi, 2Gi, 500M)\n";
+    std::exit(2);
+  };
   OperatorOptions o;
   o.log = LogLine;
   o.identity = !f.identity.empty() ? f.identity : (std::getenv("POD_NAME") ? std::getenv("POD_NAME") : "");
@@ -197,6 +221,9 @@ int main(int argc, char** argv) {
   o.registry.member_burst = f.member_burst;
   o.history.keep_last = std::max<size_t>(1, f.history_keep_last);
   o.history.keep_for = duration("--history-keep-for", f.history_keep_for);
+  o.history_file = f.history_file;
+  o.history_max_bytes = bytes("--history-max-bytes", f.history_max_bytes);
+  o.history_sync = f.history_sync;
   const auto shutdown_timeout = duration("--shutdown-timeout", f.shutdown_timeout);
   o.serving.api = address("--api-bind-address", f.api_bind);
   o.serving.metrics = address("--metrics-bind-address", f.metrics_bind);

@@ -51,9 +51,7 @@ Status Operator::Start() {
   if (!options_.telemetry) options_.telemetry = std::make_shared<Telemetry>(options_.serving.build, options_.leader.lease_name);
   Telemetry& tm = *options_.telemetry;
 
-  state::StoreOptions so;
-  so.history = options_.history;
-  store_ = std::make_unique<state::Store>(so);
+  if (Status st = OpenHistory(); !st.ok()) return st;
   controllers::FolderOptions fo;
   // A new snapshot matters to audits waiting for availability and to the
   // workload-unavailable trigger; bursts of snapshots are coalesced.
@@ -80,13 +78,18 @@ Status Operator::Start() {
     tm.ObserveFailover(policy, from, to, result, seconds);
     if (user) user(policy, from, to, result, seconds);
   };
+  if (journal_) {
+    fo2.make_durable = [j = journal_.get()](uint64_t seq) { return j->WaitDurable(seq, std::chrono::seconds(5)); };
+  }
   failover_ = std::make_unique<controllers::FailoverReconciler>(*host_, *store_, *registry_, *events_, fo2);
 
   tm.Watch(*store_, *registry_, *failover_);
+  if (journal_) tm.WatchHistory(*journal_);
 
   registry_->Start();
   failover_->Start();
   poke_ = failover_.get();
+  if (!restored_pins_.empty()) restored_pins_thread_ = std::thread([this] { ReleaseRestoredPins(); });
   if (Status st = StartServing(); !st.ok()) {
     Stop();
     return st;
@@ -105,6 +108,84 @@ Status Operator::Start() {
   elector_ = std::make_unique<controllers::LeaderElector>(*host_, options_.leader, hooks);
   elector_thread_ = std::thread([this] { elector_->Run(); });
   return Status::Ok();
+}
+
+Status Operator::OpenHistory() {
+  auto make_store = [this](state::Journal* j) {
+    state::StoreOptions so;
+    so.history = options_.history;
+    if (j) so.on_publish = [j](const state::PublishEvent& e) { j->OnPublish(e); };
+    store_ = std::make_unique<state::Store>(so);
+  };
+  if (options_.history_file.empty()) {
+    make_store(nullptr);
+    return Status::Ok();
+  }
+  state::JournalOptions jo;
+  jo.path = options_.history_file;
+  jo.max_bytes = options_.history_max_bytes;
+  jo.sync = options_.history_sync;
+  jo.log = options_.log;
+  // A file that is not readable history is kept for inspection, and a new
+  // history begins: the operator's work does not depend on its past.
+  auto move_aside = [&](const std::string& why) {
+    const std::string aside = jo.path + ".unreadable-" +
+                              std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                                 std::chrono::system_clock::now().time_since_epoch())
+                                                 .count());
+    Log("history: " + why + "; moved it to " + aside + " and starting a new history");
+    if (std::rename(jo.path.c_str(), aside.c_str()) != 0) return false;
+    std::remove((jo.path + "-wal").c_str());
+    std::remove((jo.path + "-shm").c_str());
+    return true;
+  };
+  auto j = state::Journal::Open(jo);
+  if (!j.ok() && j.status().code() == StatusCode::kInvalidArgument && move_aside(j.status().message())) {
+    j = state::Journal::Open(jo);
+  }
+  if (!j.ok()) return Status(j.status().code(), "--history-file: " + j.status().message());
+  journal_ = std::move(*j);
+  make_store(journal_.get());
+  auto restored = journal_->Restore(*store_);
+  if (!restored.ok()) {
+    journal_.reset();
+    store_.reset();
+    if (!move_aside(restored.status().message())) {
+      return Status(restored.status().code(), "--history-file: " + restored.status().message());
+    }
+    auto again = state::Journal::Open(jo);
+    if (!again.ok()) return Status(again.status().code(), "--history-file: " + again.status().message());
+    journal_ = std::move(*again);
+    make_store(journal_.get());
+    restored = journal_->Restore(*store_);
+    if (!restored.ok()) return Status(restored.status().code(), "--history-file: " + restored.status().message());
+  }
+  if (restored->snapshots > 0) {
+    const state::Snapshot cur = store_->Current();
+    Log("history: restored " + std::to_string(restored->snapshots) + " snapshots (newest seq " +
+        std::to_string(restored->newest_seq) + ", vector " + cur.vector().ToJson() + ", " +
+        std::to_string(restored->pins.size()) + " pinned) from " + jo.path);
+  } else {
+    Log("history: new history in " + jo.path);
+  }
+  restored_pins_ = restored->pins;
+  journal_->Start(*store_);
+  return Status::Ok();
+}
+
+// The pins a restart restored are held until the audits that made them are
+// in the cache and have pinned their snapshots again; then audits alone
+// decide (an audit deleted meanwhile lets its snapshots go).
+void Operator::ReleaseRestoredPins() {
+  while (!stopped_ && !failover_->synced()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  if (stopped_) return;
+  (void)failover_->AdoptAuditPins();  // those whose events have not been handled yet
+  size_t released = 0;
+  for (const auto& [seq, pins] : restored_pins_) {
+    for (uint32_t i = 0; i < pins; ++i) released += store_->Unpin(seq).ok() ? 1 : 0;
+  }
+  Log("history: released " + std::to_string(released) + " restored pins; audits pin " +
+      std::to_string(failover_->PinnedBy().size()) + " snapshots");
 }
 
 bool Operator::Ready(std::string* why) const {
@@ -191,6 +272,7 @@ Status Operator::StartServing() {
         return auth_->Check(r, access, message);
       };
     }
+    if (journal_) qo.history = [j = journal_.get()] { return j->Stats(); };
     api_ = std::make_unique<QueryApi>(*store_, *registry_, *failover_, std::move(qo));
     auto srv = HttpServer::Start(server_options(so.api, true), [this](const IncomingRequest& r, ResponseWriter& w) {
       const auto start = std::chrono::steady_clock::now();
@@ -241,6 +323,9 @@ void Operator::Stop() {
   }
   if (registry_) registry_->Stop();
   if (folder_) folder_->Stop();
+  if (restored_pins_thread_.joinable()) restored_pins_thread_.join();
+  // The writer has stopped: commit what it published.
+  if (journal_) journal_->Stop();
 }
 
 }  // namespace kubefold

@@ -26,6 +26,7 @@
 #include "operator/query_api.h"
 #include "operator/request_auth.h"
 #include "operator/telemetry.h"
+#include "state/journal.h"
 #include "state/store.h"
 
 namespace kubefold {
@@ -67,6 +68,12 @@ struct OperatorOptions {
   controllers::RegistryOptions registry;
   controllers::FailoverOptions failover;
   state::HistoryOptions history;
+  // The durable history (an SQLite file on the pod's volume); "" keeps
+  // history in memory only. A file that cannot be read as history is moved
+  // aside to <file>.unreadable-<unix time> and a new history begins.
+  std::string history_file;
+  uint64_t history_max_bytes = 0;  // bound on the file; 0 = the disk's
+  bool history_sync = true;        // fsync each commit
   ServingOptions serving;
   // Metrics; null: the operator makes its own. Shared so the caller can
   // observe the host client's transport with it before the operator exists.
@@ -108,6 +115,12 @@ class Operator {
 
   std::unique_ptr<kube::RestClient> host_;
   OperatorOptions options_;
+  Status OpenHistory();
+  void ReleaseRestoredPins();
+
+  std::unique_ptr<state::Journal> journal_;
+  std::vector<std::pair<uint64_t, uint32_t>> restored_pins_;
+  std::thread restored_pins_thread_;
   std::unique_ptr<state::Store> store_;
   std::unique_ptr<controllers::Folder> folder_;
   std::unique_ptr<controllers::EventRecorder> events_;

@@ -349,6 +349,14 @@ void QueryApi::Handle(const IncomingRequest& req, ResponseWriter& w) {
         items.push_back(std::move(j));
       }
       Json out = {{"kind", "SnapshotList"}, {"latest", store_.Current().seq()}, {"items", std::move(items)}};
+      if (options_.history) {
+        const state::JournalStats h = options_.history();
+        out["durable"] = {{"durableSeq", h.durable_seq}, {"diskBytes", h.disk_bytes}, {"diskSnapshots", h.retained_rows},
+                          {"degraded", h.degraded}};
+        if (h.degraded) out["durable"]["reason"] = h.degraded_reason;
+      } else {
+        out["durable"] = nullptr;
+      }
       if (page.size() > limit) out["continue"] = std::to_string(page[limit].seq);
       return w.Send(200, kJson, Dump(out) + "\n");
     }

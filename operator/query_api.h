@@ -39,6 +39,7 @@
 #include "controllers/failover.h"
 #include "controllers/registry.h"
 #include "operator/http_server.h"
+#include "state/journal.h"
 #include "state/store.h"
 
 namespace kubefold {
@@ -61,6 +62,9 @@ struct QueryApiOptions {
   size_t max_limit = 10000;
   // Told after each request: path template ("/api/v1/diff"), status, seconds.
   std::function<void(const std::string& route, int code, double seconds)> observe;
+  // The durable history's state, shown with the snapshot list; null: history
+  // is in memory only.
+  std::function<state::JournalStats()> history;
 };
 
 class QueryApi {

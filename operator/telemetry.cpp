@@ -83,6 +83,34 @@ void Telemetry::ObserveFailover(const std::string& policy, const std::string& fr
   if (std::string_view(result) == "completed") failover_duration_->Observe(seconds);
 }
 
+void Telemetry::WatchHistory(const state::Journal& journal) {
+  registry_.AddCollector([&journal](metrics::Collector& c) {
+    const state::JournalStats st = journal.Stats();
+    auto d = [](uint64_t v) { return static_cast<double>(v); };
+    c.AddGauge("kubefold_history_disk_bytes", "Bytes the durable history uses on disk (database and write-ahead log).",
+               {}, d(st.disk_bytes));
+    c.AddGauge("kubefold_history_disk_limit_bytes", "The bound on the history database (--history-max-bytes); 0: none.",
+               {}, d(st.limit_bytes));
+    c.AddGauge("kubefold_history_disk_snapshots", "Snapshots the durable history holds on disk.", {},
+               d(st.retained_rows));
+    c.AddGauge("kubefold_history_durable_seq", "The newest snapshot committed to the durable history.", {},
+               d(st.durable_seq));
+    c.AddGauge("kubefold_history_pending_snapshots", "Snapshots published but not yet committed to disk.", {},
+               d(st.pending));
+    c.AddGauge("kubefold_history_degraded",
+               "1 while commits to the durable history fail (full disk, I/O error): history is in memory only.", {},
+               st.degraded ? 1 : 0);
+    c.AddCounter("kubefold_history_commits_total", "Transactions committed to the durable history.", {},
+                 d(st.commits));
+    c.AddCounter("kubefold_history_commit_failures_total", "Commits to the durable history that failed.", {},
+                 d(st.failures));
+    c.AddCounter("kubefold_history_coalesced_snapshots_total",
+                 "Snapshots merged into a later one before reaching disk (backlog or failed commits); their changes "
+                 "are kept, their own seqs are not durable.",
+                 {}, d(st.coalesced));
+  });
+}
+
 void Telemetry::Watch(state::Store& store, controllers::ClusterRegistry& registry,
                       controllers::FailoverReconciler& failover) {
   registry_.AddCollector([&store, &registry, &failover](metrics::Collector& c) {

@@ -17,6 +17,10 @@
 //   audits{phase}                         FailoverAudits on the host
 //   api_requests_total{route,code}, api_request_duration_seconds{route}
 //   build_info{version,git_commit,cpp_compiler}
+//   history_disk_bytes, history_disk_limit_bytes, history_disk_snapshots,
+//   history_durable_seq, history_pending_snapshots, history_degraded,
+//   history_commits_total, history_commit_failures_total,
+//   history_coalesced_snapshots_total      the durable history (--history-file)
 // The names dashboards already know: controller_runtime_reconcile_*,
 // workqueue_* (controllers/controller_metrics.h), rest_client_requests_total
 // {code,method,host}, rest_client_request_duration_seconds{verb,host},
@@ -37,6 +41,7 @@
 #include "controllers/metrics.h"
 #include "controllers/registry.h"
 #include "operator/query_api.h"
+#include "state/journal.h"
 #include "state/store.h"
 
 namespace kubefold {
@@ -60,6 +65,8 @@ class Telemetry {
   // Adds the collector of the store's, registry's and audits' figures.
   // Everything passed must outlive the Telemetry's last scrape.
   void Watch(state::Store& store, controllers::ClusterRegistry& registry, controllers::FailoverReconciler& failover);
+  // Adds the durable history's figures (kubefold_history_*).
+  void WatchHistory(const state::Journal& journal);
 
  private:
   metrics::Registry registry_;

@@ -14,28 +14,6 @@ using namespace optest;
 
 namespace {
 
-struct Reply {
-  int code = 0;
-  std::string body;
-  kube::Headers headers;
-  Json json() const { return Json::parse(body, nullptr, false); }
-};
-
-Reply Call(int port, const std::string& path_and_query, const std::string& method = "GET",
-           const kube::Headers& headers = {}) {
-  kube::RestConfig c;
-  c.server = "http://127.0.0.1:" + std::to_string(port);
-  auto t = kube::NewHttpTransport(c, {.warn = [](std::string_view) {}});
-  BOOST_REQUIRE(t.ok());
-  kube::HttpRequest r;
-  r.method = method;
-  r.path_and_query = path_and_query;
-  r.headers = headers;
-  auto resp = (*t)->Send(r);
-  BOOST_REQUIRE_MESSAGE(resp.ok(), path_and_query + ": " + resp.status().ToString());
-  return Reply{resp->status, resp->body, resp->headers};
-}
-
 std::string Escape(const std::string& s) {
   std::string out;
   for (unsigned char c : s) {

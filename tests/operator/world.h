@@ -33,6 +33,7 @@
 #include <nlohmann/json.hpp>
 
 #include "controllers/health.h"
+#include "controllers/kube/http_transport.h"
 #include "controllers/kube/internal/base64.h"
 #include "operator/operator.h"
 #include "state/diff.h"
@@ -65,6 +66,29 @@ inline Run Shell(const std::string& command) {
   const int status = ::pclose(p);
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+// A request to kubefold's own endpoints (plain HTTP on 127.0.0.1).
+struct Reply {
+  int code = 0;
+  std::string body;
+  kube::Headers headers;
+  Json json() const { return Json::parse(body, nullptr, false); }
+};
+
+inline Reply Call(int port, const std::string& path_and_query, const std::string& method = "GET",
+                  const kube::Headers& headers = {}) {
+  kube::RestConfig c;
+  c.server = "http://127.0.0.1:" + std::to_string(port);
+  auto t = kube::NewHttpTransport(c, {.warn = [](std::string_view) {}});
+  BOOST_REQUIRE(t.ok());
+  kube::HttpRequest r;
+  r.method = method;
+  r.path_and_query = path_and_query;
+  r.headers = headers;
+  auto resp = (*t)->Send(r);
+  BOOST_REQUIRE_MESSAGE(resp.ok(), path_and_query + ": " + resp.status().ToString());
+  return Reply{resp->status, resp->body, resp->headers};
 }
 
 // An emulator with a host and three members, kubefold's CRDs on the host.

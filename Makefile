@@ -6,6 +6,7 @@
 #   make test        build everything and run the full test suite
 #   make check       test + ThreadSanitizer + AddressSanitizer/UBSan runs
 #   make bench-state state/ benchmarks, JSON in build/bench/state.json
+#   make bench-journal the durable history's cost to folding, build/bench/journal.json
 #   make bench-watch   emulator -> reflector over loopback TLS, decode against
 #                      nlohmann's parse, build/bench/watch.json
 #   make bench-failover  N clusters x W workloads on the emulator: threshold
@@ -36,7 +37,7 @@ configure = test -f $(1)/build.ninja || $(CMAKE) -G Ninja -S . -B $(1) $(2)
 # The targets share build directories and a 2-core machine; run them in order.
 .NOTPARALLEL:
 
-.PHONY: all deps build demo test test-tsan test-asan bench-state bench-watch bench-failover bench-api fuzz check clean
+.PHONY: all deps build demo test test-tsan test-asan bench-state bench-watch bench-failover bench-api bench-journal fuzz check clean
 
 all: build
 
@@ -68,7 +69,7 @@ test-asan: deps
 
 # bench-<name> builds <name>_bench in build-bench/ (Release) and writes
 # build/bench/<name>.json.
-bench-state bench-watch bench-failover bench-api: bench-%: deps
+bench-state bench-watch bench-failover bench-api bench-journal: bench-%: deps
 	$(call configure,build-bench,-DCMAKE_BUILD_TYPE=Release -DKUBEFOLD_BUILD_BENCH=ON)
 	$(CMAKE) --build build-bench --parallel $(JOBS) --target $*_bench
 	mkdir -p build/bench

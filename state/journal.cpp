@@ -14,7 +14,7 @@ namespace kubefold::state {
 
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 const char* const kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -39,10 +39,14 @@ CREATE TABLE IF NOT EXISTS records(
   observed_generation INTEGER NOT NULL,
   desired INTEGER NOT NULL,
   ready INTEGER NOT NULL,
-  available INTEGER NOT NULL,
-  object BLOB NOT NULL);
+  available INTEGER NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS records_dot ON records(cluster, counter);
 CREATE INDEX IF NOT EXISTS records_died ON records(died) WHERE died IS NOT NULL;
+-- The objects apart from their rows: marking a version dead then rewrites a
+-- short row, not the object with it.
+CREATE TABLE IF NOT EXISTS objects(id INTEGER PRIMARY KEY, object BLOB NOT NULL);
+CREATE TRIGGER IF NOT EXISTS records_gone AFTER DELETE ON records
+  BEGIN DELETE FROM objects WHERE id=old.id; END;
 )sql";
 
 std::string_view Text(sqlite3_stmt* st, int col) {
@@ -242,7 +246,7 @@ Result<RestoreReport> Journal::Restore(Store& store) {
   // first row after its death (an erase); versions no row sees are skipped.
   st = d.Prepare(
       "SELECT cluster, counter, born, died, ns, grp, kind, name, generation, observed_generation, desired, ready, "
-      "available, object FROM records ORDER BY id");
+      "available, o.object FROM records r JOIN objects o ON o.id=r.id ORDER BY r.id");
   if (!st) return Unavailable(where + d.Error());
   auto first_at_or_after = [&](uint64_t seq) {
     return static_cast<size_t>(
@@ -565,9 +569,17 @@ std::string Journal::Commit(std::vector<PublishEvent>& events, bool rebase) {
       if (c.after) {
         const Record& r = *c.after;
         const WorkloadSummary sum = r.summary();
-        sqlite3_stmt* st = d.Prepare(
+        sqlite3_stmt* st = d.Prepare("INSERT INTO objects(object) VALUES(?1)");
+        if (st) {
+          const std::string_view obj = r.object_json();
+          sqlite3_bind_blob64(st, 1, obj.data(), obj.size(), SQLITE_STATIC);
+        }
+        error = step_done(st);
+        if (!error.empty()) return false;
+        const int64_t id = sqlite3_last_insert_rowid(d.db);
+        st = d.Prepare(
             "INSERT INTO records(cluster, counter, born, ns, grp, kind, name, generation, observed_generation, "
-            "desired, ready, available, object) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)");
+            "desired, ready, available, id) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)");
         if (st) {
           auto text = [&](int i, std::string_view v) {
             sqlite3_bind_text(st, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
@@ -584,8 +596,7 @@ std::string Journal::Commit(std::vector<PublishEvent>& events, bool rebase) {
           sqlite3_bind_int64(st, 10, sum.desired_replicas);
           sqlite3_bind_int64(st, 11, sum.ready_replicas);
           sqlite3_bind_int64(st, 12, sum.available_replicas);
-          const std::string_view obj = r.object_json();
-          sqlite3_bind_blob64(st, 13, obj.data(), obj.size(), SQLITE_STATIC);
+          sqlite3_bind_int64(st, 13, id);
         }
         error = step_done(st);
         if (!error.empty()) return false;

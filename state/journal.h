@@ -5,7 +5,8 @@
 // queued while the previous transaction ran goes into the next one. On disk:
 //
 //   snapshots(seq, time, vector, clusters present, pins, dependencies)
-//   records(cluster, counter, born, died, namespace, key, summary, object)
+//   records(cluster, counter, born, died, namespace, key, summary)
+//   objects(the pruned object of each record row)
 //
 // A record row is one version of one workload, identified by its dot
 // (cluster, counter) and visible in the snapshots with born <= seq < died.
@@ -58,7 +59,7 @@ struct JournalOptions {
   bool sync = true;
   // Snapshots queued beyond this are coalesced into the newest queued one
   // (their changes are kept, their own seqs are not journaled).
-  size_t max_pending = 4096;
+  size_t max_pending = 256;
   // How often retention, pins and disk use are mirrored when nothing is
   // published.
   std::chrono::milliseconds idle_sync = std::chrono::seconds(1);

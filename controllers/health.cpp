@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "controllers/kube/internal/rfc3339.h"
+#include "controllers/kube/internal/utf8.h"
 
 namespace kubefold::controllers {
 
@@ -13,7 +14,9 @@ std::string HealthRecordJson(const ReadyCondition& c, std::chrono::system_clock:
                       {"reason", c.reason},
                       {"message", c.message},
                       {"since", kube::internal::FormatRfc3339Micro(since)}};
-  return j.dump();
+  // The message quotes what a member cluster answered; never let a byte
+  // that is not UTF-8 throw here (type_error 316, on the prober's thread).
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::optional<HealthRecord> ParseHealthRecord(std::string_view json) {
@@ -126,7 +129,9 @@ bool HealthProber::ProbeOnce(std::string* why) {
     return false;
   }
   if (r->status != 200) {
-    std::string body = r->body.substr(0, 200);
+    // Cut between characters, bytes that are not UTF-8 replaced: the
+    // message goes into the store, a condition and Events, all JSON.
+    std::string body = kube::internal::ValidUtf8(r->body, 200);
     std::replace(body.begin(), body.end(), '\n', ' ');
     *why = "HTTP " + std::to_string(r->status) + (body.empty() ? "" : ": " + body);
     return false;

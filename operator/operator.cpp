@@ -125,6 +125,7 @@ Status Operator::OpenHistory() {
   jo.path = options_.history_file;
   jo.max_bytes = options_.history_max_bytes;
   jo.sync = options_.history_sync;
+  jo.max_pending = std::max<size_t>(64, options_.history.keep_last);
   jo.log = options_.log;
   // A file that is not readable history is kept for inspection, and a new
   // history begins: the operator's work does not depend on its past.

@@ -124,7 +124,7 @@ NOTES = {
         "create, left as it is; `Failed`: see `message`.",
     ("FailoverAudit", "spec.before"):
         "The one snapshot the move was decided from, in the store of the replica that wrote the audit.",
-    ("FailoverAudit", "spec.before.seq"): "Meaningful only to the kubefold process that wrote it (history is in memory).",
+    ("FailoverAudit", "spec.before.seq"): "Meaningful only to the kubefold replica that wrote it; with --history-file it survives that replica's restarts.",
     ("FailoverAudit", "spec.after"):
         "Added on completion: the first retained snapshot since `before` in which every applied workload "
         "is available on `to` (observed generation caught up, available replicas at the desired count).",

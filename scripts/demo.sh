@@ -175,7 +175,7 @@ for d in yaml.safe_load_all(open(sys.argv[1])):
 printf '   %s\n' "${CHART_ARGS[@]}"
 POD_NAME=kubefold-6d5f7c9b8-demo POD_NAMESPACE=kubefold-system \
   "$KUBEFOLD" "${CHART_ARGS[@]}" --kubeconfig "$SA_KUBECONFIG" --log-format=text --resync=1s --status-period=1s \
-  --api-bind-address=127.0.0.1:0 --metrics-bind-address=127.0.0.1:0 --health-probe-bind-address=127.0.0.1:0 \
+  --history-file="$WORK/history.db" --api-bind-address=127.0.0.1:0 --metrics-bind-address=127.0.0.1:0 --health-probe-bind-address=127.0.0.1:0 \
   >"$WORK/kubefold.log" 2>&1 &
 OP_PID=$!
 wait_for 20 "the query API" grep -q "serving the query API on" "$WORK/kubefold.log"

@@ -141,6 +141,9 @@ Result<std::unique_ptr<Journal>> Journal::Open(JournalOptions options) {
   if (e.empty()) e = d.Exec("PRAGMA journal_mode=WAL;");
   if (!e.empty()) return classify(e);
   e = d.Exec(j->options_.sync ? "PRAGMA synchronous=FULL;" : "PRAGMA synchronous=NORMAL;");
+  // A 64 MiB page cache: a commit touches the pages of the versions it
+  // retires, spread over the whole table (the default is 2 MiB).
+  if (e.empty()) e = d.Exec("PRAGMA cache_size=-65536;");
   const uint64_t wal_limit = std::max<uint64_t>(4u << 20, j->options_.max_bytes / 8);
   if (e.empty()) e = d.Exec(("PRAGMA journal_size_limit=" + std::to_string(wal_limit) + ";").c_str());
   if (e.empty() && j->options_.max_bytes > 0) {
@@ -328,17 +331,17 @@ Result<RestoreReport> Journal::Restore(Store& store) {
 void Journal::OnPublish(const PublishEvent& event) {
   std::lock_guard lock(mu_);
   if (stopped_) return;
-  if (pending_.size() >= options_.max_pending && !pending_.empty()) {
-    // Merge into the newest queued: its diff from the previous one covers
-    // both; the dropped seq is simply not journaled.
-    PublishEvent& last = pending_.back();
-    std::vector<RecordedDependency> deps = std::move(last.dependencies);
-    deps.insert(deps.end(), event.dependencies.begin(), event.dependencies.end());
-    last.snapshot = event.snapshot;
-    last.dependencies = std::move(deps);
+  pending_.push_back(event);
+  if (pending_.size() > 2 * options_.max_pending) {
+    // Far behind: the oldest queued goes into the next one (whose diff from
+    // the one before covers both), as retention drops the oldest first.
+    // The commit thread does this with pins spared; here it is the hard cap
+    // on the memory queued snapshots keep alive.
+    PublishEvent oldest = std::move(pending_.front());
+    pending_.pop_front();
+    auto& deps = pending_.front().dependencies;
+    deps.insert(deps.begin(), oldest.dependencies.begin(), oldest.dependencies.end());
     ++stats_.coalesced;
-  } else {
-    pending_.push_back(event);
   }
   stats_.pending = pending_.size();
   work_cv_.notify_one();
@@ -411,6 +414,26 @@ void Journal::Run() {
       ticket = requested_;
       stats_.pending = 0;
       was_degraded = stats_.degraded;
+    }
+    if (!was_degraded && events.size() > options_.max_pending && store_ != nullptr) {
+      // Behind by more than max_pending: the oldest unpinned snapshots are
+      // merged into their successors, as retention drops the oldest first.
+      const RetentionState r = store_->Retention();
+      size_t merged = 0;
+      for (size_t i = 0; events.size() - merged > options_.max_pending && i + 1 < events.size(); ++i) {
+        const uint64_t seq = events[i].snapshot.seq();
+        if (std::binary_search(r.pinned.begin(), r.pinned.end(), std::make_pair(seq, uint32_t{0}),
+                               [](const auto& a, const auto& b) { return a.first < b.first; })) {
+          continue;
+        }
+        auto& next = events[i + 1].dependencies;
+        next.insert(next.begin(), events[i].dependencies.begin(), events[i].dependencies.end());
+        events[i].snapshot = Snapshot();
+        ++merged;
+      }
+      std::erase_if(events, [](const PublishEvent& e) { return !e.snapshot.valid(); });
+      std::lock_guard lock(mu_);
+      stats_.coalesced += merged;
     }
     if (was_degraded && events.size() > 1) {
       // Retrying after a failure: one snapshot, the newest, carries it all.

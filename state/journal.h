@@ -57,9 +57,13 @@ struct JournalOptions {
   // fsync every commit (SQLite synchronous=FULL). Off: a commit survives a
   // crash of the process but maybe not of the machine.
   bool sync = true;
-  // Snapshots queued beyond this are coalesced into the newest queued one
-  // (their changes are kept, their own seqs are not journaled).
-  size_t max_pending = 256;
+  // A commit that finds more than this many snapshots queued merges the
+  // oldest unpinned ones into their successors (their changes are kept,
+  // their own seqs are not journaled), as retention drops the oldest
+  // first; set it to the store's keep_last to mirror retention. Beyond
+  // twice this, publication itself merges the oldest (pins not spared): the
+  // bound on what queued snapshots keep alive.
+  size_t max_pending = 1024;
   // How often retention, pins and disk use are mirrored when nothing is
   // published.
   std::chrono::milliseconds idle_sync = std::chrono::seconds(1);

@@ -5,6 +5,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "controllers/kube/internal/utf8.h"
 #include "controllers/kube/paths.h"
 
 namespace kubefold::kube {
@@ -19,6 +20,25 @@ std::string Describe(const ApiStatus& s) {
   if (!s.reason.empty()) out += " " + s.reason;
   if (!s.message.empty()) out += ": " + s.message;
   return out;
+}
+
+// Why a 200 answer to a list or watch cannot be read as JSON, from its
+// Content-Type, or "" when it can. As client-go does, a missing
+// Content-Type is taken as JSON and any other media type is refused: a
+// proxy's HTML page or a protobuf body then gets an error naming what came
+// instead of a parse error deep inside it. `body` (may be empty) gives the
+// message its first bytes.
+std::string NotJson(const Headers& headers, std::string_view body) {
+  const std::string_view type = FindHeader(headers, "Content-Type");
+  std::string media(type.substr(0, type.find(';')));
+  while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.pop_back();
+  for (char& c : media) c = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+  if (type.empty() || media == "application/json") return "";
+  std::string why = "the server answered 200 with Content-Type \"" + internal::ValidUtf8(type, 128) +
+                    "\", not application/json";
+  const std::string_view first = body.substr(0, body.find_first_of("\r\n"));
+  if (!first.empty()) why += "; the body begins \"" + internal::ValidUtf8(first, 80) + "\"";
+  return why;
 }
 
 }  // namespace
@@ -125,6 +145,7 @@ Result<HttpResponse> Reflector::SendList(const std::string& resource_version, co
   req.path_and_query = CollectionPath() + Query(std::move(params));
   req.headers.emplace_back("Accept", "application/json");
   req.timeout = options_.request_timeout;
+  req.max_response_bytes = options_.max_list_bytes;
   if (hooks_.throttle) hooks_.throttle();
   if (hooks_.authorize) {
     if (Status s = hooks_.authorize(req); !s.ok()) return s;
@@ -140,8 +161,26 @@ Reflector::Next Reflector::ListAndReplace() {
   for (;;) {
     if (stop_.load()) return Next::kStop;
     auto r = SendList("", continue_token, limit);
-    if (!r.ok()) return WaitAfterFailure(what + ": " + r.status().message()) ? Next::kRelist : Next::kStop;
+    if (!r.ok() && r.status().code() == StatusCode::kResourceExhausted && limit > 1) {
+      // The page is over max_list_bytes (the transport stopped reading it):
+      // the same page again, in halves, as large objects need.
+      Log(what + ": " + r.status().message() + " (max_list_bytes); asking for pages of " +
+          std::to_string(limit / 2) + " instead of " + std::to_string(limit));
+      limit /= 2;
+      continue;
+    }
+    if (!r.ok()) {
+      std::string why = what + ": " + r.status().message();
+      if (r.status().code() == StatusCode::kResourceExhausted) {
+        why += limit == 1 ? "; a single object is larger than max_list_bytes"
+                          : "; the unpaginated list is larger than max_list_bytes";
+      }
+      return WaitAfterFailure(why) ? Next::kRelist : Next::kStop;
+    }
     if (r->status == 200) {
+      if (std::string why = NotJson(r->headers, r->body); !why.empty()) {
+        return WaitAfterFailure(what + ": " + why) ? Next::kRelist : Next::kStop;
+      }
       auto page = DecodeList(r->body, options_.type);
       if (!page.ok()) return WaitAfterFailure(what + ": " + page.status().message()) ? Next::kRelist : Next::kStop;
       if (list_rv.empty()) list_rv = page->resource_version;  // every page carries the first page's
@@ -232,6 +271,19 @@ Reflector::Next Reflector::Watch(bool initial) {
       self->open_stream_ = nullptr;
     }
   } unregister{this};
+  // Every failure closes the watch before its backoff: a connection left
+  // open would go on receiving what the server sends (an overlong line, the
+  // rest of an error body) into the transport's buffer for as long as the
+  // backoff lasts — unbounded memory from a fast or hostile server.
+  auto fail = [&](const std::string& why, Next next,
+                  std::chrono::milliseconds at_least = std::chrono::milliseconds(0)) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      open_stream_ = nullptr;
+    }
+    body.reset();  // cancels a body not read to its end, closing the connection
+    return WaitAfterFailure(why, at_least) ? next : Next::kStop;
+  };
 
   if (opened->status != 200) {
     std::string text;
@@ -252,15 +304,14 @@ Reflector::Next Reflector::Watch(bool initial) {
         std::lock_guard<std::mutex> lock(mu_);
         ++stats_.expired;
       }
-      return WaitAfterFailure(what + ": " + Describe(st) + "; relisting") ? Next::kRelist : Next::kStop;
+      return fail(what + ": " + Describe(st) + "; relisting", Next::kRelist);
     }
     if (opened->status == 401 && hooks_.on_unauthorized) hooks_.on_unauthorized();
     const bool retry_after = opened->status == 429 || opened->status >= 500;
-    return WaitAfterFailure(what + ": " + Describe(st),
-                            retry_after ? RetryAfter(opened->headers) : std::chrono::milliseconds(0))
-               ? again
-               : Next::kStop;
+    return fail(what + ": " + Describe(st), again,
+                retry_after ? RetryAfter(opened->headers) : std::chrono::milliseconds(0));
   }
+  if (std::string why = NotJson(opened->headers, {}); !why.empty()) return fail(what + ": " + why, again);
 
   const Clock::time_point started = hooks_.clock();
   uint64_t received = 0;
@@ -341,19 +392,16 @@ Reflector::Next Reflector::Watch(bool initial) {
     if (!chunk.ok()) {
       if (chunk.status().code() == StatusCode::kCancelled || stop_.load()) return Next::kStop;
       if (initial) return give_up_streaming(chunk.status().message());
-      return WaitAfterFailure(what + ": " + chunk.status().message()) ? Next::kWatch : Next::kStop;
+      return fail(what + ": " + chunk.status().message(), Next::kWatch);
     }
     if (chunk->empty() && initial) return give_up_streaming("the stream ended before the initial-events-end bookmark");
     if (chunk->empty()) {  // the server ended the watch
       if (framer.pending_bytes() > 0) {
-        return WaitAfterFailure(what + ": the stream ended inside an event (" +
-                                std::to_string(framer.pending_bytes()) + " bytes)")
-                   ? Next::kWatch
-                   : Next::kStop;
+        return fail(what + ": the stream ended inside an event (" + std::to_string(framer.pending_bytes()) + " bytes)",
+                    Next::kWatch);
       }
       if (received == 0 && hooks_.clock() - started < kVeryShortWatch) {
-        return WaitAfterFailure(what + ": very short watch (closed within 1 s with no event)") ? Next::kWatch
-                                                                                               : Next::kStop;
+        return fail(what + ": very short watch (closed within 1 s with no event)", Next::kWatch);
       }
       return Next::kWatch;  // resume at once, no relist
     }
@@ -369,9 +417,9 @@ Reflector::Next Reflector::Watch(bool initial) {
         ++stats_.expired;
       }
       // client-go relists after any ERROR event; a 410 must.
-      return WaitAfterFailure(what + ": " + error_event + "; relisting") ? Next::kRelist : Next::kStop;
+      return fail(what + ": " + error_event + "; relisting", Next::kRelist);
     }
-    return WaitAfterFailure(what + ": " + s.message()) ? again : Next::kStop;
+    return fail(what + ": " + s.message(), again);
   }
 }
 

@@ -24,6 +24,16 @@
 //     credentials hook is told (a token source re-reads its token), backoff;
 //   * a line that is not JSON, an unknown event, or a line over the bound:
 //     the reason is logged, backoff, re-watch from the last resourceVersion;
+//     the watch's connection is closed before the backoff, so nothing more
+//     of it is read;
+//   * a list page over max_list_bytes: read no further, asked for again in
+//     pages half as large (logged), down to a page of one object;
+//   * a 200 list or watch whose Content-Type is not application/json (a
+//     proxy's HTML page, protobuf), a list body that is not a list (not
+//     JSON, a Status, no items, items not an array, an item without a
+//     name): the reason is logged, backoff, and the list or watch is tried
+//     again; nothing is handed to the sink, so what an earlier list folded
+//     stays as it was;
 //   * transport failures (refused, reset, no byte within the inactivity
 //     deadline): backoff, re-watch (or relist if nothing was listed yet).
 // Backoff is 800 ms × 2 with up to 100% jitter, capped at 30 s, reset after
@@ -62,7 +72,15 @@ struct ReflectorOptions {
   // send bookmarks about once a minute when asked.
   std::chrono::milliseconds watch_inactivity{std::chrono::seconds(120)};
   std::chrono::milliseconds request_timeout{std::chrono::seconds(60)};
+  // A watch line (one event) longer than this restarts the watch.
   size_t max_line_bytes = LineFramer::kDefaultMaxLineBytes;
+  // A list response body longer than this is not read to its end: the
+  // same page is asked for again in pages half as large, down to one
+  // object, and past that the list fails (backoff, relist). Decoding a
+  // page costs a few times its size, so this bounds a list's transient
+  // memory; 500 typical workloads (5-20 KB each) take a few MB. The
+  // default lets through any object a watch line may carry.
+  size_t max_list_bytes = LineFramer::kDefaultMaxLineBytes;
   Backoff::Options backoff;
   // Streaming lists (KEP-3157, wire spec §2.5): the initial state arrives as
   // ADDED events on a watch, ended by a bookmark annotated

@@ -39,6 +39,11 @@ struct HttpRequest {
   // arrive within it, and then each read of the body waits at most this long
   // for data (an inactivity deadline that notices a silently dead peer).
   std::chrono::milliseconds timeout{std::chrono::seconds(30)};
+  // Send only: the most body bytes the caller will take (0: no bound). A
+  // body announced or found to be longer is not read to its end: Send fails
+  // with kResourceExhausted and the connection is closed, so memory stays
+  // within about the bound plus one network read.
+  size_t max_response_bytes = 0;
 };
 
 struct HttpResponse {
@@ -71,9 +76,10 @@ class Transport {
  public:
   virtual ~Transport() = default;
   // One request, its whole response body buffered. Errors are transport
-  // failures only (kUnavailable: refused, reset, TLS handshake or
-  // verification failure, timeout — the message names which); any HTTP
-  // status, 4xx and 5xx included, is a response.
+  // failures (kUnavailable: refused, reset, TLS handshake or verification
+  // failure, a body cut short, timeout — the message names which) and a
+  // body over request.max_response_bytes (kResourceExhausted, naming the
+  // bound); any HTTP status, 4xx and 5xx included, is a response.
   virtual Result<HttpResponse> Send(const HttpRequest& request) = 0;
   // One request whose body is read as a stream. Returns once the status and
   // headers have arrived. Errors as Send.

@@ -320,6 +320,16 @@ std::string FailureText(std::exception_ptr error, std::string* what_out = nullpt
 std::string DescribeFailure(std::exception_ptr error, bool https, const std::string& tls_detail) {
   std::string what;
   std::string detail = FailureText(error, &what);
+  // cpprestsdk's words for a body that ended early (a Content-Length not
+  // reached, a chunk cut off) or a chunk header that is not one.
+  if (what.find("Failed to read response body") != std::string::npos ||
+      what.find("chunked response part") != std::string::npos ||
+      what.find("message chunk header") != std::string::npos) {
+    return "the connection broke inside the response body (" + detail + ")";
+  }
+  if (what.find("Invalid chunked response header") != std::string::npos) {
+    return "the response body is not valid chunked encoding (" + detail + ")";
+  }
   if (what.find("Failed to connect") != std::string::npos) {
     // cpprestsdk reports ECONNREFUSED as EHOSTUNREACH; say both.
     return "connection refused or host unreachable (" + what + ")";
@@ -328,6 +338,26 @@ std::string DescribeFailure(std::exception_ptr error, bool https, const std::str
   if (!tls_detail.empty()) return tls_detail + " (" + detail + ")";
   if (https && what.find("SSL") != std::string::npos) return "TLS handshake failed (" + detail + ")";
   return "connection failed (" + detail + ")";
+}
+
+// Thrown on cpprestsdk's network thread (from the progress handler, or the
+// continuation that sees the headers) when a response body passes
+// HttpRequest::max_response_bytes. cpprestsdk catches it, closes the
+// connection and fails the request with it; Send turns it into
+// kResourceExhausted.
+class BodyTooLarge : public std::exception {
+ public:
+  const char* what() const noexcept override { return "response body too large"; }
+};
+
+bool IsBodyTooLarge(std::exception_ptr error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const BodyTooLarge&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -550,9 +580,22 @@ class CpprestTransport final : public Transport {
     try {
       auto built = Build(request);
       if (!built.ok()) return built.status();
+      const std::size_t limit = request.max_response_bytes;
+      if (limit > 0) {
+        // Called after each network read of the body (at most 64 KiB for a
+        // Content-Length body, one HTTP chunk for a chunked one).
+        built->set_progress_handler([limit](web::http::message_direction::direction direction, utility::size64_t so_far) {
+          if (direction == web::http::message_direction::download && so_far > limit) throw BodyTooLarge();
+        });
+      }
       pplx::cancellation_token_source cts;
       pplx::task<HttpResponse> task =
-          client_->request(std::move(*built), cts.get_token()).then([](web::http::http_response response) {
+          client_->request(std::move(*built), cts.get_token()).then([limit](web::http::http_response response) {
+            // A body announced too long is refused before it is read.
+            if (limit > 0 && response.headers().has(web::http::header_names::content_length) &&
+                response.headers().content_length() > limit) {
+              throw BodyTooLarge();
+            }
             return response.extract_vector().then([response](std::vector<unsigned char> body) {
               HttpResponse out;
               out.status = response.status_code();
@@ -566,7 +609,15 @@ class CpprestTransport final : public Transport {
         cts.cancel();
         return Unavailable(what + ": timed out after " + std::to_string(Millis(request.timeout)) + " ms");
       }
-      if (outcome.error()) return Failure(what, outcome.error(), start);
+      if (outcome.error()) {
+        if (IsBodyTooLarge(outcome.error())) {
+          cts.cancel();  // the rest of the body is never read
+          return ResourceExhausted(what + ": the response body is larger than " +
+                                   std::to_string(request.max_response_bytes) +
+                                   " bytes, the most this request takes; stopped reading it");
+        }
+        return Failure(what, outcome.error(), start);
+      }
       return std::move(outcome.value());
     } catch (...) {
       return Failure(what, std::current_exception(), start);

@@ -1,5 +1,6 @@
 #include "controllers/kube/watch_decoder.h"
 #include "controllers/kube/internal/json_string.h"
+#include "controllers/kube/internal/utf8.h"
 
 #include <simdjson.h>
 #include <unordered_set>
@@ -46,6 +47,10 @@ Result<element> Parse(std::string_view text, std::string_view what) {
   simdjson::error_code err = Parser().parse(text.data(), text.size()).get(doc);
   if (err == simdjson::DEPTH_ERROR) {
     return InvalidArgument(std::string(what) + " nests deeper than " + std::to_string(kMaxDepth) + " levels");
+  }
+  if (err == simdjson::STRING_ERROR) {
+    return InvalidArgument(std::string(what) + " is not valid JSON: " + simdjson::error_message(err) +
+                           " (an invalid escape, or an unpaired UTF-16 surrogate)");
   }
   if (err != simdjson::SUCCESS) {
     return InvalidArgument(std::string(what) + " is not valid JSON: " + simdjson::error_message(err));
@@ -314,7 +319,8 @@ Result<EventType> ParseEventType(element ev) {
   if (name == "DELETED") return EventType::kDeleted;
   if (name == "BOOKMARK") return EventType::kBookmark;
   if (name == "ERROR") return EventType::kError;
-  std::string shown = name.size() > 64 ? std::string(name.substr(0, 64)) + "..." : std::string(name);
+  // Cut at a character boundary: the message must stay valid UTF-8.
+  std::string shown = name.size() > 64 ? internal::ValidUtf8(name, 64) + "..." : std::string(name);
   return InvalidArgument("watch event has unknown type \"" + shown +
                          "\" (expected ADDED, MODIFIED, DELETED, BOOKMARK or ERROR)");
 }
@@ -416,9 +422,18 @@ static Result<ListPage> DecodeListImpl(std::string_view body, const ResourceType
     page.continue_token = std::move(*cont);
     page.remaining_item_count = *remaining;
   }
+  // What is not a list must not pass for an empty one: the caller would
+  // replace everything it holds with nothing (a Status answered with 200,
+  // another object a proxy or a broken server sent).
+  auto kind = OptionalString(list, "kind", "kind");
+  if (!kind.ok()) return InvalidArgument(what + ": " + kind.status().message());
+  if (!kind->empty() && !kind->ends_with("List")) {
+    return InvalidArgument(what + ": kind is \"" + internal::ValidUtf8(*kind, 64) + "\", not a list");
+  }
   if (page.resource_version.empty()) return InvalidArgument(what + ": metadata.resourceVersion is missing");
   auto items = Member(list, "items");
-  if (!items || items->is_null()) return page;
+  if (!items) return InvalidArgument(what + ": items is missing");
+  if (items->is_null()) return page;
   if (items->type() != element_type::ARRAY) {
     return InvalidArgument(what + ": items is " + std::string(TypeName(*items)) + ", not an array");
   }
@@ -442,7 +457,9 @@ ApiStatus DecodeStatus(std::string_view body, int32_t http_code) {
   if (s.message.empty()) {
     std::string_view first = body.substr(0, body.find('\n'));
     if (!first.empty() && first.back() == '\r') first.remove_suffix(1);
-    s.message = std::string(first.substr(0, 256));
+    // Whatever the bytes, the message is valid UTF-8: it ends up in logs,
+    // conditions and Events, all JSON.
+    s.message = internal::ValidUtf8(first, 256);
   }
   return s;
 }

@@ -101,13 +101,18 @@ struct ListPage {
   std::vector<DecodedObject> items;
 };
 
-// A list response (`kind: <Kind>List`). `items` must be an array (a null
-// is tolerated as empty; servers never send one, §8 item 2).
+// A list response (`kind: <Kind>List`). A `kind` that does not end in
+// "List" (a Status answered with 200) is refused, and so is a body without
+// `items`: either would otherwise pass for an empty list and make the caller
+// drop everything it holds. `items` must be an array (a null is tolerated as
+// empty; servers never send one, §8 item 2).
 Result<ListPage> DecodeList(std::string_view body, const ResourceType& type);
 
 // A Status body. Non-JSON bodies (a plain-text 429 from priority and
 // fairness, a proxy's HTML page) are not an error: the caller keeps the HTTP
-// code, and the message is the first line of the body, at most 256 bytes.
+// code, and the message is the first line of the body, at most 256 bytes,
+// cut between characters and with bytes that are not UTF-8 replaced by
+// U+FFFD (internal/utf8.h): the message is always valid UTF-8.
 ApiStatus DecodeStatus(std::string_view body, int32_t http_code);
 
 // Splits a watch body into lines as chunks arrive, whatever their

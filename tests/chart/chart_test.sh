@@ -11,7 +11,8 @@
 #  4. real kubectl applies the renderings to kube-emulator (default, then the
 #     `ha` values as an upgrade of the same release, then a re-apply that must
 #     change nothing), and `kubectl auth can-i --as` the chart's ServiceAccount
-#     shows its RBAC grants what kubefold uses and refuses the rest.
+#     shows its RBAC grants what kubefold uses and refuses the rest;
+#  5. the values table in the chart's README is what values.yaml generates.
 #
 # usage: chart_test.sh CHART_RENDER KUBE_EMULATOR KUBEFOLD SOURCE_DIR
 set -euo pipefail
@@ -45,25 +46,34 @@ else
 fi
 
 # --- 2. Render and check the variants ---------------------------------------
-render() {  # render <variant> [release]: writes $WORK/<variant>.yaml and .notes
-  local variant=$1 release=${2:-kubefold} files=()
-  [[ $variant != default ]] && files=(-f "$HERE/values/$variant.yaml")
-  "$RENDER" --chart "$CHART" --release "$release" --namespace kubefold-system "${files[@]}" \
+render() {  # render <variant> <release> [chart-render args...]: writes $WORK/<variant>.yaml and .notes
+  local variant=$1 release=$2; shift 2
+  "$RENDER" --chart "$CHART" --release "$release" --namespace kubefold-system "$@" \
     --notes "$WORK/$variant.notes" >"$WORK/$variant.yaml"
 }
-for variant in default ha tls minimal; do
-  release=kubefold
-  [[ $variant == minimal ]] && release=mini
-  if ! render "$variant" "$release" 2>"$WORK/$variant.err"; then
+checked() {  # checked <variant> <release> [chart-render args...]: render, then check_rendered.py
+  local variant=$1
+  if ! render "$@" 2>"$WORK/$variant.err"; then
     fail "render $variant: $(cat "$WORK/$variant.err")"
-    continue
+    return
   fi
   if out=$(python3 "$HERE/check_rendered.py" "$variant" "$WORK/$variant.yaml" "$KUBEFOLD" 2>&1); then
     pass "$out"
   else
     fail "render $variant:"$'\n'"$out"
   fi
-done
+}
+checked default kubefold
+checked ha kubefold -f "$HERE/values/ha.yaml"
+checked tls kubefold -f "$HERE/values/tls.yaml"
+checked minimal mini -f "$HERE/values/minimal.yaml"
+checked persistence keep -f "$HERE/values/persistence.yaml"
+# The history's claim with the chart's defaults, a claim the user made, and
+# "-" for the storage class.
+checked persistence-defaults kubefold --set history.persistence.enabled=true
+checked persistence-existing keep -f "$HERE/values/persistence.yaml" \
+  --set history.persistence.existingClaim=kubefold-history-data
+checked persistence-noclass keep -f "$HERE/values/persistence.yaml" --set 'history.persistence.storageClassName="-"'
 # NOTES.txt names what the user needs.
 if grep -q "kind: MemberCluster" "$WORK/default.notes" &&
    grep -q -- "--resource-name=http:kubefold:api" "$WORK/default.notes" &&
@@ -108,6 +118,22 @@ refused "port 8081 is used twice" --set api.port=8081
 refused "serviceAccount.name is required when serviceAccount.create is false" --set serviceAccount.create=false
 refused "metrics.serviceMonitor.enabled needs metrics.port" --set metrics.port=0 --set metrics.serviceMonitor.enabled=true
 refused "chart requires kubeVersion: >=1.26.0-0 which is incompatible with Kubernetes v1.25.4" --kube-version v1.25.4
+refused "replicaCount is 2 but history.persistence.enabled is true: .*Run one replica" --set replicaCount=2 \
+  --set history.persistence.enabled=true
+refused "history.maxBytes: Does not match pattern" --set history.maxBytes=lots
+refused "history.maxBytes: Does not match pattern" --set history.maxBytes=1.5Gi
+refused "history.persistence.accessModes.0: .*ReadWriteOnce.*ReadWriteOncePod" \
+  --set 'history.persistence.accessModes=[ReadOnlyMany]'
+refused "history.persistence.accessModes: Array must have at least 1 items" --set 'history.persistence.accessModes=[]'
+refused "history.persistence.size: Does not match pattern" --set history.persistence.size=2GB
+refused "history.persistence: Additional property storageClass is not allowed" --set history.persistence.storageClass=ssd
+refused "history.persistence.enabled needs history.enabled" --set history.enabled=false --set history.persistence.enabled=true
+refused "history.maxBytes \(2Gi\) must be at most 3/4 of history.persistence.size \(2Gi\)" \
+  --set history.persistence.enabled=true --set history.maxBytes=2Gi
+refused "history.maxBytes \(1Gi\) must be at most 3/4 of history.persistence.emptyDirSizeLimit \(1Gi\)" \
+  --set history.persistence.emptyDirSizeLimit=1Gi
+refused "history.maxBytes is 0 .* but history.persistence.emptyDirSizeLimit is 1Gi" \
+  --set history.persistence.emptyDirSizeLimit=1Gi --set history.maxBytes=0
 
 # --- 4. Apply to kube-emulator with real kubectl -----------------------------
 "$EMULATOR" --clusters host --dir "$WORK/emu" --control-port 0 >"$WORK/emulator.log" 2>&1 &
@@ -219,6 +245,35 @@ if [[ $(k -n kubefold-system get servicemonitor fold -o jsonpath='{.spec.endpoin
   pass "tls: the ServiceMonitor and Certificate are served back as rendered"
 else
   fail "tls: ServiceMonitor or Certificate missing"
+fi
+
+# The history's claim, release keep: kube-emulator serves no
+# PersistentVolumeClaims, so the claim is applied only where the server has
+# them; the Deployment that mounts it is applied either way.
+if k api-resources --api-group= -o name 2>/dev/null | grep -qx persistentvolumeclaims; then
+  applied "persistence values (release keep)" -f "$WORK/persistence.yaml"
+else
+  python3 - "$WORK/persistence.yaml" >"$WORK/persistence-noclaim.yaml" <<'PY'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+print(yaml.safe_dump_all([d for d in docs if d["kind"] != "PersistentVolumeClaim"], sort_keys=False), end="")
+PY
+  pass "persistence: kube-emulator serves no PersistentVolumeClaims; applying the rendering without its claim"
+  applied "persistence values without the claim (release keep)" -f "$WORK/persistence-noclaim.yaml"
+fi
+if [[ $(k -n kubefold-system get deployment keep-kubefold -o jsonpath='{.spec.strategy.type}') == Recreate &&
+      $(k -n kubefold-system get deployment keep-kubefold \
+          -o jsonpath='{.spec.template.spec.volumes[?(@.name=="history")].persistentVolumeClaim.claimName}') == keep-kubefold-history ]]; then
+  pass "persistence: the Deployment is served back with the Recreate strategy and the history claim"
+else
+  fail "persistence: the Deployment's strategy or history volume did not come back as rendered"
+fi
+
+# --- 5. The values table in the README --------------------------------------
+if out=$(python3 "$SRC/scripts/chart-values-doc.py" --check "$CHART" 2>&1); then
+  pass "$out"
+else
+  fail "$out"
 fi
 
 if ((failures > 0)); then

@@ -3,10 +3,13 @@
 
 usage: check_rendered.py VARIANT RENDERED.yaml KUBEFOLD_BINARY
 
-VARIANT is default, ha, tls or minimal (tests/chart/values/<variant>.yaml).
+VARIANT is default, ha, tls, minimal or persistence (tests/chart/values/
+<variant>.yaml), or persistence-defaults, persistence-existing or
+persistence-noclass (chart_test.sh renders those with --set, see there).
 Checks what every variant must hold (standard labels, the restricted Pod
 Security profile, probes on the health port, flags kubefold really has,
-a Service selecting exactly the operator's pods, no duplicate YAML keys)
+a Service selecting exactly the operator's pods, no duplicate YAML keys,
+the history's flags, volume and rollout strategy agreeing with each other)
 and what each variant's values must have changed. Prints one line per
 failed check and exits 1 if any failed.
 """
@@ -17,6 +20,12 @@ import sys
 import yaml
 
 FAILURES = []
+
+# Volume types the restricted Pod Security Standard allows.
+RESTRICTED_VOLUME_TYPES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
+                           "persistentVolumeClaim", "projected", "secret"}
+HISTORY_DIR = "/var/lib/kubefold"
+HISTORY_FILE = HISTORY_DIR + "/history.db"
 
 
 def check(cond, what):
@@ -96,11 +105,15 @@ def main():
     check(not sc.get("capabilities", {}).get("add"), "container: adds capabilities")
     check(sc.get("privileged") in (None, False), "container: privileged")
     for v in spec.get("volumes", []):
-        check(not ({"hostPath"} & set(v)), f"volume {v['name']}: hostPath is not allowed")
+        kinds = set(v) - {"name"}
+        check(len(kinds) == 1 and kinds <= RESTRICTED_VOLUME_TYPES,
+              f"volume {v['name']}: {sorted(kinds)} is not one volume type the restricted profile allows")
     mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
     check(mounts.get("/tmp") == "tmp", "container: /tmp is not the tmp volume")
     vols = {v["name"]: v for v in spec.get("volumes", [])}
     check("emptyDir" in vols.get("tmp", {}), "volume tmp: not an emptyDir")
+    for m in c.get("volumeMounts", []):
+        check(m["name"] in vols, f"mount {m['mountPath']}: no volume {m['name']}")
 
     # Probes on the health port; ports named as the Service expects.
     ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
@@ -127,6 +140,41 @@ def main():
     for name, path in (("POD_NAME", "metadata.name"), ("POD_NAMESPACE", "metadata.namespace")):
         check(env.get(name, {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == path,
               f"env {name}: not from {path}")
+    # The history: the file on its own volume at /var/lib/kubefold, or no
+    # file, no volume and no history flags but retention; a claim only with
+    # one replica and the Recreate strategy; no claim rendered that the pod
+    # does not use.
+    history_vol = vols.get("history", {})
+    claim = history_vol.get("persistentVolumeClaim", {}).get("claimName")
+    strategy = dep["spec"].get("strategy", {}).get("type")
+    pvcs = by_kind.get("PersistentVolumeClaim", [])
+    if "--history-file" in argmap:
+        check(argmap["--history-file"] == HISTORY_FILE, f"--history-file is {argmap['--history-file']}")
+        check(mounts.get(HISTORY_DIR) == "history", f"container: {HISTORY_DIR} is not the history volume")
+        check(bool(history_vol), "history: --history-file without a history volume")
+        check(re.match(r"^[0-9]{1,15}(Ki|Mi|Gi|Ti|k|M|G|T)?$", argmap.get("--history-max-bytes", "")) is not None,
+              f"--history-max-bytes {argmap.get('--history-max-bytes')!r} is not a size kubefold reads")
+        check(argmap.get("--history-sync") in ("true", "false"), f"--history-sync is {argmap.get('--history-sync')!r}")
+    else:
+        check(not history_vol and HISTORY_DIR not in mounts, "history: a volume without --history-file")
+        check("--history-max-bytes" not in argmap and "--history-sync" not in argmap,
+              "history: --history-max-bytes or --history-sync without --history-file")
+    check("--history-keep-last" in argmap and "--history-keep-for" in argmap, "history: retention flags missing")
+    if claim:
+        check(dep["spec"]["replicas"] == 1, f"history on claim {claim}: replicas is {dep['spec']['replicas']}, not 1")
+        check(strategy == "Recreate", f"history on claim {claim}: strategy is {strategy}, not Recreate")
+    else:
+        check(strategy is None, f"history without a claim: strategy {strategy} rendered")
+    for pvc in pvcs:
+        check(pvc["metadata"]["name"] == claim,
+              f"PersistentVolumeClaim {pvc['metadata']['name']}: not the pod's history claim ({claim})")
+        check(pvc["metadata"].get("namespace") == dep["metadata"]["namespace"],
+              "PersistentVolumeClaim: not in the release namespace")
+
+    def the_pvc():
+        check(len(pvcs) == 1, f"{variant}: want one PersistentVolumeClaim, got {len(pvcs)}")
+        return pvcs[0] if pvcs else {"metadata": {}, "spec": {}}
+
     grace = spec.get("terminationGracePeriodSeconds")
     check(argmap.get("--shutdown-timeout") == f"{grace - 5}s",
           f"--shutdown-timeout {argmap.get('--shutdown-timeout')} is not the grace period ({grace}s) less 5s")
@@ -168,6 +216,10 @@ def main():
         check("PodDisruptionBudget" not in by_kind and "ServiceMonitor" not in by_kind,
               "default: optional objects rendered")
         check(len(by_kind.get("Pod", [])) == 1, "default: no helm test pod")
+        check(history_vol == {"name": "history", "emptyDir": {}}, f"default: history volume {history_vol}")
+        check(argmap.get("--history-max-bytes") == "1Gi" and argmap.get("--history-sync") == "true",
+              "default: history flags")
+        check(not pvcs, "default: a PersistentVolumeClaim rendered")
     elif variant == "ha":
         check(dep["spec"]["replicas"] == 3, "ha: replicas is not 3")
         check(c["image"].endswith("@sha256:" + "0123456789abcdef" * 4), f"ha: digest not used: {c['image']}")
@@ -199,6 +251,8 @@ def main():
         for ns in ("kubefold-system", "fleet"):
             r = roles.get(("Role", ns, "kubefold-secrets"))
             check(r is not None and len(secret_rules(r)) == 1, f"ha: no Secret-reading Role in {ns}")
+        # Each replica keeps its own history in its own emptyDir.
+        check("emptyDir" in history_vol and not pvcs, "ha: history not in an emptyDir per replica")
     elif variant == "tls":
         check(dep["metadata"]["name"] == "fold", "tls: fullnameOverride not used")
         check(sa_name == "fold-operator" and one("ServiceAccount")["metadata"]["name"] == "fold-operator",
@@ -225,6 +279,9 @@ def main():
         rule_names = [n for r in by_kind.get("Role", []) for rule in r.get("rules", [])
                       for n in rule.get("resourceNames", []) if "services/proxy" in rule.get("resources", [])]
         check(rule_names == ["https:fold:api"], f"tls: test Role names {rule_names}")
+        check(history_vol.get("emptyDir") == {"sizeLimit": "512Mi"}, f"tls: history volume {history_vol}")
+        check(argmap.get("--history-max-bytes") == "384Mi" and argmap.get("--history-sync") == "false",
+              "tls: history flags")
     elif variant == "minimal":
         check(argmap.get("--leader-elect") == "false", "minimal: leader election on")
         check(argmap.get("--api-bind-address") == "0" and argmap.get("--metrics-bind-address") == "0",
@@ -234,6 +291,35 @@ def main():
         for kind in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Service", "Pod"):
             check(kind not in by_kind, f"minimal: {kind} rendered")
         check(set(ports) == {"health"}, f"minimal: ports {sorted(ports)}")
+        check("--history-file" not in argmap and "history" not in vols and not pvcs,
+              "minimal: history file, volume or claim with history.enabled false")
+    elif variant in ("persistence", "persistence-noclass"):
+        pvc = the_pvc()
+        check(pvc["metadata"].get("name") == "keep-kubefold-history", f"{variant}: claim {pvc['metadata'].get('name')}")
+        check(pvc["metadata"].get("annotations") == {"helm.sh/resource-policy": "keep"},
+              f"{variant}: claim annotations {pvc['metadata'].get('annotations')}")
+        check(pvc["spec"].get("accessModes") == ["ReadWriteOncePod"], f"{variant}: accessModes")
+        check(pvc["spec"].get("resources") == {"requests": {"storage": "8Gi"}}, f"{variant}: claim size")
+        want_class = "fast-ssd" if variant == "persistence" else ""
+        check(pvc["spec"].get("storageClassName", None) == want_class,
+              f"{variant}: storageClassName {pvc['spec'].get('storageClassName', '(absent)')!r}, want {want_class!r}")
+        check(claim == "keep-kubefold-history", f"{variant}: the pod does not mount the claim")
+        check(argmap.get("--history-max-bytes") == "6442450944", f"{variant}: --history-max-bytes "
+              f"{argmap.get('--history-max-bytes')} (a YAML number must render as whole bytes)")
+        check(argmap.get("--history-sync") == "true", f"{variant}: --history-sync")
+    elif variant == "persistence-defaults":
+        pvc = the_pvc()
+        check(pvc["metadata"].get("name") == "kubefold-history", "persistence-defaults: claim name")
+        check("annotations" not in pvc["metadata"], "persistence-defaults: claim annotations")
+        check(pvc["spec"].get("accessModes") == ["ReadWriteOnce"], "persistence-defaults: accessModes")
+        check(pvc["spec"].get("resources") == {"requests": {"storage": "2Gi"}}, "persistence-defaults: claim size")
+        check("storageClassName" not in pvc["spec"],
+              "persistence-defaults: storageClassName set (the cluster's default class needs it absent)")
+        check(claim == "kubefold-history", "persistence-defaults: the pod does not mount the claim")
+        check(argmap.get("--history-max-bytes") == "1Gi", "persistence-defaults: --history-max-bytes")
+    elif variant == "persistence-existing":
+        check(not pvcs, "persistence-existing: a claim rendered besides the existing one")
+        check(claim == "kubefold-history-data", f"persistence-existing: the pod mounts {claim}")
     else:
         check(False, f"unknown variant {variant}")
 

@@ -97,7 +97,7 @@ available() {
 available east
 
 "$KUBEFOLD" --kubeconfig "$WORK/host.kubeconfig" --leader-elect=false --resync 1s --status-period 1s \
-  --api-bind-address 127.0.0.1:0 --metrics-bind-address 127.0.0.1:0 --health-probe-bind-address 127.0.0.1:0 \
+  --history-file "$WORK/history.db" --api-bind-address 127.0.0.1:0 --metrics-bind-address 127.0.0.1:0 --health-probe-bind-address 127.0.0.1:0 \
   >"$WORK/kubefold.log" 2>&1 &
 OP_PID=$!
 wait_for 30 "kubefold's endpoints" grep -q "serving the query API on" "$WORK/kubefold.log"

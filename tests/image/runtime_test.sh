@@ -153,14 +153,17 @@ cat "$EMU_DIR/ca.crt" >>"$ROOTFS/etc/ssl/certs/ca-certificates.crt"
 chown -hR 0:0 "$ROOTFS"
 chmod -R go-w "$ROOTFS"
 chmod 1777 "$ROOTFS/tmp"
+# The history volume the chart mounts (an emptyDir or a claim) stands in here.
+mkdir -p "$ROOTFS/var/lib/kubefold"
+chown 65532:65532 "$ROOTFS/var/lib/kubefold"
 
 # Every path outside /tmp with its type, mode, owner, size, link target and
 # mtime, and a checksum of every file.
 tree_state() {
   (
     cd "$ROOTFS"
-    find . -path './tmp/*' -prune -o -printf '%p %y %m %U:%G %s %T@ %l\n' | LC_ALL=C sort
-    find . -path './tmp/*' -prune -o -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
+    find . \( -path './tmp/*' -o -path ./var/lib/kubefold \) -prune -o -printf '%p %y %m %U:%G %s %T@ %l\n' | LC_ALL=C sort
+    find . \( -path './tmp/*' -o -path ./var/lib/kubefold \) -prune -o -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
   )
 }
 tree_state >"$WORK/tree.before"
@@ -392,6 +395,8 @@ sys.exit(1 if bad or not lines else 0)
 EOF
 grep -q '"msg":"stopped"' "$OP_LOG" || fail "the log does not end with \"stopped\""
 say "$(wc -l <"$OP_LOG") log lines, all JSON"
+[ -s "$ROOTFS/var/lib/kubefold/history.db" ] || fail "no history file on the history volume (the chart's --history-file)"
+say "history written to the history volume: $(stat -c %s "$ROOTFS/var/lib/kubefold/history.db") bytes"
 
 tree_state >"$WORK/tree.after"
 if ! diff -u "$WORK/tree.before" "$WORK/tree.after" >"$WORK/tree.diff"; then

@@ -100,16 +100,19 @@ struct World {
   std::mutex log_mu;
   std::string log;
 
-  World() {
+  std::vector<std::string> names;  // the member clusters
+
+  explicit World(std::vector<std::string> member_names = kMembers) : names(std::move(member_names)) {
     char tmpl[] = "/tmp/kubefold-operator-test-XXXXXX";
     BOOST_REQUIRE(::mkdtemp(tmpl) != nullptr);
     dir = tmpl;
     emu::EmulatorOptions o;
-    o.clusters = {"host", "east", "west", "north"};
+    o.clusters = {"host"};
+    o.clusters.insert(o.clusters.end(), names.begin(), names.end());
     o.dir = dir;
     emulator = std::make_unique<emu::Emulator>(o);
     host = kubefold::testing::ClientFor(kubefold::testing::EmulatorConfig(*emulator, "host"));
-    for (const auto& m : kMembers) {
+    for (const auto& m : names) {
       members[m] = kubefold::testing::ClientFor(kubefold::testing::EmulatorConfig(*emulator, m));
     }
     Kubectl("apply --validate=false -f " KUBEFOLD_SOURCE_DIR "/crds/");
@@ -117,7 +120,7 @@ struct World {
             "crd/failoverpolicies.kubefold.io crd/failoveraudits.kubefold.io");
     Apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: kubefold-system\n");
     Apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n");
-    for (const auto& m : kMembers) {
+    for (const auto& m : names) {
       CreateNamespace(m, "shop");
       Secret(m, emulator->Kubeconfig(m));
     }
@@ -274,7 +277,7 @@ using View = std::map<std::tuple<std::string, std::string, std::string>, int>;
 
 inline View Served(World& w) {
   View v;
-  for (const auto& m : kMembers) {
+  for (const auto& m : w.names) {
     const auto list = w.emulator->cluster(m).store().List("apps/deployments", std::nullopt);
     for (const auto& o : list->objects) {
       v[{m, o->ns, o->name}] = o->json["spec"]["replicas"].get<int>();
@@ -318,11 +321,11 @@ inline std::string PolicyYaml(const std::string& mode = "Manual") {
 }
 
 inline void RegisterAll(World& w) {
-  for (const auto& m : kMembers) w.Register(m);
+  for (const auto& m : w.names) w.Register(m);
 }
 
 inline bool AllReady(World& w) {
-  for (const auto& m : kMembers) {
+  for (const auto& m : w.names) {
     const Json mc = w.Member(m);
     if (Condition(mc, "Ready") != "True" || Condition(mc, "Synced") != "True") return false;
   }

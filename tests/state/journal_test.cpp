@@ -191,7 +191,9 @@ BOOST_AUTO_TEST_CASE(restores_every_retained_snapshot_exactly) {
     BOOST_REQUIRE(cc.ok());
     causal = std::to_string(cc->closed);
     newest = d.store->Current().vector();
-    BOOST_TEST(d.journal->Stats().retained_rows == 42u);
+    const JournalStats js = d.journal->Stats();
+    BOOST_TEST(js.retained_rows == 42u, "failures " << js.failures << " coalesced " << js.coalesced << " reason \""
+                                                    << js.degraded_reason << "\"");
   }
   Durable d(dir.File(), h, clock.Fn());
   BOOST_TEST(d.restored->snapshots == 42u);

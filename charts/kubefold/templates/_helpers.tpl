@@ -90,6 +90,31 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if .Values.api.tls.enabled -}}https{{- else -}}http{{- end -}}
 {{- end -}}
 
+{{/* A size value as kubefold's --history-max-bytes takes it: a string as
+given (512Mi, 2Gi, 500M), a number as whole bytes (YAML numbers arrive as
+float64, which would print as 1.073741824e+09). */}}
+{{- define "kubefold.size" -}}
+{{- if kindIs "string" . -}}{{ . }}{{- else -}}{{ int64 . }}{{- end -}}
+{{- end -}}
+
+{{/* A size (bytes, or with a suffix: 512Mi, 2Gi, 500M) in bytes; the schema
+has checked its form. */}}
+{{- define "kubefold.bytes" -}}
+{{- $v := include "kubefold.size" . -}}
+{{- $digits := regexFind "^[0-9]+" $v -}}
+{{- $scales := dict "" 1 "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 -}}
+{{- mul (atoi $digits) (get $scales (trimPrefix $digits $v)) -}}
+{{- end -}}
+
+{{/* The PersistentVolumeClaim holding the history file. */}}
+{{- define "kubefold.historyClaimName" -}}
+{{- if .Values.history.persistence.existingClaim -}}
+{{- .Values.history.persistence.existingClaim -}}
+{{- else -}}
+{{- printf "%s-history" (include "kubefold.fullname" . | trunc 55 | trimSuffix "-") -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Checks across values that the schema cannot express. */}}
 {{- define "kubefold.validate" -}}
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) -}}
@@ -113,5 +138,31 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- if and .Values.metrics.serviceMonitor.enabled (eq (int .Values.metrics.port) 0) -}}
 {{- fail "metrics.serviceMonitor.enabled needs metrics.port (it is 0: /metrics is off)" -}}
+{{- end -}}
+{{- $h := .Values.history -}}
+{{- if and $h.persistence.enabled (not $h.enabled) -}}
+{{- fail "history.persistence.enabled needs history.enabled (with history.enabled false there is no history file to keep)" -}}
+{{- end -}}
+{{- if and $h.enabled $h.persistence.enabled (gt (int .Values.replicaCount) 1) -}}
+{{- fail (printf "replicaCount is %d but history.persistence.enabled is true: a ReadWriteOnce claim attaches to one node and kubefold locks the history file for one process, so only one pod can use it. Run one replica with persistence (replicaCount=1), or keep history.persistence.enabled=false, where each replica keeps its own history in an emptyDir" (int .Values.replicaCount)) -}}
+{{- end -}}
+{{- if $h.enabled -}}
+{{- $maxBytes := include "kubefold.size" $h.maxBytes -}}
+{{- $max := int64 (include "kubefold.bytes" $h.maxBytes) -}}
+{{- $volume := "" -}}
+{{- $volumeKey := "" -}}
+{{- if and $h.persistence.enabled (not $h.persistence.existingClaim) -}}
+{{- $volume = $h.persistence.size -}}
+{{- $volumeKey = "history.persistence.size" -}}
+{{- else if and (not $h.persistence.enabled) $h.persistence.emptyDirSizeLimit -}}
+{{- $volume = $h.persistence.emptyDirSizeLimit -}}
+{{- $volumeKey = "history.persistence.emptyDirSizeLimit" -}}
+{{- if eq $max 0 -}}
+{{- fail (printf "history.maxBytes is 0 (the disk's bound) but history.persistence.emptyDirSizeLimit is %s: the kubelet evicts a pod whose emptyDir outgrows its limit instead of failing the write; set history.maxBytes to at most 3/4 of the limit" $volume) -}}
+{{- end -}}
+{{- end -}}
+{{- if and $volume (gt (mul $max 4) (mul (int64 (include "kubefold.bytes" $volume)) 3)) -}}
+{{- fail (printf "history.maxBytes (%s) must be at most 3/4 of %s (%s): the write-ahead log (up to max(4Mi, maxBytes/8)) and the filesystem need the rest; lower history.maxBytes or raise %s" $maxBytes $volumeKey $volume $volumeKey) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}

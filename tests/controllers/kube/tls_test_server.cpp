@@ -141,6 +141,12 @@ void ServerConnection::Reset() {
   done_ = true;
 }
 
+void ServerConnection::Close() {
+  if (ssl_ != nullptr) SSL_shutdown(ssl_);
+  ::shutdown(fd_, SHUT_WR);
+  done_ = true;
+}
+
 bool ServerConnection::StallUntilPeerCloses(std::chrono::milliseconds limit) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < deadline && !stopping_->load()) {

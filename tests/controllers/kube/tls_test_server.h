@@ -72,6 +72,9 @@ class ServerConnection {
   bool EndChunked();
   // Closes at once with a TCP reset (SO_LINGER 0). The connection is done.
   void Reset();
+  // Closes cleanly (FIN) after what was written, as a server that dies or a
+  // proxy that gives up does: a body cut short. The connection is done.
+  void Close();
   // Sends nothing until the client closes the connection, the server stops,
   // or `limit` passes. True if the client closed it.
   bool StallUntilPeerCloses(std::chrono::milliseconds limit);

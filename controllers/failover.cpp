@@ -497,7 +497,7 @@ Status FailoverReconciler::EnsureNamespace(const std::string& cluster, kube::Res
 }
 
 bool FailoverReconciler::Progress(const Audit& audit, const state::Snapshot& s, SysTime now,
-                                  const std::string& target_failed) {
+                                  const std::string& target_failed, bool* completed) {
   if (!audit.InProgress()) return false;
   const std::string status_path =
       kube::ResourcePath(kGroup, kVersion, "failoveraudits", audit.ns) + "/" + audit.name + "/status";
@@ -514,6 +514,7 @@ bool FailoverReconciler::Progress(const Audit& audit, const state::Snapshot& s, 
       LogError("audit " + audit.key + ": status: " + r.status().ToString());
       return;
     }
+    if (ok && completed) *completed = true;
     {
       std::lock_guard lock(mu_);
       ++(ok ? stats_.audits_completed : stats_.audits_failed);
@@ -682,6 +683,12 @@ void FailoverReconciler::Pass(const std::string& key) {
 
   // Audits of this policy: complete those in progress; their workloads are in flight.
   std::map<std::string, const Audit*> in_flight;  // "Kind/name" -> audit
+  // "Kind/name" -> the newest Completed audit that moved it: after a crash
+  // the policy's status may predate it (the status write did not happen).
+  std::map<std::string, const Audit*> completed;
+  auto Newer = [](const Audit& x, const Audit& y) {
+    return x.created != y.created ? x.created > y.created : x.name > y.name;  // RFC 3339 UTC sorts as text
+  };
   std::vector<std::shared_ptr<const Audit>> audits;
   for (const auto& o : audits_->List()) {
     if (o->ns != p.ns) continue;
@@ -709,8 +716,16 @@ void FailoverReconciler::Pass(const std::string& key) {
       target_failed = a.to + " has not been Ready for " + Duration(p.unhealthy) +
                       " (trigger.clusterUnhealthySeconds) before the workloads were available there";
     }
-    if (Progress(a, s, now, target_failed)) {
+    bool completed_now = false;
+    if (Progress(a, s, now, target_failed, &completed_now)) {
       for (const auto& w : a.workloads) in_flight[w.kind + "/" + w.name] = &a;
+    }
+    if (completed_now || a.phase == "Completed") {
+      for (const auto& w : a.workloads) {
+        if (w.action == "Failed") continue;
+        const Audit*& newest = completed[w.kind + "/" + w.name];
+        if (!newest || Newer(a, *newest)) newest = &a;
+      }
     }
   }
 
@@ -800,6 +815,18 @@ void FailoverReconciler::Pass(const std::string& key) {
       active = e->second.value("activeCluster", "");
       since = e->second.value("since", "");
       last_audit = e->second.value("lastAudit", "");
+    }
+    if (auto c = completed.find(wkey); c != completed.end() && c->second->name != last_audit) {
+      // A completed move the status does not show yet: unless the status
+      // names a newer audit, the workload is where that move left it.
+      const Audit* shown = nullptr;
+      for (const auto& ap : audits) {
+        if (ap->name == last_audit) shown = ap.get();
+      }
+      if (!shown || Newer(*c->second, *shown)) {
+        active = c->second->to;
+        last_audit = c->second->name;
+      }
     }
     {
       std::lock_guard lock(mu_);

@@ -208,8 +208,9 @@ class FailoverReconciler {
   void Pass(const std::string& key);
   // Completes or fails one audit in progress; true when it is still in progress.
   // `target_failed`: why the target can no longer finish it ("" when it can).
+  // `completed` (optional) is set when this call completed it.
   bool Progress(const Audit& audit, const state::Snapshot& s, std::chrono::system_clock::time_point now,
-                const std::string& target_failed);
+                const std::string& target_failed, bool* completed = nullptr);
   void OnAuditChange(const std::string& key);
   // Parsed objects, cached by resourceVersion (a pass reads every policy of
   // its namespace and every audit; parsing them each time would dominate).

@@ -48,14 +48,6 @@ kubefold::OperatorOptions Serving(World& w, const std::string& identity = "op-1"
   return o;
 }
 
-std::unique_ptr<kubefold::Operator> Start(World& w, kubefold::OperatorOptions o) {
-  auto op = std::make_unique<kubefold::Operator>(
-      kubefold::testing::ClientFor(kubefold::testing::EmulatorConfig(*w.emulator, "host")), std::move(o));
-  const kubefold::Status s = op->Start();
-  BOOST_REQUIRE_MESSAGE(s.ok(), s.ToString());
-  return op;
-}
-
 // (cluster, namespace, name) -> desired replicas, from an API item list.
 View Items(const Json& items) {
   View v;

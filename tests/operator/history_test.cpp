@@ -26,14 +26,6 @@ kubefold::OperatorOptions Durable(World& w, const std::string& identity = "op-1"
   return o;
 }
 
-std::unique_ptr<kubefold::Operator> Start(World& w, kubefold::OperatorOptions o) {
-  auto op = std::make_unique<kubefold::Operator>(
-      kubefold::testing::ClientFor(kubefold::testing::EmulatorConfig(*w.emulator, "host")), std::move(o));
-  const kubefold::Status s = op->Start();
-  BOOST_REQUIRE_MESSAGE(s.ok(), s.ToString());
-  return op;
-}
-
 std::string AuditName(World& w) { return w.Audits()[0]["metadata"]["name"].get<std::string>(); }
 
 BOOST_AUTO_TEST_CASE(a_restart_restores_history_pins_and_audit_diffs) {

@@ -244,6 +244,15 @@ struct World {
   }
 };
 
+// An operator with `o` against the world's host, started.
+inline std::unique_ptr<kubefold::Operator> Start(World& w, kubefold::OperatorOptions o) {
+  auto op = std::make_unique<kubefold::Operator>(
+      kubefold::testing::ClientFor(kubefold::testing::EmulatorConfig(*w.emulator, "host")), std::move(o));
+  const kubefold::Status s = op->Start();
+  BOOST_REQUIRE_MESSAGE(s.ok(), s.ToString());
+  return op;
+}
+
 // Under ThreadSanitizer everything runs several times slower: waits are
 // generous (they end as soon as the condition holds).
 inline constexpr auto kLong = 90s;

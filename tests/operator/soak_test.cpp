@@ -167,7 +167,9 @@ spec:
   replicas[0].id = "soak-a";
   replicas[1].id = "soak-b";
   for (auto& r : replicas) start(r);
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return AllReady(w); }), w.Log());
+  // Ten watches per replica per member start at once: under a sanitizer on
+  // a loaded machine this takes minutes (the wait ends when they are up).
+  BOOST_REQUIRE_MESSAGE(Eventually([&] { return AllReady(w); }, 300s), w.Log());
 
   // Continuous invariants.
   auto check = [&] {
@@ -307,7 +309,7 @@ spec:
       MarkAllAvailable(w);
       check();
       return Folded(r.op->store().Current()) == Served(w);
-    });
+    }, 300s);
     BOOST_CHECK_MESSAGE(converged, r.id + " does not hold what the members serve\n" + w.Log());
   }
   BOOST_CHECK_MESSAGE(Eventually([&] {
@@ -318,7 +320,7 @@ spec:
       if (phase == "Failed" && Condition(a, "Completed", "reason").empty()) return false;
     }
     return true;
-  }), "an audit was left in progress or failed without a reason: " + w.Audits().dump());
+  }, 300s), "an audit was left in progress or failed without a reason: " + w.Audits().dump());
 
   // Triggers and the chain of completed moves, per workload, by creation.
   std::map<std::string, std::vector<Json>> by_workload;

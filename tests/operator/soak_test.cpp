@@ -28,6 +28,15 @@ namespace {
 
 const std::vector<std::string> kFive{"m1", "m2", "m3", "m4", "m5"};
 
+// The bound on the whole process's resident memory (kube-emulator and both
+// replicas: 80 MiB measured in a plain 20 s run). The sanitizers' shadow
+// memory and quarantine multiply it (1.1 GiB measured under TSan).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr double kMemoryBoundMiB = 6144;
+#else
+constexpr double kMemoryBoundMiB = 2048;
+#endif
+
 int SoakSeconds() {
   const char* s = std::getenv("KUBEFOLD_SOAK_SECONDS");
   return s && std::atoi(s) > 0 ? std::atoi(s) : 20;
@@ -181,7 +190,8 @@ spec:
       ++fig.vector_checks;
     }
     const auto [rss, hwm] = MemoryMiB();
-    BOOST_CHECK_MESSAGE(rss < 2048, "resident memory " << rss << " MiB is over the 2 GiB bound");
+    BOOST_CHECK_MESSAGE(rss < kMemoryBoundMiB, "resident memory " << rss << " MiB is over the bound of "
+                                                                 << kMemoryBoundMiB << " MiB");
   };
 
   // Faults: each on one member, lifted after a while.

@@ -135,21 +135,10 @@ BOOST_AUTO_TEST_CASE(five_members_faults_restarts_and_handoffs_keep_every_invari
     }
   }
   RegisterAll(w);
-  w.Apply(R"(apiVersion: kubefold.io/v1alpha1
-kind: FailoverPolicy
-metadata:
-  name: web
-  namespace: shop
-spec:
-  selector:
-    kinds: [Deployment]
-    labelSelector: tier=web
-  clusters: [m1, m2, m3, m4, m5]
-  trigger:
-    clusterUnhealthySeconds: 2
-  failback:
-    mode: Manual
-)");
+  // The shared policy, over the five members.
+  std::string policy = PolicyYaml("Manual");
+  policy.replace(policy.find("[east, west, north]"), std::string("[east, west, north]").size(), "[m1, m2, m3, m4, m5]");
+  w.Apply(policy);
 
   auto options = [&](const std::string& id) {
     kubefold::OperatorOptions o = w.Options(id);

@@ -322,7 +322,6 @@ BOOST_AUTO_TEST_CASE(a_full_disk_degrades_to_memory_and_recovers) {
   BOOST_TEST(w.message().find("degraded") != std::string::npos, w.message());
   // Space returns when the workloads go (their versions leave the disk with
   // the snapshots that saw them): the journal commits again by itself.
-  std::vector<NamespacedObject> none;
   Batch clear;
   BOOST_REQUIRE(clear.ReplaceKind("eu-1", "apps", "Deployment", {{"ns", Deployment("w0", Json(0))}}).ok());
   BOOST_REQUIRE(d.store->Apply(std::move(clear)).ok());

@@ -698,7 +698,8 @@ void FailoverReconciler::Pass(const std::string& key) {
   std::map<std::string, Health> health;
   for (const auto& c : p.clusters) {
     Health h;
-    if (const state::Record* r = s.Get(c, kHealthNamespace, {kHealthGroup, kHealthKind, kHealthName})) {
+    const state::Record* r = s.Get(c, kHealthNamespace, {kHealthGroup, kHealthKind, kHealthName});
+    if (r != nullptr && r->counter() > options_.restored.Get(c)) {
       if (auto rec = ParseHealthRecord(r->object_json())) {
         h.known = true;
         h.status = rec->condition.status;
@@ -1296,7 +1297,8 @@ Result<WhatIfResult> FailoverReconciler::WhatIf(const std::string& cluster) {
     std::map<std::string, bool> ready;
     for (const auto& c : p.clusters) {
       bool r = false;
-      if (const state::Record* h = s.Get(c, kHealthNamespace, {kHealthGroup, kHealthKind, kHealthName})) {
+      const state::Record* h = s.Get(c, kHealthNamespace, {kHealthGroup, kHealthKind, kHealthName});
+      if (h != nullptr && h->counter() > options_.restored.Get(c)) {  // as Pass: not a dead process's view
         if (auto rec = ParseHealthRecord(h->object_json())) r = rec->condition.status == "True";
       }
       ready[c] = r && c != cluster && registry_.Exists(c);

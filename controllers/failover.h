@@ -107,6 +107,12 @@ struct FailoverOptions {
   // journal) before an audit names it; an error is logged and the audit is
   // written anyway (history then lives in memory only). Null: no journal.
   std::function<Status(uint64_t seq)> make_durable;
+  // The vector of the newest snapshot restored from the history journal
+  // (empty: nothing restored). A ClusterHealth record no newer than it was
+  // written by a previous process: its cluster counts as not yet probed
+  // until this process publishes its health, so no failover, failback or
+  // audit failure is decided from a dead process's view of the clusters.
+  state::VersionVector restored;
 };
 
 // A FailoverAudit as the host's cache shows it, for the query API.

@@ -80,6 +80,7 @@ Status Operator::Start() {
   };
   if (journal_) {
     fo2.make_durable = [j = journal_.get()](uint64_t seq) { return j->WaitDurable(seq, std::chrono::seconds(5)); };
+    fo2.restored = restored_vector_;
   }
   failover_ = std::make_unique<controllers::FailoverReconciler>(*host_, *store_, *registry_, *events_, fo2);
 
@@ -170,6 +171,7 @@ Status Operator::OpenHistory() {
     Log("history: new history in " + jo.path);
   }
   restored_pins_ = restored->pins;
+  if (restored->snapshots > 0) restored_vector_ = store_->Current().vector();
   journal_->Start(*store_);
   return Status::Ok();
 }

@@ -120,6 +120,7 @@ class Operator {
 
   std::unique_ptr<state::Journal> journal_;
   std::vector<std::pair<uint64_t, uint32_t>> restored_pins_;
+  state::VersionVector restored_vector_;  // the restored newest snapshot's; empty: none
   std::thread restored_pins_thread_;
   std::unique_ptr<state::Store> store_;
   std::unique_ptr<controllers::Folder> folder_;

@@ -71,6 +71,7 @@ struct Fixture {
       JournalOptions jo;
       jo.path = dir + "/history.db";
       jo.sync = mode == 1;
+      jo.max_pending = so.history.keep_last;  // as the operator configures it
       auto j = Journal::Open(jo);
       if (!j.ok()) throw std::runtime_error(j.status().ToString());
       journal = std::move(*j);

@@ -61,8 +61,8 @@ struct JournalOptions {
   // oldest unpinned ones into their successors (their changes are kept,
   // their own seqs are not journaled), as retention drops the oldest
   // first; set it to the store's keep_last to mirror retention. Beyond
-  // twice this, publication itself merges the oldest (pins not spared): the
-  // bound on what queued snapshots keep alive.
+  // 5/4 of this, publication itself merges the oldest (pins not spared):
+  // the bound on what queued snapshots keep alive.
   size_t max_pending = 1024;
   // How often retention, pins and disk use are mirrored when nothing is
   // published.

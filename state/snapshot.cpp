@@ -50,12 +50,23 @@ void Unref(SnapshotData* d) {
 }
 
 void StoreDomain::Drain(bool writer) {
+  std::vector<SnapshotData*> order;
   for (;;) {
     SnapshotData* list = pending.exchange(nullptr, std::memory_order_acquire);
     if (list == nullptr) return;
-    while (list != nullptr) {
-      SnapshotData* d = list;
-      list = d->next_pending;
+    // The stack holds the last release first. Deaths are handled oldest
+    // epoch first: a dying snapshot's objects then find no older live
+    // snapshot and are freed at once, where newest first would re-file each
+    // under an older snapshot that dies next (the history journal releases
+    // hundreds of snapshots together; retention releases one at a time).
+    order.clear();
+    for (; list != nullptr; list = list->next_pending) order.push_back(list);
+    if (order.size() > 1) {
+      std::sort(order.begin(), order.end(), [](const SnapshotData* a, const SnapshotData* b) {
+        return a->composed != b->composed ? a->composed : a->epoch < b->epoch;  // views first: they release sources
+      });
+    }
+    for (SnapshotData* d : order) {
       if (d->composed) {
         for (SnapshotData* s : *d->sources) {
           // Same domain (composition never crosses stores): push, the loop drains.

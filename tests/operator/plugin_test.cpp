@@ -388,7 +388,8 @@ BOOST_AUTO_TEST_CASE(every_subcommand_answers_with_exact_tables_json_yaml_and_ex
     // contact) sees it turn False (probes failed) before the workload is
     // available on west. That happens on a slow build (the sanitizers).
     bool health_moved = false;
-    for (const auto& c : Direct(port, "/api/v1/audits/shop/" + name + "/diff")["changes"]) {
+    const OJson audit_diff = Direct(port, "/api/v1/audits/shop/" + name + "/diff");  // kept: the loop reads into it
+    for (const auto& c : audit_diff["changes"]) {
       if (c.value("cluster", "") == "east" && c.value("kind", "") == "ClusterHealth") health_moved = true;
     }
     if (health_moved) {

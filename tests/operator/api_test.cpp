@@ -375,7 +375,15 @@ BOOST_AUTO_TEST_CASE(metrics_pass_promtool_and_the_probes_answer) {
   (void)Call(op->api_port(), "/api/v1/clusters");
   (void)Call(op->api_port(), "/api/v1/diff?from=zz");
 
-  const Reply m = Call(op->metrics_port(), "/metrics");
+  // A request is counted once its answer is written, which may be just
+  // after the client has read it: scraped until both are counted.
+  Reply m;
+  Eventually([&] {
+    m = Call(op->metrics_port(), "/metrics");
+    return m.code == 200 &&
+           m.body.find("kubefold_api_requests_total{route=\"/api/v1/clusters\",code=\"200\"} 1") != std::string::npos &&
+           m.body.find("kubefold_api_requests_total{route=\"/api/v1/diff\",code=\"400\"} 1") != std::string::npos;
+  });
   BOOST_REQUIRE_EQUAL(m.code, 200);
   BOOST_CHECK_EQUAL(kube::FindHeader(m.headers, "Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
   const std::string path = w.dir + "/metrics.txt";

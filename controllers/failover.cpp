@@ -640,6 +640,13 @@ std::chrono::milliseconds FailoverReconciler::BackOff(AuditRetry& retry, std::ch
   return retry.delay;
 }
 
+// `c`'s ClusterHealth record in `s`, unless a previous process wrote it
+// (no newer than the restored vector): see FailoverOptions::restored.
+const state::Record* FailoverReconciler::FreshHealth(const state::Snapshot& s, const std::string& c) const {
+  const state::Record* r = s.Get(c, kHealthNamespace, {kHealthGroup, kHealthKind, kHealthName});
+  return r != nullptr && r->counter() > options_.restored.Get(c) ? r : nullptr;
+}
+
 void FailoverReconciler::Pass(const std::string& key) {
   if (!leader_.load() || stopped_.load()) return;
   if (!registry_.synced() || !synced()) {
@@ -698,8 +705,7 @@ void FailoverReconciler::Pass(const std::string& key) {
   std::map<std::string, Health> health;
   for (const auto& c : p.clusters) {
     Health h;
-    const state::Record* r = s.Get(c, kHealthNamespace, {kHealthGroup, kHealthKind, kHealthName});
-    if (r != nullptr && r->counter() > options_.restored.Get(c)) {
+    if (const state::Record* r = FreshHealth(s, c)) {
       if (auto rec = ParseHealthRecord(r->object_json())) {
         h.known = true;
         h.status = rec->condition.status;
@@ -1297,8 +1303,7 @@ Result<WhatIfResult> FailoverReconciler::WhatIf(const std::string& cluster) {
     std::map<std::string, bool> ready;
     for (const auto& c : p.clusters) {
       bool r = false;
-      const state::Record* h = s.Get(c, kHealthNamespace, {kHealthGroup, kHealthKind, kHealthName});
-      if (h != nullptr && h->counter() > options_.restored.Get(c)) {  // as Pass: not a dead process's view
+      if (const state::Record* h = FreshHealth(s, c)) {
         if (auto rec = ParseHealthRecord(h->object_json())) r = rec->condition.status == "True";
       }
       ready[c] = r && c != cluster && registry_.Exists(c);

@@ -212,6 +212,7 @@ class FailoverReconciler {
   };
   void Worker();
   void Pass(const std::string& key);
+  const state::Record* FreshHealth(const state::Snapshot& s, const std::string& cluster) const;
   // Completes or fails one audit in progress; true when it is still in progress.
   // `target_failed`: why the target can no longer finish it ("" when it can).
   // `completed` (optional) is set when this call completed it.

@@ -253,6 +253,8 @@ void ClusterRegistry::OnHealthChange(const std::string& name, Runtime* rt, const
     rt->health_status = c.status;
     record = HealthRecordJson(c, rt->since);
   }
+  Log("member cluster " + name + ": Ready=" + c.status + (c.reason.empty() ? "" : " (" + c.reason + ")") +
+      (c.message.empty() ? "" : ": " + c.message));
   folder_.SetHealth(name, std::move(record));
   if (c.status == "True") {
     // Back: watches waiting out a backoff (up to 30 s) retry now, so the

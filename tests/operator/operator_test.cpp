@@ -508,7 +508,8 @@ BOOST_AUTO_TEST_CASE(a_new_leader_completes_the_audit_of_a_failover_in_progress_
   ::kill(leader, SIGTERM);
   int status = 0;
   BOOST_REQUIRE(::waitpid(leader, &status, 0) == leader);
-  BOOST_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  BOOST_CHECK_MESSAGE(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                      "the stopped leader exited with status " + std::to_string(status) + ":\n" + process_log(first));
   BOOST_CHECK_MESSAGE(Eventually([&] { return holder() == second; }, kLong), holder());
 
   w.MarkAvailable("west", "web");

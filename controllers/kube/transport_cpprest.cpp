@@ -506,7 +506,13 @@ class CpprestBodyStream final : public BodyStream {
       std::lock_guard<std::mutex> lock(state_->mu);
       clean_end = state_->ended && !state_->error;
     }
-    if (!clean_end) cts_.cancel();
+    if (clean_end) return;
+    cts_.cancel();
+    // Wait (bounded) for cpprestsdk to finish the response: its completion
+    // then no longer holds tasks of this stream, which a process that exits
+    // right after its streams close would otherwise leave behind.
+    std::unique_lock<std::mutex> lock(state_->mu);
+    state_->cv.wait_for(lock, std::chrono::milliseconds(500), [&] { return state_->ended; });
   }
 
   Result<std::string> Read() override {

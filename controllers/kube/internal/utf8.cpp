@@ -40,23 +40,24 @@ std::size_t SequenceLength(std::string_view s) {
 }  // namespace
 
 std::string ValidUtf8(std::string_view text, std::size_t max_bytes) {
-  const std::size_t end = std::min(text.size(), max_bytes);
   std::string out;
-  out.reserve(end);
+  out.reserve(std::min(text.size(), max_bytes));
   std::size_t start = 0;  // of the run of valid bytes not yet copied
   std::size_t i = 0;
-  while (i < end) {
-    const std::size_t n = SequenceLength(text.substr(i));  // looks past the cut
-    if (n > 0 && i + n <= end) {
+  while (i < text.size()) {
+    const std::size_t n = SequenceLength(text.substr(i));
+    const std::size_t length = out.size() + (i - start);  // of the result so far
+    if (n > 0) {
+      if (length + n > max_bytes) break;  // a character the cut would split: left out
       i += n;
       continue;
     }
+    if (length + kReplacement.size() > max_bytes) break;
     out.append(text.data() + start, i - start);
-    if (n > 0) return out;  // a valid character the cut would split: left out
     out += kReplacement;
     start = ++i;
   }
-  out.append(text.data() + start, end - start);
+  out.append(text.data() + start, i - start);
   return out;
 }
 

@@ -15,8 +15,9 @@ namespace kubefold::kube::internal {
 
 // `text` as valid UTF-8 (RFC 3629: no overlong forms, no surrogates,
 // nothing above U+10FFFF): each byte that does not begin a valid sequence
-// becomes U+FFFD. With `max_bytes`, at most that many bytes of `text` are
-// kept, cut before a character, never inside one. Allocates; O(size).
+// becomes U+FFFD. With `max_bytes`, the result is at most that many bytes
+// (replacements included), cut before a character, never inside one.
+// Allocates; O(size).
 std::string ValidUtf8(std::string_view text, std::size_t max_bytes = std::string_view::npos);
 
 }  // namespace kubefold::kube::internal

@@ -235,7 +235,7 @@ BOOST_AUTO_TEST_CASE(sigkill_at_random_points_loses_no_committed_history) {
       std::smatch m;
       const bool restored = std::regex_search(log, m, std::regex("restored \\d+ snapshots \\(newest seq (\\d+)"));
       BOOST_REQUIRE_MESSAGE(restored, log);
-      const size_t at = log.find("restored ");
+      const size_t at = static_cast<size_t>(m.position(0));  // the line the regex matched
       BOOST_TEST_MESSAGE("iteration " << it << ": " << log.substr(at, log.find('\n', at) - at));
       BOOST_CHECK_GE(std::stoull(m[1]), durable);
       const Reply s = Call(port, "/api/v1/snapshots/" + std::to_string(durable));

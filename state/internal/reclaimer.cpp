@@ -110,34 +110,37 @@ void Reclaimer::Publish() {
   ++building_;
 }
 
-void Reclaimer::Place(const Dead& d, uint64_t death) {
-  // Visible in [birth, death): protected by the newest live seq below death.
-  auto it = live_.lower_bound(death);
-  if (it == live_.begin() || *std::prev(it) < d.birth) {
-    Free(d);
-    return;
-  }
-  survivors_[*std::prev(it)].push_back(Survivor{d, death});
-}
-
 void Reclaimer::Died(uint64_t seq) {
   live_.erase(seq);
-  // Objects that died right after `seq` were protected by it (at least).
+  // Everything `seq` protected (objects that died right after it, and the
+  // survivors filed under it) is now protected by the same snapshot: the
+  // newest live one before `seq`, since no snapshot between `seq` and a
+  // later death can be published any more. One lookup serves them all.
+  auto it = live_.lower_bound(seq);
+  const bool protected_by_older = it != live_.begin();
+  const uint64_t protector = protected_by_older ? *std::prev(it) : 0;
+  std::vector<Survivor>* keep = nullptr;
+  auto place = [&](const Dead& d, uint64_t death) {
+    if (!protected_by_older || protector < d.birth) {
+      Free(d);
+      return;
+    }
+    if (keep == nullptr) keep = &survivors_[protector];
+    keep->push_back(Survivor{d, death});
+  };
   if (auto b = buckets_.find(seq + 1); b != buckets_.end()) {
     std::vector<Dead> objs = std::move(b->second);
     buckets_.erase(b);
-    auto it = live_.lower_bound(seq + 1);
-    if (it == live_.begin()) {
+    if (!protected_by_older) {
       FreeAll(objs);  // no live snapshot before their death: all unreachable
     } else {
-      for (const Dead& d : objs) Place(d, seq + 1);
+      for (const Dead& d : objs) place(d, seq + 1);
     }
   }
-  // Objects kept only for `seq`: find their next protector, if any.
   if (auto s = survivors_.find(seq); s != survivors_.end()) {
     std::vector<Survivor> objs = std::move(s->second);
     survivors_.erase(s);
-    for (const Survivor& v : objs) Place(v.dead, v.death);
+    for (const Survivor& v : objs) place(v.dead, v.death);
   }
 }
 

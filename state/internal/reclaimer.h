@@ -70,7 +70,6 @@ class Reclaimer {
     Dead dead;
     uint64_t death;
   };
-  void Place(const Dead& d, uint64_t death);
   void Free(const Dead& d);
   void FreeAll(const std::vector<Dead>& objs);
 

@@ -3,11 +3,13 @@
 // diffs); retention mirrors the store's; bad files and a full disk are clear
 // errors; a process killed at random points loses nothing it committed.
 #define BOOST_TEST_MODULE journal_test
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -394,13 +396,27 @@ BOOST_AUTO_TEST_CASE(killed_at_random_points_loses_nothing_committed) {
       }
     }
     close(fds[1]);
-    usleep(static_cast<useconds_t>(20000 + rng() % 150000));
+    // The kill comes at a random point after the child has reported its
+    // first durable snapshot: a child that is slow to start (a sanitizer
+    // build on a loaded machine) is not killed before it folds anything.
+    std::string text;
+    char buf[4096];
+    const auto started = std::chrono::steady_clock::now();
+    while (text.find('\n') == std::string::npos &&
+           std::chrono::steady_clock::now() - started < std::chrono::seconds(60)) {
+      pollfd pfd{fds[0], POLLIN, 0};
+      if (poll(&pfd, 1, 100) <= 0) continue;
+      const ssize_t n = read(fds[0], buf, sizeof buf);
+      if (n <= 0) break;
+      text.append(buf, static_cast<size_t>(n));
+    }
+    usleep(static_cast<useconds_t>(rng() % 150000));
     kill(pid, SIGKILL);
     int status = 0;
     waitpid(pid, &status, 0);
     BOOST_REQUIRE_MESSAGE(WIFSIGNALED(status), "the child exited by itself with " << WEXITSTATUS(status));
-    std::string text;
-    char buf[4096];
+    BOOST_REQUIRE_MESSAGE(text.find('\n') != std::string::npos,
+                          "iteration " << iter << ": the child reported no durable snapshot within 60 s");
     for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) text.append(buf, static_cast<size_t>(n));
     close(fds[0]);
     std::istringstream lines(text);

@@ -16,6 +16,8 @@ PACKAGES=(
   libxxhash-dev nlohmann-json3-dev libyaml-cpp-dev
   # Parsing what API servers send (watch lines, lists): simdjson
   libsimdjson-dev
+  # Memory allocator of the programs (see CMakeLists.txt, "Memory allocator")
+  libjemalloc-dev
   # Durable snapshot history: SQLite (WAL mode, transactions, crash safety)
   libsqlite3-dev
   # HTTP client (cpprestsdk, kept behind controllers/kube/transport.h) and TLS

@@ -27,10 +27,10 @@
 //
 // Memory: VmRSS of this process once every cluster is synced (and the
 // folder flushed), minus VmRSS just before the operator started, per
-// workload (N × W) — as measured, and again after malloc_trim(0) hands
-// glibc's free pages back (what is live rather than what the allocator
-// keeps) — plus malloc's bytes in use (mallinfo2, every arena and mmapped
-// chunk: capacity, touched or not), the store's own accounting
+// workload (N × W) — as measured, and again after the allocator hands its
+// free pages back (ReleaseFreedMemory, tests/bench/heap.h: what is live
+// rather than what the allocator keeps) — plus the allocator's bytes in use
+// (HeapInUse: every thread and arena), the store's own accounting
 // (Store::Stats) and the pruned JSON the store holds (payload), which no
 // representation can go below.
 //
@@ -79,7 +79,6 @@
 //   populate_s (the emulator child loading its stores).
 #include <benchmark/benchmark.h>
 
-#include <malloc.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -116,6 +115,7 @@
 #include "controllers/label_selector.h"
 #include "operator/operator.h"
 #include "tests/bench/deployment_fixture.h"
+#include "tests/bench/heap.h"
 #include "tests/controllers/emulator_client.h"
 #include "tests/emulator/emulator.h"
 
@@ -173,11 +173,8 @@ double RssBytes() {
   return 0;
 }
 
-// Bytes malloc has handed out and not had back (every arena, and mmapped chunks).
-double HeapInUseBytes() {
-  const struct mallinfo2 m = ::mallinfo2();
-  return static_cast<double>(m.uordblks + m.hblkhd);
-}
+// Bytes the allocator has handed out and not had back (tests/bench/heap.h).
+double HeapInUseBytes() { return static_cast<double>(kubefold::bench::HeapInUse()); }
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
@@ -866,7 +863,7 @@ void BM_Failover_kubefold(benchmark::State& st) {
     return;
   }
   // Memory before the operator: everything else of this process is up.
-  ::malloc_trim(0);
+  kubefold::bench::ReleaseFreedMemory();
   const double rss_before = RssBytes();
   const double heap_before = HeapInUseBytes();
   const auto started = std::chrono::steady_clock::now();
@@ -880,7 +877,7 @@ void BM_Failover_kubefold(benchmark::State& st) {
   world->op().folder().Flush();
   const double rss_synced = RssBytes();
   const double heap_synced = HeapInUseBytes();
-  ::malloc_trim(0);
+  kubefold::bench::ReleaseFreedMemory();
   const double rss_trimmed = RssBytes();
   const state::StoreStats stats = world->op().store().Stats();
   const double payload = world->PayloadBytes();
@@ -915,7 +912,7 @@ void BM_Failover_kubefold(benchmark::State& st) {
     }
   }
   const uint64_t passes = world->op().failover().stats().passes - passes_before;
-  ::malloc_trim(0);
+  kubefold::bench::ReleaseFreedMemory();
   const double rss_end = RssBytes();
   const double heap_end = HeapInUseBytes();
 

@@ -14,7 +14,7 @@
 //   Lookup          point lookup of a random existing workload, one thread
 //   ReadIdle        fresh-read latency (p50_ns / p99_ns), no writer
 //   ReadUnderWrite  the same while another thread folds at full speed
-//   Memory          heap per workload and per retained change (mallinfo2)
+//   Memory          heap per workload and per retained change (allocator statistics, heap.h)
 //
 // Inputs (objects, and the baselines' flat keys) are prepared outside the
 // timed region; inside it each implementation copies what it stores. Our
@@ -29,7 +29,6 @@
 // Run through `make bench-state`; tests/bench/summarize.py turns the JSON into
 // the goal table.
 #include <benchmark/benchmark.h>
-#include <malloc.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -51,6 +50,7 @@
 #include "state/diff.h"
 #include "state/store.h"
 #include "tests/bench/baselines.h"
+#include "tests/bench/heap.h"
 
 namespace kubefold::bench {
 namespace {
@@ -139,11 +139,7 @@ size_t PayloadBytes(const WorkloadObject& o) {
   return o.key.group.size() + o.key.kind.size() + o.key.name.size() + o.object_json.size();
 }
 
-// Heap bytes in use by the whole process (all arenas plus mmapped chunks).
-size_t HeapInUse() {
-  struct mallinfo2 mi = mallinfo2();
-  return mi.uordblks + mi.hblkhd;
-}
+using bench::HeapInUse;  // tests/bench/heap.h: the allocator's bytes in use, all threads
 
 // Involuntary context switches of the calling thread so far (Linux).
 long InvoluntarySwitches() {
@@ -780,7 +776,7 @@ void BM_ReadUnderWrite(benchmark::State& st) {
   RunReads<Impl>(st, true);
 }
 
-// Heap per workload: mallinfo2 growth while building the store (batches of
+// Heap per workload: growth of the allocator's bytes in use while building the store (batches of
 // kLoadBatch), minus the records' own payload (key + JSON), per workload. It
 // includes whatever the store's writer keeps cached for reuse (free blocks
 // are still the store's memory); stats_* give the store's exact object bytes.

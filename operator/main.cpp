@@ -90,11 +90,13 @@ struct Flags {
 
 int main(int argc, char** argv) {
   using namespace kubefold;
-  // glibc gives each thread group its own arena (up to 8 per core); an
-  // operator with a thread per watch then keeps what the initial lists
-  // freed in many arenas. Two arenas measured 8.4 -> 5.6 KB resident per
-  // workload at 10 clusters x 10k (tests/bench/failover_bench.cpp). The
-  // MALLOC_ARENA_MAX environment variable still overrides this.
+  // Only for builds on the C library's malloc (KUBEFOLD_ALLOCATOR=system;
+  // jemalloc ignores mallopt and takes its options from
+  // cmake/jemalloc_conf.cpp): glibc gives each thread group its own arena
+  // (up to 8 per core); an operator with a thread per watch then keeps what
+  // the initial lists freed in many arenas. Two arenas measured 8.4 -> 5.6
+  // KB resident per workload at 10 clusters x 10k
+  // (tests/bench/failover_bench.cpp). MALLOC_ARENA_MAX still overrides it.
   if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 2);
   CLI::App app{"kubefold: multi-cluster workload map with consistent snapshots, failover and audits"};
   // A flag given twice takes the last value, as Kubernetes components do, so

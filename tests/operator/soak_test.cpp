@@ -115,6 +115,10 @@ struct Figures {
   std::map<std::string, int> faults;
   double events = 0, relists = 0;
   int restarts = 0, handoffs = 0, vector_checks = 0;
+  // Resident memory (MiB) and the workloads the members serve, at every
+  // tenth of the fault phase: growth that follows the workload count is the
+  // data; growth without it would be a leak.
+  std::vector<std::pair<double, size_t>> memory_trend;
 };
 
 BOOST_AUTO_TEST_CASE(five_members_faults_restarts_and_handoffs_keep_every_invariant) {
@@ -202,8 +206,14 @@ BOOST_AUTO_TEST_CASE(five_members_faults_restarts_and_handoffs_keep_every_invari
   auto next_fault = std::chrono::steady_clock::now();
   int serial = 0;
   std::vector<std::string> order;
+  const auto fault_phase = std::chrono::seconds(SoakSeconds());
+  auto next_sample = std::chrono::steady_clock::now();
   while (std::chrono::steady_clock::now() < end) {
     const auto now = std::chrono::steady_clock::now();
+    if (now >= next_sample) {
+      fig.memory_trend.emplace_back(MemoryMiB().first, Served(w).size());
+      next_sample += fault_phase / 10;
+    }
     // Workload changes: scale, add, delete (each member's own workloads only;
     // kubefold's copies are its own).
     for (int k = 0; k < 3; ++k) {
@@ -343,8 +353,11 @@ BOOST_AUTO_TEST_CASE(five_members_faults_restarts_and_handoffs_keep_every_invari
                               moves[i]["spec"].value("to", "") + " twice in a row");
     }
   }
+  fig.memory_trend.emplace_back(MemoryMiB().first, Served(w).size());
   for (auto& r : replicas) stop(r);
   const auto [rss, hwm] = MemoryMiB();
+  std::ostringstream trend;
+  for (const auto& [mib, workloads] : fig.memory_trend) trend << " " << static_cast<int>(mib) << "@" << workloads;
   std::ostringstream faults;
   int total = 0;
   for (const auto& [k, n] : fig.faults) {
@@ -355,7 +368,8 @@ BOOST_AUTO_TEST_CASE(five_members_faults_restarts_and_handoffs_keep_every_invari
                              << faults.str() << " ), relists " << fig.relists << ", replica restarts "
                              << fig.restarts << ", leader handoffs " << fig.handoffs << ", failovers (audits) "
                              << audits.size() << ", vector checks " << fig.vector_checks << ", peak memory "
-                             << hwm << " MiB");
+                             << hwm << " MiB; resident MiB@workloads served, every tenth of the faults, then at the end:"
+                             << trend.str());
   BOOST_CHECK_GT(total, 0);
   BOOST_CHECK_GT(fig.events, 0);
 }

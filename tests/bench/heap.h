@@ -6,6 +6,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <stdexcept>
+#include <string>
 
 #ifdef KUBEFOLD_USES_JEMALLOC
 #include <jemalloc/jemalloc.h>
@@ -15,14 +17,15 @@
 
 namespace kubefold::bench {
 
-// Which allocator the figures come from (for benchmark labels and logs).
-inline const char* AllocatorName() {
 #ifdef KUBEFOLD_USES_JEMALLOC
-  return "jemalloc";
-#else
-  return "glibc";
-#endif
+// mallctl, or an error naming the control: a figure read from a failed call
+// would be a silent zero.
+inline void Mallctl(const char* name, void* out, size_t* out_len, void* in, size_t in_len) {
+  if (const int rc = mallctl(name, out, out_len, in, in_len); rc != 0) {
+    throw std::runtime_error(std::string("mallctl(\"") + name + "\") failed with error " + std::to_string(rc));
+  }
 }
+#endif
 
 // Bytes the allocator has handed out and not had back, every thread and
 // arena (jemalloc: stats.allocated, refreshed; glibc: mallinfo2's in-use
@@ -31,10 +34,10 @@ inline size_t HeapInUse() {
 #ifdef KUBEFOLD_USES_JEMALLOC
   uint64_t epoch = 1;
   size_t len = sizeof(epoch);
-  if (mallctl("epoch", &epoch, &len, &epoch, len) != 0) return 0;  // refreshes the statistics
+  Mallctl("epoch", &epoch, &len, &epoch, len);  // refreshes the statistics
   size_t allocated = 0;
   len = sizeof(allocated);
-  if (mallctl("stats.allocated", &allocated, &len, nullptr, 0) != 0) return 0;
+  Mallctl("stats.allocated", &allocated, &len, nullptr, 0);
   return allocated;
 #else
   const struct mallinfo2 m = ::mallinfo2();
@@ -47,8 +50,8 @@ inline size_t HeapInUse() {
 // arena after flushing this thread's cache; glibc: malloc_trim).
 inline void ReleaseFreedMemory() {
 #ifdef KUBEFOLD_USES_JEMALLOC
-  mallctl("thread.tcache.flush", nullptr, nullptr, nullptr, 0);
-  mallctl("arena.4096.purge", nullptr, nullptr, nullptr, 0);  // 4096: MALLCTL_ARENAS_ALL
+  Mallctl("thread.tcache.flush", nullptr, nullptr, nullptr, 0);
+  Mallctl("arena.4096.purge", nullptr, nullptr, nullptr, 0);  // 4096: MALLCTL_ARENAS_ALL
 #else
   ::malloc_trim(0);
 #endif

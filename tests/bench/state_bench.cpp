@@ -139,8 +139,6 @@ size_t PayloadBytes(const WorkloadObject& o) {
   return o.key.group.size() + o.key.kind.size() + o.key.name.size() + o.object_json.size();
 }
 
-using bench::HeapInUse;  // tests/bench/heap.h: the allocator's bytes in use, all threads
-
 // Involuntary context switches of the calling thread so far (Linux).
 long InvoluntarySwitches() {
   struct rusage ru;

@@ -74,7 +74,9 @@ constexpr bool kSanitized = false;
 constexpr bool kSanitized = false;
 #endif
 
-// RSS must track live memory: glibc otherwise keeps what is freed in
+// RSS must track live memory. jemalloc builds get that for large buffers
+// from kubefold's options (cmake/jemalloc_conf.cpp; mallopt does nothing
+// there); on glibc's malloc, glibc otherwise keeps what is freed in
 // per-thread arenas (the transport's threads and the server's, one per
 // connection, each have one) and the peak would count tens of MB the
 // process no longer uses. Set before any thread starts.

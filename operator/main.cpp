@@ -258,13 +258,15 @@ int main(int argc, char** argv) {
     std::cerr << "kubefold: host cluster configuration: " << config.status().ToString() << "\n";
     return 2;
   }
-  auto transport = kube::NewHttpTransport(*config, {.warn = LogLine});
+  auto host_tokens = std::shared_ptr<kube::TokenSource>(kube::NewTokenSource(*config));
+  auto transport =
+      kube::NewHttpTransport(*config, {.warn = LogLine, .client_certificate = kube::ClientCertificateOf(host_tokens)});
   if (!transport.ok()) {
     std::cerr << "kubefold: host cluster: " << transport.status().ToString() << "\n";
     return 2;
   }
   auto host = std::make_unique<kube::RestClient>(
-      kube::ObserveTransport(std::move(*transport), o.telemetry->RestObserver(config->server)), std::shared_ptr<kube::TokenSource>(kube::NewTokenSource(*config)),
+      kube::ObserveTransport(std::move(*transport), o.telemetry->RestObserver(config->server)), std::move(host_tokens),
       kube::RestClientOptions{.qps = f.host_qps, .burst = f.host_burst});
 
   // Signals are taken by sigwait on this thread; every thread started below

@@ -13,7 +13,10 @@
 //                  whole left-most label; the subject CN is never used, as in
 //                  Go), an IP address against IP SANs. SNI carries the same
 //                  name, except that none is sent for an IP address.
-//                  client_certificate_pem + client_key_pem: mutual TLS.
+//                  client_certificate_pem + client_key_pem: mutual TLS;
+//                  TransportOptions::client_certificate, when set and
+//                  returning a certificate, takes their place (an exec
+//                  plugin's certificate, which it renews).
 //                  TLS 1.2 or later.
 //   insecure_skip_tls_verify
 //                  no verification at all; the transport logs a warning
@@ -40,19 +43,48 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "controllers/kube/rest_config.h"
+#include "controllers/kube/token_source.h"
 #include "controllers/kube/transport.h"
 #include "state/status.h"
 
 namespace kubefold::kube {
 
+// A client certificate and its private key, both PEM.
+struct ClientCertificate {
+  std::string cert_pem;
+  std::string key_pem;  // SECRET
+};
+
 struct TransportOptions {
   // Receives warnings (today one: TLS verification is disabled). Called on
   // the thread that creates the transport. Empty: warnings go to stderr.
-  std::function<void(std::string_view)> warn;
+  std::function<void(std::string_view)> warn = {};
+  // A client certificate that may change over time (an exec plugin's; see
+  // ClientCertificateOf). Called on the requesting thread before every
+  // request of an https transport. An empty result means the RestConfig's
+  // own certificate, if any. When the result differs from the certificate
+  // the transport's connections were made with, the transport starts a new
+  // connection pool with it: later requests present the new certificate,
+  // requests already in flight finish on their connections, and the old
+  // pool's idle connections are closed once those end. A result that is not
+  // a usable certificate and key, or an error, fails the request
+  // (kUnavailable / the error's code) naming the client certificate.
+  // Empty function: the RestConfig's certificate only.
+  std::function<Result<ClientCertificate>()> client_certificate = {};
 };
+
+// The TransportOptions::client_certificate for requests authenticated by
+// `tokens`: when it is an ExecCredentialSource, the certificate its plugin
+// returned (empty when the plugin returned only a token), cached and renewed
+// with the token — so a 401 that invalidates the token source makes the
+// next request run the plugin again and present the renewed certificate.
+// Any other source: an empty function. Never null-dereferences: a null
+// `tokens` gives an empty function.
+std::function<Result<ClientCertificate>()> ClientCertificateOf(const std::shared_ptr<TokenSource>& tokens);
 
 // A Transport for config.server with config's TLS settings. Parses the CA,
 // client certificate and key up front. Errors: kInvalidArgument naming the

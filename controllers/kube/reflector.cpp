@@ -306,6 +306,14 @@ Reflector::Next Reflector::Watch(bool initial) {
       }
       return fail(what + ": " + Describe(st) + "; relisting", Next::kRelist);
     }
+    if (IsTooLargeResourceVersion(st)) {
+      // The server has not reached the resume point (a lagging replica, or
+      // a restore): waiting for it could take forever. Relist from the
+      // newest state instead (lists carry no resourceVersion), as client-go
+      // does after TooLargeResourceVersion.
+      return fail(what + ": " + Describe(st) + "; relisting from the newest state", Next::kRelist,
+                  RetryAfter(opened->headers));
+    }
     if (opened->status == 401 && hooks_.on_unauthorized) hooks_.on_unauthorized();
     const bool retry_after = opened->status == 429 || opened->status >= 500;
     return fail(what + ": " + Describe(st), again,
@@ -382,10 +390,11 @@ Reflector::Next Reflector::Watch(bool initial) {
       }
     }
   };
+  // The server does streaming lists (it did not answer 422), but this one
+  // failed: list and watch this time; the next relist streams again.
   auto give_up_streaming = [&](const std::string& why) {
     Log(what + ": " + why + "; falling back to list and watch");
-    streaming_unsupported_ = true;
-    return Next::kRelist;
+    return Next::kListInstead;
   };
   for (;;) {
     auto chunk = body->Read();
@@ -419,7 +428,9 @@ Reflector::Next Reflector::Watch(bool initial) {
       // client-go relists after any ERROR event; a 410 must.
       return fail(what + ": " + error_event + "; relisting", Next::kRelist);
     }
-    return fail(what + ": " + s.message(), again);
+    // After the initial-events-end bookmark the stream is a plain watch:
+    // resume it from there rather than list again.
+    return fail(what + ": " + s.message(), initial ? Next::kRelist : Next::kWatch);
   }
 }
 
@@ -430,6 +441,7 @@ void Reflector::Run() {
       case Next::kRelist:
         next = options_.streaming_list && !streaming_unsupported_ ? Watch(/*initial=*/true) : ListAndReplace();
         break;
+      case Next::kListInstead: next = ListAndReplace(); break;
       case Next::kWatch: next = Watch(/*initial=*/false); break;
       case Next::kStop: return;
     }

@@ -16,6 +16,8 @@
 //     no relist; a watch that ended within 1 s with no event is treated as
 //     a failure (backoff), as client-go does;
 //   * ERROR 410 in the stream, or 410 on opening a watch: backoff, relist;
+//   * 504 TooLargeResourceVersion on opening a watch (the server has not
+//     reached the resume point): backoff (at least Retry-After), relist;
 //   * a continue token that expired (410 on page 2+): one full unpaginated
 //     list instead. Lists are always most-recent reads (no resourceVersion),
 //     which a server never answers with 410 or TooLargeResourceVersion; the
@@ -152,7 +154,9 @@ class Reflector {
   ReflectorStats stats() const;
 
  private:
-  enum class Next { kWatch, kRelist, kStop };
+  // kListInstead: a streaming list failed; this relist is a plain list (the
+  // next one tries streaming again, as client-go falls back per attempt).
+  enum class Next { kWatch, kRelist, kListInstead, kStop };
   Next ListAndReplace();
   // A watch from the resume point; with `initial`, a streaming list first.
   Next Watch(bool initial);

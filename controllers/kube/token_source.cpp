@@ -1,5 +1,7 @@
 #include "controllers/kube/token_source.h"
 
+#include "controllers/kube/http_transport.h"
+
 #include <nlohmann/json.hpp>
 
 #include <exception>
@@ -345,6 +347,16 @@ std::unique_ptr<TokenSource> NewTokenSource(const RestConfig& config, WallClock 
   }
   if (!config.bearer_token.empty()) return std::make_unique<StaticTokenSource>(config.bearer_token);
   return nullptr;
+}
+
+std::function<Result<ClientCertificate>()> ClientCertificateOf(const std::shared_ptr<TokenSource>& tokens) {
+  auto exec = std::dynamic_pointer_cast<ExecCredentialSource>(tokens);
+  if (!exec) return {};
+  return [exec]() -> Result<ClientCertificate> {
+    auto credential = exec->Credential();
+    if (!credential.ok()) return credential.status();
+    return ClientCertificate{std::move(credential->client_certificate_pem), std::move(credential->client_key_pem)};
+  };
 }
 
 }  // namespace kubefold::kube

@@ -173,8 +173,9 @@ class ExecCredentialSource final : public TokenSource {
   Result<std::string> Token() override;
   void Invalidate() override;
 
-  // The whole credential, cached like Token(); the transport uses it for the
-  // client certificate a plugin may return.
+  // The whole credential, cached like Token(); ClientCertificateOf
+  // (http_transport.h) hands the transport the client certificate a plugin
+  // may return.
   Result<ExecCredential> Credential();
 
  private:

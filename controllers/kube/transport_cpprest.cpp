@@ -571,14 +571,54 @@ class CpprestBodyStream final : public BodyStream {
 // The transport
 // ---------------------------------------------------------------------------
 
+using HttpClientPtr = std::shared_ptr<web::http::client::http_client>;
+
+// An HTTP client (one pool of keep-alive connections) for `url`; for https,
+// every connection's TLS context is configured from `tls`, which must have
+// passed ConfigureTls once already.
+HttpClientPtr NewClient(const ServerUrl& url, const std::optional<TlsSettings>& tls) {
+  web::http::client::http_client_config client_config;
+  // Every deadline is ours (see the top of this file); cpprestsdk's
+  // inactivity timer only has to stay out of the way.
+  client_config.set_timeout(std::chrono::hours(24));
+  client_config.set_max_redirects(0);
+  client_config.set_request_compressed_response(false);
+  if (tls) {
+    client_config.set_validate_certificates(tls->verify);
+    client_config.set_ssl_context_callback([tls = *tls](boost::asio::ssl::context& ctx) {
+      Status s = ConfigureTls(ctx, tls);
+      // It succeeded on the probe; should it fail now, no connection
+      // may be made with a half-configured context.
+      if (!s.ok()) throw std::runtime_error(s.message());
+    });
+  }
+  return std::make_shared<web::http::client::http_client>(web::uri(url.origin), client_config);
+}
+
+// ConfigureTls on a throwaway context: a bad PEM is an error here, not on
+// every connection.
+Status ProbeTls(const TlsSettings& tls) {
+  boost::asio::ssl::context probe(boost::asio::ssl::context::tls_client);
+  return ConfigureTls(probe, tls);
+}
+
 class CpprestTransport final : public Transport {
  public:
-  CpprestTransport(ServerUrl url, std::unique_ptr<web::http::client::http_client> client,
-                   std::shared_ptr<TlsFailureLog> tls_log, std::string basic_auth)
+  // `tls` is set for https. `client` was made from `tls` with the
+  // RestConfig's own client certificate.
+  CpprestTransport(ServerUrl url, std::optional<TlsSettings> tls, HttpClientPtr client,
+                   std::function<Result<ClientCertificate>()> client_certificate, std::string basic_auth)
       : url_(std::move(url)),
-        client_(std::move(client)),
-        tls_log_(std::move(tls_log)),
-        basic_auth_(std::move(basic_auth)) {}
+        tls_(std::move(tls)),
+        tls_log_(tls_ ? tls_->log : std::make_shared<TlsFailureLog>()),
+        client_certificate_(std::move(client_certificate)),
+        basic_auth_(std::move(basic_auth)),
+        client_(std::move(client)) {
+    if (tls_) {
+      cert_pem_ = tls_->cert_pem;
+      key_pem_ = tls_->key_pem;
+    }
+  }
 
   Result<HttpResponse> Send(const HttpRequest& request) override {
     const std::string what = Describe(request);
@@ -586,6 +626,8 @@ class CpprestTransport final : public Transport {
     try {
       auto built = Build(request);
       if (!built.ok()) return built.status();
+      auto client = Client(what);
+      if (!client.ok()) return client.status();
       const std::size_t limit = request.max_response_bytes;
       if (limit > 0) {
         // Called after each network read of the body (at most 64 KiB for a
@@ -596,7 +638,7 @@ class CpprestTransport final : public Transport {
       }
       pplx::cancellation_token_source cts;
       pplx::task<HttpResponse> task =
-          client_->request(std::move(*built), cts.get_token()).then([limit](web::http::http_response response) {
+          (*client)->request(std::move(*built), cts.get_token()).then([limit](web::http::http_response response) {
             // A body announced too long is refused before it is read.
             if (limit > 0 && response.headers().has(web::http::header_names::content_length) &&
                 response.headers().content_length() > limit) {
@@ -636,11 +678,13 @@ class CpprestTransport final : public Transport {
     try {
       auto built = Build(request);
       if (!built.ok()) return built.status();
+      auto client = Client(what);
+      if (!client.ok()) return client.status();
       auto state = std::make_shared<StreamState>();
       auto sink = std::make_shared<BodySink>(state);
       built->set_response_stream(concurrency::streams::streambuf<uint8_t>(sink).create_ostream());
       pplx::cancellation_token_source cts;
-      Outcome<web::http::http_response> outcome(client_->request(std::move(*built), cts.get_token()));
+      Outcome<web::http::http_response> outcome((*client)->request(std::move(*built), cts.get_token()));
       if (!outcome.WaitUntil(start + request.timeout)) {
         cts.cancel();
         return Unavailable(what + ": no response headers within " + std::to_string(Millis(request.timeout)) +
@@ -671,6 +715,39 @@ class CpprestTransport final : public Transport {
   }
 
  private:
+  // The client to send with: the current one, or, when the certificate
+  // provider hands out a certificate other than the one in use, a new one
+  // (new connections) made with it. Requests in flight keep their client
+  // alive through the returned pointer.
+  Result<HttpClientPtr> Client(const std::string& what) {
+    if (!tls_ || !client_certificate_) {
+      std::lock_guard<std::mutex> lock(mu_);
+      return client_;
+    }
+    auto cert = client_certificate_();
+    if (!cert.ok()) {
+      return Status(cert.status().code(), what + ": client certificate: " + cert.status().message());
+    }
+    if (cert->cert_pem.empty() && cert->key_pem.empty()) {  // none given: the RestConfig's own
+      cert->cert_pem = tls_->cert_pem;
+      cert->key_pem = tls_->key_pem;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    if (cert->cert_pem == cert_pem_ && cert->key_pem == key_pem_) return client_;
+    TlsSettings tls = *tls_;
+    tls.cert_pem = cert->cert_pem;
+    tls.key_pem = cert->key_pem;
+    if (tls.cert_pem.empty() != tls.key_pem.empty()) {
+      return Unavailable(what + ": client certificate: " +
+                         (tls.key_pem.empty() ? "a certificate without its key" : "a key without its certificate"));
+    }
+    if (Status s = ProbeTls(tls); !s.ok()) return Unavailable(what + ": client certificate: " + s.message());
+    client_ = NewClient(url_, tls);
+    cert_pem_ = std::move(tls.cert_pem);
+    key_pem_ = std::move(tls.key_pem);
+    return client_;
+  }
+
   // "GET /api/v1/pods on https://10.0.0.1:6443" (no query: it may be long).
   std::string Describe(const HttpRequest& request) const {
     std::string path = request.path_and_query.substr(0, request.path_and_query.find('?'));
@@ -716,9 +793,15 @@ class CpprestTransport final : public Transport {
 
   // Constant after construction
   const ServerUrl url_;
-  const std::unique_ptr<web::http::client::http_client> client_;  // thread-safe
+  const std::optional<TlsSettings> tls_;  // https only; the RestConfig's certificate
   const std::shared_ptr<TlsFailureLog> tls_log_;
+  const std::function<Result<ClientCertificate>()> client_certificate_;
   const std::string basic_auth_;  // "Basic ..." or empty; SECRET
+
+  std::mutex mu_;
+  HttpClientPtr client_;  // Guarded by mu_ (the client itself is thread-safe)
+  std::string cert_pem_;  // Guarded by mu_: what client_'s connections present
+  std::string key_pem_;   // Guarded by mu_; SECRET
 };
 
 }  // namespace
@@ -731,14 +814,7 @@ Result<std::unique_ptr<Transport>> NewHttpTransport(const RestConfig& config, Tr
                                                          : "client_certificate_pem: missing for client_key_pem");
   }
   try {
-    web::http::client::http_client_config client_config;
-    // Every deadline is ours (see the top of this file); cpprestsdk's
-    // inactivity timer only has to stay out of the way.
-    client_config.set_timeout(std::chrono::hours(24));
-    client_config.set_max_redirects(0);
-    client_config.set_request_compressed_response(false);
-
-    auto tls_log = std::make_shared<TlsFailureLog>();
+    std::optional<TlsSettings> tls_settings;
     std::string basic_auth;
     if (url->https) {
       TlsSettings tls;
@@ -748,21 +824,11 @@ Result<std::unique_ptr<Transport>> NewHttpTransport(const RestConfig& config, Tr
       tls.ca_pem = config.ca_pem;
       tls.cert_pem = config.client_certificate_pem;
       tls.key_pem = config.client_key_pem;
-      tls.log = tls_log;
+      tls.log = std::make_shared<TlsFailureLog>();
       // Parse everything once now, so that a bad PEM is an error here and
       // not on every connection.
-      {
-        boost::asio::ssl::context probe(boost::asio::ssl::context::tls_client);
-        Status s = ConfigureTls(probe, tls);
-        if (!s.ok()) return s;
-      }
-      client_config.set_validate_certificates(tls.verify);
-      client_config.set_ssl_context_callback([tls](boost::asio::ssl::context& ctx) {
-        Status s = ConfigureTls(ctx, tls);
-        // It succeeded on the probe; should it fail now, no connection
-        // may be made with a half-configured context.
-        if (!s.ok()) throw std::runtime_error(s.message());
-      });
+      if (Status s = ProbeTls(tls); !s.ok()) return s;
+      tls_settings = std::move(tls);
       if (config.insecure_skip_tls_verify) {
         std::string warning = "TLS verification is disabled for " + url->origin +
                               " (insecure-skip-tls-verify): the server's identity is not checked";
@@ -777,9 +843,10 @@ Result<std::unique_ptr<Transport>> NewHttpTransport(const RestConfig& config, Tr
         basic_auth = "Basic " + internal::Base64Encode(config.username + ":" + config.password);
       }
     }
-    auto client = std::make_unique<web::http::client::http_client>(web::uri(url->origin), client_config);
-    return std::unique_ptr<Transport>(
-        std::make_unique<CpprestTransport>(*std::move(url), std::move(client), tls_log, std::move(basic_auth)));
+    HttpClientPtr client = NewClient(*url, tls_settings);
+    return std::unique_ptr<Transport>(std::make_unique<CpprestTransport>(
+        *std::move(url), std::move(tls_settings), std::move(client), std::move(options.client_certificate),
+        std::move(basic_auth)));
   } catch (const std::exception& e) {
     return InvalidArgument(std::string("server: cannot create an HTTP client for it (") + e.what() + ")");
   } catch (...) {

@@ -3,6 +3,8 @@
 #include "controllers/kube/internal/utf8.h"
 
 #include <simdjson.h>
+
+#include <algorithm>
 #include <unordered_set>
 #include <utility>
 
@@ -303,6 +305,16 @@ ApiStatus StatusFromElement(element obj) {
     if (auto ra = Member(*details, "retryAfterSeconds"); ra && ra->type() == element_type::INT64) {
       s.retry_after_seconds = ra->get_int64().value_unsafe();
     }
+    simdjson::dom::array causes;
+    if (auto c = Member(*details, "causes"); c && c->get_array().get(causes) == simdjson::SUCCESS) {
+      for (element cause : causes) {
+        if (s.cause_reasons.size() == 16) break;
+        std::string_view reason;
+        if (auto r = Member(cause, "reason"); r && r->get_string().get(reason) == simdjson::SUCCESS) {
+          s.cause_reasons.push_back(internal::ValidUtf8(reason, 256));
+        }
+      }
+    }
   }
   return s;
 }
@@ -328,6 +340,14 @@ Result<EventType> ParseEventType(element ev) {
 }  // namespace
 
 bool IsResourceExpired(const ApiStatus& s) { return s.code == 410 && (s.reason == "Expired" || s.reason == "Gone"); }
+
+bool IsTooLargeResourceVersion(const ApiStatus& s) {
+  if (s.code != 504) return false;
+  if (std::find(s.cause_reasons.begin(), s.cause_reasons.end(), "ResourceVersionTooLarge") != s.cause_reasons.end()) {
+    return true;
+  }
+  return s.reason == "Timeout" && s.message.find("Too large resource version") != std::string::npos;
+}
 
 std::string_view EventTypeName(EventType t) {
   switch (t) {

@@ -56,11 +56,18 @@ struct ApiStatus {
   std::string reason;   // "Expired", "NotFound", ...
   std::string message;
   std::optional<int64_t> retry_after_seconds;  // details.retryAfterSeconds
+  std::vector<std::string> cause_reasons;       // details.causes[].reason, at most 16
 };
 
 // 410 with reason Expired (servers since 1.18) or Gone (older ones): the
 // resume point is too old, so the caller must relist.
 bool IsResourceExpired(const ApiStatus& s);
+
+// 504 Timeout for a resourceVersion the server has not reached
+// (k8s-wire-spec.md §1.6): the cause ResourceVersionTooLarge, or, from older
+// servers, a message containing "Too large resource version". The resume
+// point cannot be used here: the caller must relist from the newest state.
+bool IsTooLargeResourceVersion(const ApiStatus& s);
 
 // One workload object as observed, pruned, with its summary.
 struct DecodedObject {

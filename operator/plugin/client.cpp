@@ -162,7 +162,7 @@ Result<std::string> ReadFile(const std::string& path, const char* flag) {
 Result<std::unique_ptr<kube::RestClient>> MakeClient(const kube::RestConfig& config,
                                                       std::shared_ptr<kube::TokenSource> tokens,
                                                       const ConnectionOptions& o) {
-  auto transport = kube::NewHttpTransport(config);
+  auto transport = kube::NewHttpTransport(config, {.client_certificate = kube::ClientCertificateOf(tokens)});
   if (!transport.ok()) return transport.status();
   kube::RestClientOptions ro;
   ro.qps = 100;

@@ -42,10 +42,11 @@ inline kube::RestConfig EmulatorConfig(emulator::Emulator& e, const std::string&
 // A RestClient for `config`; tests raise the rate limit so it never paces them.
 inline std::unique_ptr<kube::RestClient> ClientFor(const kube::RestConfig& config,
                                                    kube::RestClientOptions options = {.qps = 1000, .burst = 1000}) {
-  auto transport = kube::NewHttpTransport(config, {.warn = [](std::string_view) {}});
+  auto tokens = std::shared_ptr<kube::TokenSource>(kube::NewTokenSource(config));
+  auto transport = kube::NewHttpTransport(
+      config, {.warn = [](std::string_view) {}, .client_certificate = kube::ClientCertificateOf(tokens)});
   if (!transport.ok()) throw std::runtime_error(transport.status().ToString());
-  return std::make_unique<kube::RestClient>(std::move(*transport),
-                                            std::shared_ptr<kube::TokenSource>(kube::NewTokenSource(config)), options);
+  return std::make_unique<kube::RestClient>(std::move(*transport), std::move(tokens), options);
 }
 
 }  // namespace kubefold::testing

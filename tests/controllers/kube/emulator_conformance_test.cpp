@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "controllers/kube/http_transport.h"
 #include "controllers/kube/kubeconfig.h"
 #include "controllers/kube/reflector.h"
@@ -411,6 +413,70 @@ BOOST_AUTO_TEST_CASE(client_certificates_from_the_cluster_ca_authenticate) {
   auto got = anonymous.rest->Get("/api/v1/namespaces");
   BOOST_REQUIRE(!got.ok());
   BOOST_CHECK(got.status().code() == StatusCode::kUnauthenticated);
+}
+
+// An exec plugin that returns a client certificate (and no token): the
+// transport presents the plugin's certificate, and presents a renewed one as
+// soon as the plugin hands it out, on new connections (a kept-alive
+// connection made with the old certificate would still be accepted, so a
+// refused handshake below shows the new certificate was the one sent).
+BOOST_AUTO_TEST_CASE(an_exec_plugins_client_certificate_authenticates_and_is_renewed) {
+  Fixture f;
+  const std::string plugin = f.dir.path() + "/credential-plugin";
+  const std::string runs = f.dir.path() + "/plugin-runs";
+  // Already expired, so every request runs the plugin again and sees what it now prints.
+  auto write_plugin = [&](const emu::CertificateAuthority& ca, const std::string& cn) {
+    emu::CertSpec spec;
+    spec.cn = cn;
+    spec.server = false;
+    const auto pair = ca.Issue(spec);
+    const nlohmann::json credential = {
+        {"apiVersion", "client.authentication.k8s.io/v1"},
+        {"kind", "ExecCredential"},
+        {"status",
+         {{"clientCertificateData", pair.cert_pem},
+          {"clientKeyData", pair.key_pem},
+          {"expirationTimestamp", "2000-01-01T00:00:00Z"}}}};
+    kubefold::kube::testing::WriteExecutable(
+        plugin, "#!/bin/sh\necho run >> '" + runs + "'\ncat <<'JSON'\n" + credential.dump() + "\nJSON\n");
+  };
+  RestConfig config = f.client.config;
+  config.bearer_token.clear();
+  config.bearer_token_file.clear();
+  ExecConfig exec;
+  exec.command = plugin;
+  exec.api_version = "client.authentication.k8s.io/v1";
+  exec.interactive_mode = ExecInteractiveMode::kNever;
+  config.exec = exec;
+
+  write_plugin(f.emulator->ca(), "exec-user-1");
+  Client c = MakeClient(config);
+  auto got = c.rest->Get("/api/v1/namespaces");
+  BOOST_CHECK_MESSAGE(got.ok(), got.status().ToString());
+  BOOST_CHECK(!kubefold::kube::testing::ReadFile(runs).empty());  // the plugin ran
+
+  // The same plugin without the transport hook: no certificate, no token.
+  auto tokens = std::shared_ptr<TokenSource>(NewTokenSource(config));
+  auto bare = NewHttpTransport(config, {.warn = [](std::string_view) {}});
+  BOOST_REQUIRE(bare.ok());
+  RestClient unauthenticated(std::move(*bare), tokens, {.qps = 1000, .burst = 1000});
+  auto refused = unauthenticated.Get("/api/v1/namespaces");
+  BOOST_REQUIRE(!refused.ok());
+  BOOST_CHECK(refused.status().code() == StatusCode::kUnauthenticated);
+
+  // Renewed with a certificate the cluster does not trust: the next request
+  // goes out on a new connection with it and its handshake is refused.
+  const int before = f.emulator->server("c1").handshake_failures();
+  write_plugin(emu::CertificateAuthority("another-ca"), "exec-user-2");
+  got = c.rest->Get("/api/v1/namespaces");
+  BOOST_REQUIRE(!got.ok());
+  BOOST_CHECK(got.status().code() == StatusCode::kUnavailable);
+  BOOST_CHECK(Eventually([&] { return f.emulator->server("c1").handshake_failures() > before; }, 5s));
+
+  // Renewed again with a good one: accepted.
+  write_plugin(f.emulator->ca(), "exec-user-3");
+  got = c.rest->Get("/api/v1/namespaces");
+  BOOST_CHECK_MESSAGE(got.ok(), got.status().ToString());
 }
 
 BOOST_AUTO_TEST_CASE(a_rotated_token_file_is_re_read_after_a_401) {

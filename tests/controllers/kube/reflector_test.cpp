@@ -293,6 +293,57 @@ BOOST_AUTO_TEST_CASE(a_410_when_opening_the_watch_also_relists) {
   BOOST_TEST(h.reflector->stats().expired == 1u);
 }
 
+// A 504 Timeout with the cause ResourceVersionTooLarge (§1.6), or the older
+// servers' message alone: the resume point is beyond what the server has
+// reached, so the reflector relists (lists carry no resourceVersion) after
+// at least Retry-After, instead of asking again for the same resume point.
+BOOST_AUTO_TEST_CASE(a_too_large_resource_version_when_opening_the_watch_relists) {
+  for (bool with_cause : {true, false}) {
+    BOOST_TEST_CONTEXT("with the cause: " << with_cause) {
+      Harness h;
+      h.transport.sends.push_back(ListAnswer("10", "", {Item("a", "9")}));
+      h.transport.opens.push_back([with_cause](const HttpRequest&) -> Result<HttpStream> {
+        auto s = std::make_unique<FakeStream>();
+        std::string body =
+            R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Timeout: Too large resource version: 10, current: 8","reason":"Timeout","details":{)";
+        body += with_cause
+                    ? R"("causes":[{"reason":"ResourceVersionTooLarge","message":"Too large resource version"}],"retryAfterSeconds":1})"
+                    : R"("retryAfterSeconds":1})";
+        body += R"(,"code":504})";
+        s->chunks.emplace_back(body);
+        return HttpStream{504, {{"Retry-After", "3"}}, std::move(s)};
+      });
+      h.transport.sends.push_back(ListAnswer("12", "", {Item("a", "9"), Item("b", "11")}));
+      h.reflector->Run();
+      BOOST_TEST((h.Kinds() == Strings{"replace(1)@10", "synced@10", "replace(2)@12", "synced@12"}));
+      BOOST_TEST_REQUIRE(h.transport.sent.size() == 2u);  // the relist
+      BOOST_TEST(!QueryOf(h.transport.sent[1].path_and_query).count("resourceVersion"));
+      BOOST_TEST_REQUIRE(h.transport.opened.size() == 2u);
+      BOOST_TEST(QueryOf(h.transport.opened[1].path_and_query)["resourceVersion"] == "12");
+      BOOST_TEST_REQUIRE(h.sleeps.size() >= 1u);
+      BOOST_TEST(h.sleeps[0] >= 3000ms);  // Retry-After
+      BOOST_TEST(h.LogsContain("Too large resource version: 10, current: 8; relisting from the newest state"));
+    }
+  }
+}
+
+// Any other 504 (a gateway timeout) is retried at the same resume point.
+BOOST_AUTO_TEST_CASE(another_504_when_opening_the_watch_resumes_from_the_same_point) {
+  Harness h;
+  h.transport.sends.push_back(ListAnswer("10", "", {Item("a", "9")}));
+  h.transport.opens.push_back([](const HttpRequest&) -> Result<HttpStream> {
+    auto s = std::make_unique<FakeStream>();
+    s->chunks.emplace_back("upstream request timeout");
+    return HttpStream{504, {}, std::move(s)};
+  });
+  h.transport.opens.push_back(WatchBody(WatchLine("ADDED", "b", "11"), 64));
+  h.reflector->Run();
+  BOOST_TEST((h.Kinds() == Strings{"replace(1)@10", "synced@10", "added b@11"}));
+  BOOST_TEST(h.transport.sent.size() == 1u);  // no relist
+  BOOST_TEST_REQUIRE(h.transport.opened.size() >= 2u);
+  BOOST_TEST(QueryOf(h.transport.opened[1].path_and_query)["resourceVersion"] == "10");
+}
+
 BOOST_AUTO_TEST_CASE(an_expired_continue_token_falls_back_to_one_full_list) {
   Harness h;
   h.transport.sends.push_back(ListAnswer("7", "c1", {Item("a", "5")}));
@@ -505,4 +556,41 @@ BOOST_AUTO_TEST_CASE(a_streaming_list_never_waits_forever_for_its_bookmark) {
   cut.reflector->Run();
   BOOST_TEST((cut.Kinds() == Strings{"replace(1)@4", "synced@4"}));
   BOOST_TEST(cut.LogsContain("the stream ended before the initial-events-end bookmark"));
+}
+
+// A failed streaming list falls back for that attempt only (client-go's
+// reflector does the same): once a 410 calls for the next relist, it
+// streams again. Only a 422 means the server does not stream at all.
+BOOST_AUTO_TEST_CASE(a_failed_streaming_list_falls_back_for_that_attempt_only) {
+  Harness h(/*streaming=*/true);
+  h.transport.opens.push_back(WatchBody(WatchLine("ADDED", "a", "3"), 11));  // ends before its bookmark
+  h.transport.sends.push_back(ListAnswer("4", "", {Item("a", "3")}));
+  h.transport.opens.push_back(WatchBody(
+      R"j({"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"too old resource version: 4 (9)","reason":"Expired","code":410}})j"
+      "\n",
+      64));
+  h.transport.opens.push_back(WatchBody(WatchLine("ADDED", "a", "10") + EndBookmark("12"), 64));
+  h.reflector->Run();
+  BOOST_TEST((h.Kinds() == Strings{"replace(1)@4", "synced@4", "replace(1)@12", "synced@12"}));
+  BOOST_TEST(h.transport.sent.size() == 1u);  // one plain list, for the failed attempt
+  BOOST_TEST_REQUIRE(h.transport.opened.size() >= 3u);
+  BOOST_TEST(QueryOf(h.transport.opened[0].path_and_query)["sendInitialEvents"] == "true");
+  BOOST_TEST(QueryOf(h.transport.opened[1].path_and_query)["resourceVersion"] == "4");
+  BOOST_TEST(QueryOf(h.transport.opened[2].path_and_query)["sendInitialEvents"] == "true");
+}
+
+// After its initial-events-end bookmark a streaming list is a plain watch: a
+// bad line resumes from the last event, without listing again.
+BOOST_AUTO_TEST_CASE(a_bad_line_after_the_initial_events_resumes_the_watch_without_relisting) {
+  Harness h(/*streaming=*/true);
+  h.transport.opens.push_back(
+      WatchBody(WatchLine("ADDED", "a", "20") + EndBookmark("30") + WatchLine("MODIFIED", "a", "31") + "not json\n", 9));
+  h.transport.opens.push_back(WatchBody(WatchLine("MODIFIED", "a", "32"), 64));
+  h.reflector->Run();
+  BOOST_TEST((h.Kinds() == Strings{"replace(1)@30", "synced@30", "modified a@31", "modified a@32"}));
+  BOOST_TEST(h.transport.sent.empty());
+  BOOST_TEST_REQUIRE(h.transport.opened.size() >= 2u);
+  auto second = QueryOf(h.transport.opened[1].path_and_query);
+  BOOST_TEST(!second.count("sendInitialEvents"));
+  BOOST_TEST(second["resourceVersion"] == "31");
 }

@@ -273,10 +273,32 @@ BOOST_AUTO_TEST_CASE(status_bodies_decode_whether_json_or_plain_text) {
   BOOST_TEST(s.code == 6);  // the fixture's code field wins over the HTTP code
   BOOST_TEST(s.retry_after_seconds.value_or(-1) == 5);
 
+  BOOST_TEST((s.cause_reasons == std::vector<std::string>{"reasonValue"}));  // details.causes[].reason
+
   auto plain = DecodeStatus("Too many requests, please try again later.\r\nmore\n", 429);
   BOOST_TEST(plain.code == 429);
   BOOST_TEST(plain.message == "Too many requests, please try again later.");
   BOOST_TEST(plain.reason == "");
+  BOOST_TEST(plain.cause_reasons.empty());
+}
+
+BOOST_AUTO_TEST_CASE(too_large_resource_version_is_told_by_its_cause_or_an_older_servers_message) {
+  const std::string with_cause =
+      R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Timeout: Too large resource version: 105, current: 100","reason":"Timeout","details":{"causes":[{"reason":"ResourceVersionTooLarge","message":"Too large resource version"}],"retryAfterSeconds":1},"code":504})";
+  BOOST_TEST(IsTooLargeResourceVersion(DecodeStatus(with_cause, 504)));
+  ApiStatus cause_only{504, "Timeout", "some other words", std::nullopt, {"ResourceVersionTooLarge"}};
+  BOOST_TEST(IsTooLargeResourceVersion(cause_only));
+  ApiStatus message_only{504, "Timeout", "Timeout: Too large resource version: 105, current: 100", std::nullopt, {}};
+  BOOST_TEST(IsTooLargeResourceVersion(message_only));
+  ApiStatus gateway{504, "", "upstream request timeout", std::nullopt, {}};
+  BOOST_TEST(!IsTooLargeResourceVersion(gateway));
+  ApiStatus not_504{500, "Timeout", "Too large resource version", std::nullopt, {"ResourceVersionTooLarge"}};
+  BOOST_TEST(!IsTooLargeResourceVersion(not_504));
+
+  std::string many = R"({"code":504,"details":{"causes":[)";
+  for (int i = 0; i < 40; ++i) many += std::string(i ? "," : "") + R"({"reason":"r)" + std::to_string(i) + R"("})";
+  many += "]}}";
+  BOOST_TEST(DecodeStatus(many, 504).cause_reasons.size() == 16u);  // bounded
 }
 
 BOOST_AUTO_TEST_CASE(the_framer_yields_the_same_lines_for_every_chunk_split) {

@@ -29,8 +29,12 @@ thread_local bool t_requeue_after = false;
 constexpr char kGroup[] = "kubefold.io";
 constexpr char kVersion[] = "v1alpha1";
 constexpr auto kMemoLifetime = std::chrono::minutes(10);
-// Apply requests of one failover in flight at once.
-constexpr size_t kApplyParallelism = 8;
+// Apply requests of one failover in flight at once. The member client's rate
+// limit (50 QPS, burst 100 by default) is what bounds the request rate; this
+// only bounds threads, and must cover a round trip's worth of requests so
+// that a failover's last apply is not issued one round trip per eight
+// workloads after its first (at 8, the ninth waited for a whole apply).
+constexpr size_t kApplyParallelism = 32;
 
 std::string Stamp(SysTime t) { return kube::internal::FormatRfc3339(t); }
 

@@ -68,6 +68,9 @@ BOOST_AUTO_TEST_CASE(the_embedded_options_are_in_force) {
   // MALLOC_CONF would override the embedded string; the suite runs without it.
   if (const char* env = std::getenv("MALLOC_CONF")) BOOST_TEST_MESSAGE("MALLOC_CONF=" << env << " is set");
   BOOST_TEST(Read<size_t>("opt.oversize_threshold") == kMiB);
+  BOOST_TEST(Read<unsigned>("opt.narenas") == 2u);
+  // The two, and the arena jemalloc keeps for allocations past oversize_threshold.
+  BOOST_TEST(Read<unsigned>("arenas.narenas") == 3u);
 }
 
 BOOST_AUTO_TEST_CASE(freed_large_buffers_leave_the_resident_set_at_once) {

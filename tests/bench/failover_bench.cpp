@@ -901,6 +901,11 @@ void BM_Failover_kubefold(benchmark::State& st) {
         st.SkipWithError("a trial failed (see stderr)");
         break;
       }
+      if (std::getenv("KUBEFOLD_FAILOVER_TRACE") != nullptr) {
+        double max_apply = r.apply_ms.empty() ? 0 : *std::max_element(r.apply_ms.begin(), r.apply_ms.end());
+        std::fprintf(stderr, "trial %d: first apply %.1f ms (wake %.1f, decide %.1f), gap %.1f, max apply %.1f ms\n", k,
+                     r.first_apply_ms, r.wake_ms, r.decide_ms, r.apply_gap_ms, max_apply);
+      }
       apply_ms.insert(apply_ms.end(), r.apply_ms.begin(), r.apply_ms.end());
       audit_ms.insert(audit_ms.end(), r.audit_ms.begin(), r.audit_ms.end());
       first_ms.push_back(r.first_apply_ms);

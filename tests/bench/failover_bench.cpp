@@ -77,6 +77,9 @@
 //   (current tree: records + nodes), store_live_B_per_workload (with
 //   history), payload_B_per_workload, sync_s (operator start → synced),
 //   populate_s (the emulator child loading its stores).
+//
+// KUBEFOLD_FAILOVER_TRACE=1 prints each trial to stderr: its first apply
+// (wake-up and pass), the mean gap between its applies, and its last apply.
 #include <benchmark/benchmark.h>
 
 #include <signal.h>

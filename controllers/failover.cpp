@@ -571,12 +571,18 @@ bool FailoverReconciler::Progress(const Audit& audit, const state::Snapshot& s, 
   const Audit::Workload* missing = pending.front();
   std::optional<state::Snapshot> after;
   uint64_t last_to = UINT64_MAX;
-  while (!after && cursor <= s.seq()) {
+  // Only snapshots up to S: those published since this pass began are
+  // looked at by the next pass (the cursor stays before them).
+  bool past_s = false;
+  while (!after && !past_s && cursor <= s.seq()) {
     auto page = store_.ListRetained(cursor, 256);
     if (page.empty()) break;
     for (const auto& rs : page) {
+      if (rs.seq > s.seq()) {
+        past_s = true;
+        break;
+      }
       cursor = rs.seq + 1;
-      if (rs.seq > s.seq()) break;
       // The target's subtree changes only when its component does.
       const uint64_t to_counter = rs.vector.Get(audit.to);
       if (to_counter == last_to) continue;
@@ -675,7 +681,7 @@ void FailoverReconciler::Pass(const std::string& key) {
   const std::shared_ptr<const Policy> parsed = ParsedPolicy(*obj);
   const Policy& p = *parsed;
   const state::Snapshot s = store_.Current();  // the ONE snapshot this pass decides from
-  const SysTime now = Now();
+  const SysTime now = Now();  // read right after S is taken: operator tests hold a pass here through it
   const auto steady_now = std::chrono::steady_clock::now();
   SysTime next_wake = now + options_.resync;
   auto wake_at = [&](SysTime t) {

@@ -66,7 +66,7 @@ BOOST_AUTO_TEST_CASE(the_query_api_answers_clusters_snapshots_as_of_views_and_di
   auto op = Start(w, Serving(w));
   const int port = op->api_port();
   BOOST_REQUIRE(port > 0);
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return AllReady(w) && Folded(op->store().Current()) == Served(w); }),
+  REQUIRE_WAITED(Eventually([&] { return AllReady(w) && Folded(op->store().Current()) == Served(w); }),
                         w.Log());
 
   // /version
@@ -196,7 +196,7 @@ BOOST_AUTO_TEST_CASE(the_query_api_answers_clusters_snapshots_as_of_views_and_di
     BOOST_REQUIRE(scaled.ok());
     w.Deploy("west", "new", 1, "new");
     BOOST_REQUIRE(w.members["west"]->Delete("/apis/apps/v1/namespaces/shop/deployments/cache").ok());
-    BOOST_REQUIRE_MESSAGE(Eventually([&] { return Folded(op->store().Current()) == Served(w); }), w.Log());
+    REQUIRE_WAITED(Eventually([&] { return Folded(op->store().Current()) == Served(w); }), w.Log());
     const uint64_t to = op->store().Current().seq();
     const Reply r = Call(port, "/api/v1/diff?from=" + std::to_string(from) + "&to=" + std::to_string(to));
     BOOST_REQUIRE_EQUAL(r.code, 200);
@@ -273,9 +273,9 @@ BOOST_AUTO_TEST_CASE(retention_gives_410_whatif_predicts_and_an_audit_diff_shows
   o.history.keep_for = 0ms;
   auto op = Start(w, std::move(o));
   const int port = op->api_port();
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return AllReady(w); }), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return AllReady(w); }), w.Log());
   w.Apply(PolicyYaml("Manual"));
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return FirstWorkload(w.Policy("web"), "activeCluster") == "east"; }),
+  REQUIRE_WAITED(Eventually([&] { return FirstWorkload(w.Policy("web"), "activeCluster") == "east"; }),
                         w.Log());
 
   // Snapshot 1 is long gone from a 3-deep history.
@@ -293,7 +293,7 @@ BOOST_AUTO_TEST_CASE(retention_gives_410_whatif_predicts_and_an_audit_diff_shows
                                            .dump());
     BOOST_REQUIRE(r.ok());
   }
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return Folded(op->store().Current()) == Served(w); }), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return Folded(op->store().Current()) == Served(w); }), w.Log());
   BOOST_REQUIRE_GT(op->store().Current().seq(), 6u);
   CheckError(Call(port, "/api/v1/snapshots/1"), 410, "", "dropped by retention");
   CheckError(Call(port, "/api/v1/diff?from=1"), 410, "from", "dropped by retention");
@@ -321,9 +321,9 @@ BOOST_AUTO_TEST_CASE(retention_gives_410_whatif_predicts_and_an_audit_diff_shows
 
   // The real thing: east cut off, web applied to west, available there.
   w.emulator->server("east").Partition();
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return w.Served("west", "web") != nullptr; }), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return w.Served("west", "web") != nullptr; }), w.Log());
   w.MarkAvailable("west", "web");
-  BOOST_REQUIRE_MESSAGE(Eventually([&] {
+  REQUIRE_WAITED(Eventually([&] {
                           const Json a = w.Audits();
                           return a.size() == 1 && Phase(a[0]) == "Completed";
                         }),
@@ -368,8 +368,8 @@ BOOST_AUTO_TEST_CASE(metrics_pass_promtool_and_the_probes_answer) {
   w.Deploy("east", "web", 2);
   RegisterAll(w);
   auto op = Start(w, Serving(w));
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return AllReady(w); }), w.Log());
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return Call(op->probe_port(), "/readyz").code == 200; }), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return AllReady(w); }), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return Call(op->probe_port(), "/readyz").code == 200; }), w.Log());
   BOOST_CHECK_EQUAL(Call(op->probe_port(), "/healthz").body, "ok\n");
   BOOST_CHECK_EQUAL(Call(op->probe_port(), "/nope").code, 404);
   (void)Call(op->api_port(), "/api/v1/clusters");
@@ -445,7 +445,7 @@ BOOST_AUTO_TEST_CASE(the_kubefold_binary_logs_json_and_serves_no_token_and_takes
                           "timeout -s TERM 20 " KUBEFOLD_BINARY " --kubeconfig " + w.dir + "/host.kubeconfig 2> " + log + ")";
   // Not Shell: Boost.Test's macros are not for other threads.
   std::thread runner([&] { (void)!std::system(cmd.c_str()); });
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return AllReady(w); }), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return AllReady(w); }), w.Log());
   // --v=2 logs each API request: ask one, on the port the log names.
   int api_port = 0;
   BOOST_CHECK(Eventually([&] {
@@ -514,7 +514,7 @@ BOOST_AUTO_TEST_CASE(off_localhost_a_bearer_token_is_checked_with_token_and_subj
   o.serving.metrics = *kubefold::ParseBindAddress("0.0.0.0:0", "metrics");
   o.leader.lease_namespace = "kubefold-system";
   auto op = Start(w, std::move(o));
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return AllReady(w); }), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return AllReady(w); }), w.Log());
   const std::string alice = w.emulator->AddUser("host", emu::UserInfo{"alice", "u-alice", {"dev"}});
   const std::string bob = w.emulator->AddUser("host", emu::UserInfo{"bob", "u-bob", {}});
   const std::string prom = w.emulator->AddUser("host", emu::UserInfo{"prometheus", "u-prom", {"monitoring"}});
@@ -568,7 +568,7 @@ subjects:
   // Answers are cached briefly: bob keeps his access for the TTL even after
   // the binding goes, and loses it after.
   w.Kubectl("-n kubefold-system delete rolebinding kubefold-query-bob");
-  BOOST_CHECK_MESSAGE(Eventually([&] { return Call(api, "/api/v1/clusters", "GET", bearer(bob)).code == 403; }, 30s),
+  CHECK_WAITED(Eventually([&] { return Call(api, "/api/v1/clusters", "GET", bearer(bob)).code == 403; }, 30s),
                       "bob's access ends once the cached answer expires");
 
   // /metrics: a plain-text 401/403, 200 for the monitoring group.

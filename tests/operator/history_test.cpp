@@ -35,22 +35,22 @@ BOOST_AUTO_TEST_CASE(a_restart_restores_history_pins_and_audit_diffs) {
   w.Deploy("west", "api", 1, "backend");
   RegisterAll(w);
   auto op = Start(w, Durable(w));
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return AllReady(w); }), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return AllReady(w); }), w.Log());
   w.Apply(PolicyYaml("Manual"));
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return FirstWorkload(w.Policy("web"), "activeCluster") == "east"; }),
+  REQUIRE_WAITED(Eventually([&] { return FirstWorkload(w.Policy("web"), "activeCluster") == "east"; }),
                         w.Log());
   w.emulator->server("east").Partition();
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return w.Audits().size() == 1 && w.Served("west", "web") != nullptr; }),
+  REQUIRE_WAITED(Eventually([&] { return w.Audits().size() == 1 && w.Served("west", "web") != nullptr; }),
                         w.Log());
   w.MarkAvailable("west", "web");
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return Phase(w.Audits()[0]) == "Completed"; }), w.Audits().dump() + w.Log());
+  REQUIRE_WAITED(Eventually([&] { return Phase(w.Audits()[0]) == "Completed"; }), w.Audits().dump() + w.Log());
   const std::string name = AuditName(w);
   const Json audit = w.Audits()[0];
   const uint64_t before_seq = audit["spec"]["before"]["seq"], after_seq = audit["spec"]["after"]["seq"];
   // The diff names the audit's phase as kubefold's cache has it, which may
   // lag the host by a watch event.
   Reply diff;
-  BOOST_REQUIRE_MESSAGE(Eventually([&] {
+  REQUIRE_WAITED(Eventually([&] {
                           diff = Call(op->api_port(), "/api/v1/audits/shop/" + name + "/diff");
                           return diff.code == 200 && diff.json()["audit"].value("phase", "") == "Completed";
                         }),
@@ -87,7 +87,7 @@ BOOST_AUTO_TEST_CASE(a_restart_restores_history_pins_and_audit_diffs) {
     std::lock_guard lock(w.log_mu);
     return w.log;
   };
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return full_log().find("history: released 2 restored pins; audits pin 2 snapshots") != std::string::npos; }),
+  REQUIRE_WAITED(Eventually([&] { return full_log().find("history: released 2 restored pins; audits pin 2 snapshots") != std::string::npos; }),
                         w.Log());
   const Reply diff2 = Call(again->api_port(), "/api/v1/audits/shop/" + name + "/diff");
   BOOST_CHECK_EQUAL(diff2.code, 200);
@@ -99,7 +99,7 @@ BOOST_AUTO_TEST_CASE(a_restart_restores_history_pins_and_audit_diffs) {
   // Vectors continue: new events advance components from where they were.
   w.emulator->server("east").Heal();
   w.Deploy("north", "late", 1, "batch");
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return AllReady(w) && Folded(again->store().Current()) == Served(w); }),
+  REQUIRE_WAITED(Eventually([&] { return AllReady(w) && Folded(again->store().Current()) == Served(w); }),
                         w.Log());
   const state::VersionVector now = again->store().Current().vector();
   BOOST_CHECK(before_restart <= now);
@@ -124,9 +124,9 @@ BOOST_AUTO_TEST_CASE(no_failover_is_decided_from_the_restored_view_of_health) {
   w.MarkAvailable("east", "web");
   RegisterAll(w);
   auto op = Start(w, Durable(w));
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return AllReady(w); }), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return AllReady(w); }), w.Log());
   w.emulator->server("east").Partition();
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return Condition(w.Member("east"), "Ready") == "False"; }), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return Condition(w.Member("east"), "Ready") == "False"; }), w.Log());
   std::this_thread::sleep_for(3s);  // beyond the policy's clusterUnhealthySeconds (2)
   op->Stop();
   const uint64_t restored_seq = op->store().Current().seq();
@@ -135,7 +135,7 @@ BOOST_AUTO_TEST_CASE(no_failover_is_decided_from_the_restored_view_of_health) {
   w.Apply(PolicyYaml("Manual"));
 
   auto again = Start(w, Durable(w));
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return AllReady(w) && Condition(w.Policy("web"), "Ready") == "True"; }),
+  REQUIRE_WAITED(Eventually([&] { return AllReady(w) && Condition(w.Policy("web"), "Ready") == "True"; }),
                         w.Log());
   std::this_thread::sleep_for(3s);  // a failover would have been decided by now
   BOOST_CHECK_MESSAGE(w.Audits().empty(), "failed over from the restored snapshot " + std::to_string(restored_seq) +
@@ -295,7 +295,7 @@ BOOST_AUTO_TEST_CASE(sigkill_at_random_points_loses_no_committed_history) {
       for (const auto& c : partitioned) w.emulator->server(c).Heal();
       partitioned.clear();
       MarkAllAvailable(w);
-      BOOST_CHECK_MESSAGE(Eventually([&] { return ApiView(port) == Served(w); }, 120s), Slurp(p.log));
+      CHECK_WAITED(Eventually([&] { return ApiView(port) == Served(w); }, 120s), Slurp(p.log));
       std::map<std::string, int> active;  // cluster -> governed workloads active there
       BOOST_CHECK(Eventually([&] {
         active.clear();
@@ -338,9 +338,9 @@ BOOST_AUTO_TEST_CASE(sigkill_at_random_points_loses_no_committed_history) {
   BOOST_REQUIRE(port > 0);
   MarkAllAvailable(w);
   // Converges to what the clusters serve.
-  BOOST_CHECK_MESSAGE(Eventually([&] { return ApiView(port) == Served(w); }), Slurp(p.log));
+  CHECK_WAITED(Eventually([&] { return ApiView(port) == Served(w); }), Slurp(p.log));
   // Every audit ends, completed or failed with a reason; none is left InProgress.
-  BOOST_CHECK_MESSAGE(Eventually([&] {
+  CHECK_WAITED(Eventually([&] {
     for (const auto& a : w.Audits()) {
       if (Phase(a) != "Completed" && Phase(a) != "Failed") return false;
       if (Phase(a) == "Failed" && Condition(a, "Completed", "reason").empty()) return false;

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -56,13 +57,13 @@ BOOST_AUTO_TEST_CASE(members_registered_with_kubectl_are_folded_and_match_what_t
   w.Deploy("west", "cache", 3, "cache");
   RegisterAll(w);
   auto op = w.StartOperator();
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return AllReady(w); }, kLong), w.Log());
-  BOOST_CHECK_MESSAGE(Eventually([&] { return Folded(op->store().Current()) == Served(w); }), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return AllReady(w); }, kLong), w.Log());
+  CHECK_WAITED(Eventually([&] { return Folded(op->store().Current()) == Served(w); }), w.Log());
   w.Deploy("north", "late", 1);
-  BOOST_CHECK_MESSAGE(Eventually([&] { return Folded(op->store().Current()) == Served(w); }), w.Log());
+  CHECK_WAITED(Eventually([&] { return Folded(op->store().Current()) == Served(w); }), w.Log());
 
   // Status: the vector component and workload count as the store has them.
-  BOOST_CHECK_MESSAGE(Eventually([&] {
+  CHECK_WAITED(Eventually([&] {
                         const Json mc = w.Member("east");
                         const auto s = op->store().Current();
                         return mc["status"].value("vectorComponent", uint64_t{0}) == s.vector().Get("east") &&
@@ -79,7 +80,7 @@ BOOST_AUTO_TEST_CASE(members_registered_with_kubectl_are_folded_and_match_what_t
   // A deleted MemberCluster's subtree is removed: a recorded change.
   const auto before = op->store().Current();
   w.Kubectl("delete membercluster west");
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return !op->store().Current().Cluster("west").has_value(); }), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return !op->store().Current().Cluster("west").has_value(); }), w.Log());
   auto d = state::Diff(before, op->store().Current(), state::DiffFilter{.cluster = "west", .ns = std::nullopt});
   BOOST_REQUIRE(d.ok());
   BOOST_CHECK_EQUAL(d->removed(), 2u);  // cache, and the health record
@@ -91,18 +92,18 @@ BOOST_AUTO_TEST_CASE(new_credentials_in_the_secret_restart_the_cluster_without_c
   w.Deploy("east", "web", 2);
   RegisterAll(w);
   auto op = w.StartOperator();
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return AllReady(w); }), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return AllReady(w); }), w.Log());
   BOOST_REQUIRE(Eventually([&] { return Folded(op->store().Current()) == Served(w); }));
   const auto before = op->store().Current();
   // The old token stops working; the Secret gets a kubeconfig with the new one.
   w.emulator->RotateToken("east");
   w.members["east"] = kubefold::testing::ClientFor(kubefold::testing::EmulatorConfig(*w.emulator, "east"));
   w.Secret("east", w.emulator->Kubeconfig("east"));
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return w.Log().find("member cluster east: settings changed; restarting") !=
+  REQUIRE_WAITED(Eventually([&] { return w.Log().find("member cluster east: settings changed; restarting") !=
                                                 std::string::npos; }),
                         w.Log());
   w.Deploy("east", "after-restart", 1);  // only a working client sees this
-  BOOST_CHECK_MESSAGE(Eventually([&] { return Folded(op->store().Current()) == Served(w); }), w.Log());
+  CHECK_WAITED(Eventually([&] { return Folded(op->store().Current()) == Served(w); }), w.Log());
   BOOST_CHECK(Eventually([&] { return Condition(w.Member("east"), "Ready") == "True"; }));
   // The relist after the restart wrote only what differs: the new workload.
   auto d = state::Diff(before, op->store().Current(), state::DiffFilter{.cluster = "east", .ns = "shop"});
@@ -141,7 +142,7 @@ BOOST_AUTO_TEST_CASE(a_member_watching_listed_namespaces_folds_only_those_and_it
     return out;
   };
   const std::set<std::string> both{"shop/gone-later", "shop/web"};
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return names() == both; }), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return names() == both; }), w.Log());
   // Cut off, a delete meanwhile, history compacted: the watch's resume point
   // is gone (410), the relist replaces the namespace and the delete shows.
   w.emulator->server("north").Partition();
@@ -149,7 +150,7 @@ BOOST_AUTO_TEST_CASE(a_member_watching_listed_namespaces_folds_only_those_and_it
                                               [](const emu::ObjectPtr&) { return emu::Mutation::Delete(); });
   w.emulator->cluster("north").Compact();
   w.emulator->server("north").Heal();
-  BOOST_CHECK_MESSAGE(Eventually([&] { return names() == std::set<std::string>{"shop/web"}; }), w.Log());
+  CHECK_WAITED(Eventually([&] { return names() == std::set<std::string>{"shop/web"}; }), w.Log());
   BOOST_CHECK_MESSAGE(w.Log().find("north Deployment in shop: watch") != std::string::npos &&
                           w.Log().find("relisting") != std::string::npos,
                       "the change came by a relist: " + w.Log());
@@ -162,9 +163,9 @@ BOOST_AUTO_TEST_CASE(a_partition_fails_over_once_with_an_exact_audit_and_manual_
   w.MarkAvailable("east", "web");
   RegisterAll(w);
   auto op = w.StartOperator();
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return AllReady(w); }, kLong), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return AllReady(w); }, kLong), w.Log());
   w.Apply(PolicyYaml("Manual"));
-  BOOST_REQUIRE_MESSAGE(Eventually([&] {
+  REQUIRE_WAITED(Eventually([&] {
                           const Json p = w.Policy("web");
                           return Condition(p, "Ready") == "True" && p["status"].contains("workloads") &&
                                  p["status"]["workloads"].size() == 1 &&
@@ -174,8 +175,8 @@ BOOST_AUTO_TEST_CASE(a_partition_fails_over_once_with_an_exact_audit_and_manual_
   BOOST_CHECK(w.Audits().empty());
 
   w.emulator->server("east").Partition();
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return w.Audits().size() == 1; }, kLong), w.Log());
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return w.Served("west", "web") != nullptr; }), w.Audits().dump() + w.Log());
+  REQUIRE_WAITED(Eventually([&] { return w.Audits().size() == 1; }, kLong), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return w.Served("west", "web") != nullptr; }), w.Audits().dump() + w.Log());
   const auto copy = w.Served("west", "web");
   BOOST_CHECK_EQUAL(copy->json["metadata"]["labels"].value(ctl::kCopyLabel, ""), "true");
   BOOST_CHECK_EQUAL(copy->json["metadata"]["labels"].value("tier", ""), "web");
@@ -208,10 +209,46 @@ BOOST_AUTO_TEST_CASE(a_partition_fails_over_once_with_an_exact_audit_and_manual_
   BOOST_CHECK(before->Get("west", "shop", {"apps", "Deployment", "web"}) == nullptr);
 
   // The target reports the workload available: the audit completes with `after`
-  // the first snapshot showing that.
+  // the first snapshot showing that. First it reports 1 of 2 replicas, and a
+  // pass deciding from that snapshot is held until the one showing both is
+  // published: it then sees a retained snapshot newer than the one it decides
+  // from, which must still be found (by the next pass).
+  auto west_web = [](const state::Snapshot& s) {
+    const state::Record* r = s.Get("west", "shop", {"apps", "Deployment", "web"});
+    return r != nullptr ? r->summary().available_replicas : -1;
+  };
+  BOOST_REQUIRE(Eventually([&] { return west_web(op->store().Current()) == 0; }));
+  struct Hold {
+    uint64_t armed_at = 0;
+    std::atomic<bool> entered{false};
+    std::atomic<bool> released_by_publish{false};
+  };
+  auto hold = std::make_shared<Hold>();  // the hook may outlive this scope
+  hold->armed_at = op->store().Current().seq();
+  auto hook = std::make_shared<std::function<void()>>();
+  *hook = [hold, o = op.get(), &w, west_web, again = std::weak_ptr<std::function<void()>>(hook)] {
+    if (o->store().Current().seq() <= hold->armed_at) {
+      // This pass decides from a snapshot an earlier one has looked at: wait for the next.
+      if (auto h = again.lock()) {
+        std::lock_guard lock(w.hook_mu);
+        w.next_pass_hook = *h;
+      }
+      return;
+    }
+    hold->entered = true;
+    hold->released_by_publish =
+        kubefold::testing::Eventually([&] { return west_web(o->store().Current()) == 2; }, 30s);
+  };
+  {
+    std::lock_guard lock(w.hook_mu);
+    w.next_pass_hook = *hook;
+  }
+  w.MarkAvailable("west", "web", 1);
+  REQUIRE_WAITED(Eventually([&] { return hold->entered.load(); }, 10s), w.Log());
   w.MarkAvailable("west", "web");
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return Phase(w.Audits()[0]) == "Completed"; }, kLong),
+  REQUIRE_WAITED(Eventually([&] { return Phase(w.Audits()[0]) == "Completed"; }, kLong),
                         w.Audits().dump() + w.Log());
+  BOOST_CHECK(hold->released_by_publish.load());
   audit = w.Audits()[0];
   const uint64_t after_seq = audit["spec"]["after"]["seq"];
   auto after = op->store().Get(after_seq);
@@ -259,7 +296,7 @@ BOOST_AUTO_TEST_CASE(a_partition_fails_over_once_with_an_exact_audit_and_manual_
 
   // Asked to fail back: home has the original (left alone), the copy goes once home is available.
   w.Kubectl("annotate failoverpolicy web -n shop kubefold.io/failback=now");
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return w.Audits().size() == 2; }, kLong), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return w.Audits().size() == 2; }, kLong), w.Log());
   Json back;
   for (const auto& a : w.Audits()) {
     if (a["spec"]["trigger"]["reason"] == "Failback") back = a;
@@ -269,7 +306,7 @@ BOOST_AUTO_TEST_CASE(a_partition_fails_over_once_with_an_exact_audit_and_manual_
   BOOST_CHECK_EQUAL(back["spec"]["to"], "east");
   BOOST_CHECK_EQUAL(back["spec"]["workloads"][0]["action"], "Unchanged");
   BOOST_CHECK(Eventually([&] { return !w.Policy("web")["metadata"].value("annotations", Json::object()).contains(ctl::kFailbackAnnotation); }));
-  BOOST_CHECK_MESSAGE(Eventually([&] { return w.Served("west", "web") == nullptr; }, kLong), w.Log());
+  CHECK_WAITED(Eventually([&] { return w.Served("west", "web") == nullptr; }, kLong), w.Log());
   BOOST_CHECK(w.Served("east", "web") != nullptr);
   BOOST_CHECK(!w.Served("east", "web")->json["metadata"].value("labels", Json::object()).contains(ctl::kCopyLabel));
   BOOST_CHECK(Eventually([&] { return FirstWorkload(w.Policy("web"), "activeCluster") == "east"; }));
@@ -281,18 +318,18 @@ BOOST_AUTO_TEST_CASE(automatic_failback_waits_for_a_stable_home) {
   w.MarkAvailable("east", "web");
   RegisterAll(w);
   auto op = w.StartOperator();
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return AllReady(w); }, kLong), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return AllReady(w); }, kLong), w.Log());
   w.Apply(PolicyYaml("Automatic"));
   BOOST_REQUIRE(Eventually([&] { return Condition(w.Policy("web"), "Ready") == "True"; }));
   w.emulator->server("east").Partition();
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return w.Served("west", "web") != nullptr; }, kLong), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return w.Served("west", "web") != nullptr; }, kLong), w.Log());
   w.MarkAvailable("west", "web");
   const auto healed = std::chrono::steady_clock::now();
   w.emulator->server("east").Heal();
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return w.Audits().size() == 2; }, kLong), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return w.Audits().size() == 2; }, kLong), w.Log());
   // Not before east had been Ready for stableSeconds (3 s).
   BOOST_CHECK_GE(std::chrono::steady_clock::now() - healed, 3s);
-  BOOST_CHECK_MESSAGE(Eventually([&] { return w.Served("west", "web") == nullptr; }, kLong), w.Log());
+  CHECK_WAITED(Eventually([&] { return w.Served("west", "web") == nullptr; }, kLong), w.Log());
 }
 
 BOOST_AUTO_TEST_CASE(unavailable_workloads_fail_over_within_the_in_flight_cap) {
@@ -303,7 +340,7 @@ BOOST_AUTO_TEST_CASE(unavailable_workloads_fail_over_within_the_in_flight_cap) {
   }
   RegisterAll(w);
   auto op = w.StartOperator();
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return AllReady(w); }), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return AllReady(w); }), w.Log());
   std::string policy = PolicyYaml("Manual");
   policy.replace(policy.find("clusterUnhealthySeconds: 2"), 26,
                  "clusterUnhealthySeconds: 3600\n    workloadUnavailableSeconds: 2");
@@ -322,19 +359,19 @@ BOOST_AUTO_TEST_CASE(unavailable_workloads_fail_over_within_the_in_flight_cap) {
     }
     return names;
   };
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return moved().size() == 2; }), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return moved().size() == 2; }), w.Log());
   const Json first = w.Audits();
   for (const auto& a : first) {
     BOOST_CHECK_EQUAL(a["spec"]["trigger"]["reason"], "WorkloadUnavailable");
     BOOST_CHECK_EQUAL(a["spec"]["to"], "west");
   }
-  BOOST_CHECK_MESSAGE(Eventually([&] { return Condition(w.Policy("web"), "Degraded", "reason") == "Throttled"; }),
+  CHECK_WAITED(Eventually([&] { return Condition(w.Policy("web"), "Degraded", "reason") == "Throttled"; }),
                       w.Policy("web").dump());
   std::this_thread::sleep_for(2s);
   BOOST_CHECK_EQUAL(moved().size(), 2u);  // still capped
   const std::set<std::string> first_moved = moved();
   for (const auto& name : first_moved) w.MarkAvailable("west", name);
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return moved().size() == 3; }), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return moved().size() == 3; }), w.Log());
   for (const auto& a : w.Audits()) {
     if (std::any_of(first.begin(), first.end(), [&](const Json& f) { return f["metadata"]["name"] == a["metadata"]["name"]; })) {
       continue;
@@ -354,13 +391,13 @@ BOOST_AUTO_TEST_CASE(the_next_cluster_in_order_is_used_and_with_none_left_nothin
   w.Deploy("east", "web", 1);
   RegisterAll(w);
   auto op = w.StartOperator();
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return AllReady(w); }, kLong), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return AllReady(w); }, kLong), w.Log());
   w.Apply(PolicyYaml("Manual"));
   BOOST_REQUIRE(Eventually([&] { return Condition(w.Policy("web"), "Ready") == "True"; }));
   w.emulator->server("west").Partition();
   BOOST_REQUIRE(Eventually([&] { return Condition(w.Member("west"), "Ready") == "False"; }, kLong));
   w.emulator->server("east").Partition();
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return w.Served("north", "web") != nullptr; }, kLong), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return w.Served("north", "web") != nullptr; }, kLong), w.Log());
   BOOST_CHECK(w.Served("west", "web") == nullptr);
   BOOST_REQUIRE(Eventually([&] { return w.Audits().size() == 1; }));  // written right after the apply
   BOOST_CHECK_EQUAL(w.Audits()[0]["spec"]["to"], "north");
@@ -368,10 +405,10 @@ BOOST_AUTO_TEST_CASE(the_next_cluster_in_order_is_used_and_with_none_left_nothin
   // north fails too before the copy was available there: that failover
   // fails, and with nowhere left there is a condition and an Event, no action.
   w.emulator->server("north").Partition();
-  BOOST_CHECK_MESSAGE(Eventually([&] { return Phase(w.Audits()[0]) == "Failed"; }, kLong),
+  CHECK_WAITED(Eventually([&] { return Phase(w.Audits()[0]) == "Failed"; }, kLong),
                       w.Audits().dump());
   BOOST_CHECK_EQUAL(Condition(w.Audits()[0], "Completed", "reason"), "TargetUnhealthy");
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return Condition(w.Policy("web"), "Degraded") == "True"; }, kLong),
+  REQUIRE_WAITED(Eventually([&] { return Condition(w.Policy("web"), "Degraded") == "True"; }, kLong),
                         w.Policy("web").dump() + w.Log());
   BOOST_CHECK_EQUAL(Condition(w.Policy("web"), "Degraded", "reason"), "NoHealthyCluster");
   BOOST_CHECK(Eventually([&] {
@@ -399,9 +436,9 @@ BOOST_AUTO_TEST_CASE(bad_secrets_unknown_clusters_and_overlapping_policies_are_r
                     "    token: t\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\ncurrent-context: x\n");
   w.Register("filey", "filey-kubeconfig");
   auto op = w.StartOperator();
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return AllReady(w); }, kLong), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return AllReady(w); }, kLong), w.Log());
   auto expect = [&](const std::string& name, const std::string& reason, const std::string& words) {
-    BOOST_CHECK_MESSAGE(Eventually([&] {
+    CHECK_WAITED(Eventually([&] {
                           const Json mc = w.Member(name);
                           return Condition(mc, "Watching") == "False" && Condition(mc, "Watching", "reason") == reason &&
                                  Condition(mc, "Watching", "message").find(words) != std::string::npos;
@@ -425,14 +462,14 @@ BOOST_AUTO_TEST_CASE(bad_secrets_unknown_clusters_and_overlapping_policies_are_r
   // Fixing the Secret brings the cluster up.
   w.Apply("apiVersion: v1\nkind: Secret\nmetadata:\n  name: nokey\n  namespace: kubefold-system\ndata:\n  kubeconfig: " +
           kube::internal::Base64Encode(w.emulator->Kubeconfig("north")) + "\n");
-  BOOST_CHECK_MESSAGE(Eventually([&] { return Condition(w.Member("nokey"), "Ready") == "True"; }, kLong),
+  CHECK_WAITED(Eventually([&] { return Condition(w.Member("nokey"), "Ready") == "True"; }, kLong),
                       w.Member("nokey").dump());
 
   // A policy naming an unknown cluster; a second policy over the same workload.
   std::string unknown = PolicyYaml();
   unknown.replace(unknown.find("[east, west, north]"), 19, "[east, nowhere]");
   w.Apply(unknown);
-  BOOST_CHECK_MESSAGE(Eventually([&] {
+  CHECK_WAITED(Eventually([&] {
                         const Json p = w.Policy("web");
                         return Condition(p, "Ready") == "False" && Condition(p, "Ready", "reason") == "UnknownCluster" &&
                                Condition(p, "Ready", "message").find("spec.clusters[1]: no MemberCluster named \"nowhere\"") !=
@@ -443,7 +480,7 @@ BOOST_AUTO_TEST_CASE(bad_secrets_unknown_clusters_and_overlapping_policies_are_r
   std::string second = PolicyYaml();
   second.replace(second.find("name: web"), 9, "name: web-too");
   w.Apply(second);
-  BOOST_CHECK_MESSAGE(Eventually([&] {
+  CHECK_WAITED(Eventually([&] {
                         const Json p = w.Policy("web-too");
                         return Condition(p, "Conflict") == "True" &&
                                Condition(p, "Conflict", "message").find("older policy web") != std::string::npos;
@@ -491,10 +528,10 @@ BOOST_AUTO_TEST_CASE(a_new_leader_completes_the_audit_of_a_failover_in_progress_
     return lease.is_object() ? lease["spec"].value("holderIdentity", "") : std::string();
   };
   BOOST_REQUIRE(Eventually([&] { return !holder().empty(); }, kLong));
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return AllReady(w); }, kLong), process_log("op-a") + process_log("op-b"));
+  REQUIRE_WAITED(Eventually([&] { return AllReady(w); }, kLong), process_log("op-a") + process_log("op-b"));
   w.Apply(PolicyYaml("Manual"));
   w.emulator->server("east").Partition();
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return w.Audits().size() == 1; }, kLong), process_log("op-a") + process_log("op-b"));
+  REQUIRE_WAITED(Eventually([&] { return w.Audits().size() == 1; }, kLong), process_log("op-a") + process_log("op-b"));
   BOOST_CHECK(Eventually([&] { return Phase(w.Audits()[0]) == "InProgress"; }));
   const auto copy = w.Served("west", "web");
   BOOST_REQUIRE(copy != nullptr);
@@ -510,10 +547,10 @@ BOOST_AUTO_TEST_CASE(a_new_leader_completes_the_audit_of_a_failover_in_progress_
   BOOST_REQUIRE(::waitpid(leader, &status, 0) == leader);
   BOOST_CHECK_MESSAGE(WIFEXITED(status) && WEXITSTATUS(status) == 0,
                       "the stopped leader exited with status " + std::to_string(status) + ":\n" + process_log(first));
-  BOOST_CHECK_MESSAGE(Eventually([&] { return holder() == second; }, kLong), holder());
+  CHECK_WAITED(Eventually([&] { return holder() == second; }, kLong), holder());
 
   w.MarkAvailable("west", "web");
-  BOOST_CHECK_MESSAGE(Eventually([&] { return Phase(w.Audits()[0]) == "Completed"; }, kLong),
+  CHECK_WAITED(Eventually([&] { return Phase(w.Audits()[0]) == "Completed"; }, kLong),
                       w.Audits().dump() + process_log(second));
   // One audit, one copy, never re-applied by the new leader.
   BOOST_CHECK_EQUAL(w.Audits().size(), 1u);
@@ -528,7 +565,7 @@ BOOST_AUTO_TEST_CASE(a_new_leader_completes_the_audit_of_a_failover_in_progress_
   ::kill(standby, SIGTERM);
   BOOST_REQUIRE(::waitpid(standby, &status, 0) == standby);
   BOOST_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  BOOST_CHECK_MESSAGE(Eventually([&] { return holder().empty(); }, kLong), "the Lease is released on SIGTERM");
+  CHECK_WAITED(Eventually([&] { return holder().empty(); }, kLong), "the Lease is released on SIGTERM");
 }
 
 BOOST_AUTO_TEST_CASE(a_failover_whose_apply_is_refused_keeps_the_workload_where_it_was_and_is_tried_again) {
@@ -559,13 +596,13 @@ BOOST_AUTO_TEST_CASE(a_failover_whose_apply_is_refused_keeps_the_workload_where_
   w.Secret("west", reader_kubeconfig);
   RegisterAll(w);
   auto op = w.StartOperator();
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return AllReady(w); }, kLong), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return AllReady(w); }, kLong), w.Log());
   w.Apply(PolicyYaml("Manual"));
   BOOST_REQUIRE(Eventually([&] { return Condition(w.Policy("web"), "Ready") == "True"; }));
 
   const auto partitioned_at = std::chrono::steady_clock::now();
   w.emulator->server("east").Partition();
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return !w.Audits().empty(); }, kLong), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return !w.Audits().empty(); }, kLong), w.Log());
   const Json first = w.Audits()[0];
   BOOST_CHECK_EQUAL(first["spec"]["to"], "west");
   BOOST_CHECK_EQUAL(first["spec"]["workloads"][0]["action"], "Failed");
@@ -576,7 +613,7 @@ BOOST_AUTO_TEST_CASE(a_failover_whose_apply_is_refused_keeps_the_workload_where_
   // The workload has not moved: the policy still names east, and it is
   // tried again, with backoff (1 s, 2 s, 4 s ... after the first try), not
   // on every event.
-  BOOST_CHECK_MESSAGE(Eventually([&] { return w.Audits().size() >= 2; }, kLong),
+  CHECK_WAITED(Eventually([&] { return w.Audits().size() >= 2; }, kLong),
                       "no second try: " + w.Audits().dump() + "\n" + w.Log());
   std::this_thread::sleep_for(3s);
   const Json policy = w.Policy("web");
@@ -602,9 +639,9 @@ BOOST_AUTO_TEST_CASE(a_failover_whose_apply_is_refused_keeps_the_workload_where_
            {"subjects", {{{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "User"}, {"name", "reader"}}}}}
           .dump());
   BOOST_REQUIRE_MESSAGE(granted.ok(), granted.status().ToString());
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return w.Served("west", "web") != nullptr; }, kLong), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return w.Served("west", "web") != nullptr; }, kLong), w.Log());
   w.MarkAvailable("west", "web");
-  BOOST_CHECK_MESSAGE(Eventually([&] {
+  CHECK_WAITED(Eventually([&] {
                         for (const auto& a : w.Audits()) {
                           if (Phase(a) == "Completed") return true;
                         }
@@ -625,7 +662,7 @@ BOOST_AUTO_TEST_CASE(a_member_whose_kubeconfig_skips_tls_verification_says_so_in
   w.Secret("north", kubeconfig);
   RegisterAll(w);
   auto op = w.StartOperator();
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return AllReady(w); }, kLong), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return AllReady(w); }, kLong), w.Log());
   BOOST_CHECK(Eventually([&] { return Condition(w.Member("north"), "TLSVerified", "reason") == "InsecureSkipTLSVerify"; }));
   BOOST_CHECK_EQUAL(Condition(w.Member("north"), "TLSVerified"), "False");
   BOOST_CHECK(Condition(w.Member("north"), "TLSVerified", "message").find("is not checked") != std::string::npos);

@@ -163,8 +163,8 @@ BOOST_AUTO_TEST_CASE(every_subcommand_answers_with_exact_tables_json_yaml_and_ex
   RegisterAll(w);
   auto op = StartServing(w, "127.0.0.1:0");
   const int port = op->api_port();
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return AllReady(w); }), w.Log());
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return Folded(op->store().Current()) == Served(w); }), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return AllReady(w); }), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return Folded(op->store().Current()) == Served(w); }), w.Log());
   w.Apply(PolicyYaml("Manual"));
   BOOST_REQUIRE(Eventually([&] { return Condition(w.Policy("web"), "Ready") == "True"; }));
 
@@ -316,7 +316,7 @@ BOOST_AUTO_TEST_CASE(every_subcommand_answers_with_exact_tables_json_yaml_and_ex
   BOOST_REQUIRE(patched.ok());
   w.Deploy("north", "late", 1);
   BOOST_REQUIRE(w.members["north"]->Delete("/apis/apps/v1/namespaces/shop/deployments/gone").ok());
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return Folded(op->store().Current()) == Served(w); }), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return Folded(op->store().Current()) == Served(w); }), w.Log());
   const std::string sb = std::to_string(op->store().Current().seq());
   const std::string head = "from seq " + sa + " (YYYY-MM-DDThh:mm:ss.uuuuuuZ) to seq " + sb +
                            " (YYYY-MM-DDThh:mm:ss.uuuuuuZ): ";
@@ -362,9 +362,9 @@ BOOST_AUTO_TEST_CASE(every_subcommand_answers_with_exact_tables_json_yaml_and_ex
     BOOST_CHECK_EQUAL(r.err, "No resources found in shop namespace.\n");
   }
   w.emulator->server("east").Partition();
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return w.Served("west", "web") != nullptr; }), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return w.Served("west", "web") != nullptr; }), w.Log());
   w.MarkAvailable("west", "web");
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return w.Audits().size() == 1 && Phase(w.Audits()[0]) == "Completed"; }),
+  REQUIRE_WAITED(Eventually([&] { return w.Audits().size() == 1 && Phase(w.Audits()[0]) == "Completed"; }),
                         w.Log());
   const Json audit = w.Audits()[0];
   const std::string name = audit["metadata"]["name"];
@@ -480,8 +480,8 @@ BOOST_AUTO_TEST_CASE(through_the_service_proxy_the_users_token_reaches_kubefold_
   // accepts and `get services/proxy` on kubefold (request_auth.h).
   auto op = StartServing(w, ip + ":0");
   const std::string port = std::to_string(op->api_port());
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return AllReady(w); }), w.Log());
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return Folded(op->store().Current()) == Served(w); }), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return AllReady(w); }), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return Folded(op->store().Current()) == Served(w); }), w.Log());
 
   // kubefold's Service, its pod and Endpoints, as a Deployment would have them.
   w.Apply("apiVersion: v1\nkind: Service\nmetadata:\n  name: kubefold\n  namespace: kubefold-system\nspec:\n"

@@ -171,7 +171,7 @@ BOOST_AUTO_TEST_CASE(five_members_faults_restarts_and_handoffs_keep_every_invari
   for (auto& r : replicas) start(r);
   // Ten watches per replica per member start at once: under a sanitizer on
   // a loaded machine this takes minutes (the wait ends when they are up).
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return AllReady(w); }, 300s), w.Log());
+  REQUIRE_WAITED(Eventually([&] { return AllReady(w); }, 300s), w.Log());
 
   // Continuous invariants.
   auto check = [&] {
@@ -321,7 +321,7 @@ BOOST_AUTO_TEST_CASE(five_members_faults_restarts_and_handoffs_keep_every_invari
     }, 300s);
     BOOST_CHECK_MESSAGE(converged, r.id + " does not hold what the members serve\n" + w.Log());
   }
-  BOOST_CHECK_MESSAGE(Eventually([&] {
+  CHECK_WAITED(Eventually([&] {
     MarkAllAvailable(w);
     for (const auto& a : w.Audits()) {
       const std::string phase = Phase(a);

@@ -28,6 +28,7 @@
 #include <string>
 #include <thread>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -99,6 +100,11 @@ struct World {
   std::map<std::string, std::unique_ptr<kube::RestClient>> members;
   std::mutex log_mu;
   std::string log;
+  // Run once by the next failover pass, right after it has taken the
+  // snapshot it decides from (the reconciler reads its clock there): a test
+  // holds a pass at that point with it. Guarded by hook_mu.
+  std::mutex hook_mu;
+  std::function<void()> next_pass_hook;
 
   std::vector<std::string> names;  // the member clusters
 
@@ -171,15 +177,17 @@ struct World {
     BOOST_REQUIRE_MESSAGE(r.ok(), r.status().ToString());
   }
   // What a Deployment controller would do: report the rollout done.
-  void MarkAvailable(const std::string& cluster, const std::string& name) {
-    emulator->cluster(cluster).store().Mutate("apps/deployments", "shop", name, [](const emu::ObjectPtr& cur) {
+  // (`available` of them when given, else all.)
+  void MarkAvailable(const std::string& cluster, const std::string& name, int available = -1) {
+    emulator->cluster(cluster).store().Mutate("apps/deployments", "shop", name, [available](const emu::ObjectPtr& cur) {
       if (!cur) return emu::Mutation::None();
       emu::Json next = cur->json;
       const auto replicas = next["spec"].value("replicas", 1);
+      const auto ready = available >= 0 ? available : replicas;
       next["status"] = {{"observedGeneration", next["metadata"].value("generation", 1)},
                         {"replicas", replicas},
-                        {"readyReplicas", replicas},
-                        {"availableReplicas", replicas}};
+                        {"readyReplicas", ready},
+                        {"availableReplicas", ready}};
       return emu::Mutation::Put(next);
     });
   }
@@ -230,6 +238,15 @@ struct World {
     o.registry.watch_inactivity = 10s;
     o.failover.resync = 1s;
     o.failover.audit_deadline = 60s;
+    o.failover.clock = [this] {
+      std::function<void()> hook;
+      {
+        std::lock_guard lock(hook_mu);
+        hook = std::exchange(next_pass_hook, nullptr);
+      }
+      if (hook) hook();
+      return std::chrono::system_clock::now();
+    };
     o.log = [this, identity](std::string_view m) {
       std::lock_guard lock(log_mu);
       log += identity + ": " + std::string(m) + "\n";

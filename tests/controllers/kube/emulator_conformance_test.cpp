@@ -203,7 +203,7 @@ BOOST_AUTO_TEST_CASE(list_then_watch_delivers_every_change_when_chunks_are_split
   BOOST_REQUIRE(Eventually([&] { return r.cache().synced() >= 1; }));
   for (int i = 0; i < 30; i += 3) f.ScaleDeployment("d" + std::to_string(i), 5);
   for (int i = 1; i < 30; i += 5) f.DeleteDeployment("d" + std::to_string(i));
-  BOOST_CHECK_MESSAGE(Eventually([&] { return Converged(f, r); }), r.Log());
+  CHECK_WAITED(Eventually([&] { return Converged(f, r); }), r.Log());
   BOOST_CHECK_EQUAL(r.reflector().stats().lists, 1u);
   BOOST_CHECK_EQUAL(r.cache().objects().size(), 24u);
 }
@@ -215,7 +215,7 @@ BOOST_AUTO_TEST_CASE(an_expired_continue_token_falls_back_to_one_full_list) {
   ReflectorOptions options = DeploymentsIn("default");
   options.page_size = 3;
   RunningReflector r(f.client, options);
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return r.cache().synced() >= 1; }), r.Log());
+  REQUIRE_WAITED(Eventually([&] { return r.cache().synced() >= 1; }), r.Log());
   // Page 1, page 2 refused with 410, then one unpaginated list: three LISTs.
   BOOST_CHECK_EQUAL(f.cluster().lists(), 3u);
   BOOST_CHECK_EQUAL(r.reflector().stats().lists, 1u);
@@ -237,7 +237,7 @@ BOOST_AUTO_TEST_CASE(a_410_mid_stream_relists_and_replaces_the_cache) {
   f.cluster().Compact();
   f.cluster().SetStallWatches(false);
   f.cluster().DropWatches(/*reset=*/false);
-  BOOST_CHECK_MESSAGE(Eventually([&] { return Converged(f, r); }), r.Log());
+  CHECK_WAITED(Eventually([&] { return Converged(f, r); }), r.Log());
   const auto stats = r.reflector().stats();
   BOOST_CHECK_GE(stats.expired, 1u);
   BOOST_CHECK_GE(stats.lists, 2u);
@@ -258,7 +258,7 @@ BOOST_AUTO_TEST_CASE(a_clean_end_of_stream_rewatches_without_relisting) {
     BOOST_REQUIRE(Eventually([&] { return r.reflector().stats().watches > watches; }));
     f.ScaleDeployment("a", round + 2);
   }
-  BOOST_CHECK_MESSAGE(Eventually([&] { return Converged(f, r); }), r.Log());
+  CHECK_WAITED(Eventually([&] { return Converged(f, r); }), r.Log());
   BOOST_CHECK_EQUAL(r.reflector().stats().lists, 1u);
   BOOST_CHECK_EQUAL(r.reflector().stats().expired, 0u);
 }
@@ -271,7 +271,7 @@ BOOST_AUTO_TEST_CASE(a_reset_connection_is_recovered_from) {
   BOOST_REQUIRE(Eventually([&] { return f.cluster().open_watches() == 1; }));
   f.cluster().DropWatches(/*reset=*/true);
   f.CreateDeployment("b");
-  BOOST_CHECK_MESSAGE(Eventually([&] { return Converged(f, r); }), r.Log());
+  CHECK_WAITED(Eventually([&] { return Converged(f, r); }), r.Log());
 }
 
 BOOST_AUTO_TEST_CASE(the_server_watch_timeout_ends_the_stream_and_the_client_resumes) {
@@ -282,7 +282,7 @@ BOOST_AUTO_TEST_CASE(the_server_watch_timeout_ends_the_stream_and_the_client_res
   RunningReflector r(f.client, options);
   BOOST_REQUIRE(Eventually([&] { return r.reflector().stats().watches >= 3; }, 15s));
   f.ScaleDeployment("a", 3);
-  BOOST_CHECK_MESSAGE(Eventually([&] { return Converged(f, r); }), r.Log());
+  CHECK_WAITED(Eventually([&] { return Converged(f, r); }), r.Log());
   BOOST_CHECK_EQUAL(r.reflector().stats().lists, 1u);
 }
 
@@ -298,7 +298,7 @@ BOOST_AUTO_TEST_CASE(a_silently_dead_watch_is_noticed_by_the_inactivity_deadline
   f.ScaleDeployment("a", 4);  // not delivered while stalled
   BOOST_REQUIRE(Eventually([&] { return r.reflector().stats().watches > watches; }, 10s));
   f.cluster().SetStallWatches(false);
-  BOOST_CHECK_MESSAGE(Eventually([&] { return Converged(f, r); }), r.Log());
+  CHECK_WAITED(Eventually([&] { return Converged(f, r); }), r.Log());
 }
 
 BOOST_AUTO_TEST_CASE(a_429_storm_is_ridden_out_with_retry_after) {
@@ -310,7 +310,7 @@ BOOST_AUTO_TEST_CASE(a_429_storm_is_ridden_out_with_retry_after) {
   storm.retry_after_s = 0;
   f.cluster().FailNext(storm);
   RunningReflector r(f.client, DeploymentsIn("default"));
-  BOOST_CHECK_MESSAGE(Eventually([&] { return r.cache().synced() >= 1 && Converged(f, r); }), r.Log());
+  CHECK_WAITED(Eventually([&] { return r.cache().synced() >= 1 && Converged(f, r); }), r.Log());
   // The REST client retries a 429 with Retry-After itself, up to 3 times.
   storm.count = 2;
   f.cluster().FailNext(storm);
@@ -332,7 +332,7 @@ BOOST_AUTO_TEST_CASE(streaming_lists_are_used_when_served_and_a_422_falls_back_t
     RunningReflector r(f.client, options);
     BOOST_REQUIRE(Eventually([&] { return r.cache().synced() >= 1; }));
     f.CreateDeployment("b");
-    BOOST_CHECK_MESSAGE(Eventually([&] { return Converged(f, r); }), r.Log());
+    CHECK_WAITED(Eventually([&] { return Converged(f, r); }), r.Log());
     BOOST_CHECK_EQUAL(f.cluster().lists(), 0u);  // the state came over the watch: no LIST request
     BOOST_CHECK_EQUAL(r.reflector().stats().lists, 1u);
   }
@@ -344,9 +344,9 @@ BOOST_AUTO_TEST_CASE(streaming_lists_are_used_when_served_and_a_422_falls_back_t
     ReflectorOptions options = DeploymentsIn("default");
     options.streaming_list = true;
     RunningReflector r(f.client, options);
-    BOOST_REQUIRE_MESSAGE(Eventually([&] { return r.cache().synced() >= 1; }), r.Log());
+    REQUIRE_WAITED(Eventually([&] { return r.cache().synced() >= 1; }), r.Log());
     BOOST_CHECK_EQUAL(f.cluster().lists(), 1u);  // the 422, then LIST + WATCH
-    BOOST_CHECK_MESSAGE(Eventually([&] { return Converged(f, r); }), r.Log());
+    CHECK_WAITED(Eventually([&] { return Converged(f, r); }), r.Log());
   }
 }
 
@@ -363,9 +363,9 @@ BOOST_AUTO_TEST_CASE(a_partition_is_survived_and_changes_made_meanwhile_arrive) 
   });
   // The partition lasts until the client has failed against it (under a sanitizer the client can take
   // longer than any fixed pause to notice), then heals.
-  BOOST_CHECK_MESSAGE(Eventually([&] { return r.reflector().stats().errors >= 1u; }), r.Log());
+  CHECK_WAITED(Eventually([&] { return r.reflector().stats().errors >= 1u; }), r.Log());
   f.emulator->server("c1").Heal();
-  BOOST_CHECK_MESSAGE(Eventually([&] { return Converged(f, r); }), r.Log());
+  CHECK_WAITED(Eventually([&] { return Converged(f, r); }), r.Log());
 }
 
 BOOST_AUTO_TEST_CASE(a_certificate_for_another_name_is_refused) {
@@ -492,7 +492,7 @@ BOOST_AUTO_TEST_CASE(a_rotated_token_file_is_re_read_after_a_401) {
   f.emulator->RotateToken("c1");
   f.cluster().DropWatches(/*reset=*/false);
   f.CreateDeployment("after-rotation");
-  BOOST_CHECK_MESSAGE(Eventually([&] { return r.cache().objects().count("after-rotation") == 1; }), r.Log());
+  CHECK_WAITED(Eventually([&] { return r.cache().objects().count("after-rotation") == 1; }), r.Log());
 }
 
 BOOST_AUTO_TEST_CASE(reflectors_converge_under_random_faults_while_a_writer_runs) {
@@ -544,7 +544,7 @@ BOOST_AUTO_TEST_CASE(reflectors_converge_under_random_faults_while_a_writer_runs
   f.cluster().FailNext({});
   f.cluster().SetSplitChunks(false);
   for (auto& r : reflectors) {
-    BOOST_CHECK_MESSAGE(Eventually([&] { return Converged(f, *r); }, 30s), r->Log());
+    CHECK_WAITED(Eventually([&] { return Converged(f, *r); }, 30s), r->Log());
   }
 }
 
@@ -565,7 +565,7 @@ BOOST_AUTO_TEST_CASE(bookmarks_move_the_resume_point_without_events) {
     });
   }
   const std::string now = std::to_string(f.cluster().store().CurrentRv());
-  BOOST_CHECK_MESSAGE(Eventually([&] { return r.reflector().resume_version() == now; }, 5s),
+  CHECK_WAITED(Eventually([&] { return r.reflector().resume_version() == now; }, 5s),
                       "resume " << r.reflector().resume_version() << " want " << now << "\n" << r.Log());
   BOOST_CHECK_NE(before, now);
   BOOST_CHECK_GE(r.reflector().stats().bookmarks, 1u);

@@ -250,7 +250,7 @@ BOOST_AUTO_TEST_CASE(an_in_stream_410_gone_from_an_old_server_relists_and_replac
   f.cluster().Compact();
   f.cluster().SetStallWatches(false);
 
-  BOOST_REQUIRE_MESSAGE(Eventually([&] { return sink.replaces() == 2 && sink.synced() == 2; }, 10s), Log());
+  REQUIRE_WAITED(Eventually([&] { return sink.replaces() == 2 && sink.synced() == 2; }, 10s), Log());
   const auto stats = reflector.stats();
   BOOST_CHECK_EQUAL(stats.expired, 1u);
   BOOST_CHECK_EQUAL(stats.lists, 2u);
@@ -264,7 +264,7 @@ BOOST_AUTO_TEST_CASE(an_in_stream_410_gone_from_an_old_server_relists_and_replac
   BOOST_CHECK_MESSAGE(Log().find("HTTP 410 Gone: too old resource version: ") != std::string::npos, Log());
   // The new watch resumes from the relist's snapshot.
   const std::string snapshot = std::to_string(f.cluster().store().CurrentRv());
-  BOOST_CHECK_MESSAGE(Eventually([&] { return reflector.resume_version() == snapshot; }, 5s),
+  CHECK_WAITED(Eventually([&] { return reflector.resume_version() == snapshot; }, 5s),
                       "resume " << reflector.resume_version() << " want " << snapshot);
 }
 

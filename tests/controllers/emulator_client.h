@@ -20,15 +20,15 @@
 // their predicate (GCC evaluates the arguments in that order), so a message
 // describing the world after a wait would describe it as it was before.
 // These wait first, then describe: REQUIRE_WAITED(Eventually(...), message).
-#define REQUIRE_WAITED(waited, message)       \
-  do {                                        \
-    const bool kubefold_waited_ = (waited);   \
+#define REQUIRE_WAITED(waited, message)               \
+  do {                                                \
+    const bool kubefold_waited_ = (waited);           \
     BOOST_REQUIRE_MESSAGE(kubefold_waited_, message); \
   } while (false)
-#define CHECK_WAITED(waited, message)         \
-  do {                                        \
-    const bool kubefold_waited_ = (waited);   \
-    BOOST_CHECK_MESSAGE(kubefold_waited_, message); \
+#define CHECK_WAITED(waited, message)                 \
+  do {                                                \
+    const bool kubefold_waited_ = (waited);           \
+    BOOST_CHECK_MESSAGE(kubefold_waited_, message);   \
   } while (false)
 
 namespace kubefold::testing {

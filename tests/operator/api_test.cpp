@@ -67,7 +67,7 @@ BOOST_AUTO_TEST_CASE(the_query_api_answers_clusters_snapshots_as_of_views_and_di
   const int port = op->api_port();
   BOOST_REQUIRE(port > 0);
   REQUIRE_WAITED(Eventually([&] { return AllReady(w) && Folded(op->store().Current()) == Served(w); }),
-                        w.Log());
+                 w.Log());
 
   // /version
   const Json version = Call(port, "/version").json();
@@ -276,7 +276,7 @@ BOOST_AUTO_TEST_CASE(retention_gives_410_whatif_predicts_and_an_audit_diff_shows
   REQUIRE_WAITED(Eventually([&] { return AllReady(w); }), w.Log());
   w.Apply(PolicyYaml("Manual"));
   REQUIRE_WAITED(Eventually([&] { return FirstWorkload(w.Policy("web"), "activeCluster") == "east"; }),
-                        w.Log());
+                 w.Log());
 
   // Snapshot 1 is long gone from a 3-deep history.
   for (int replicas = 3; replicas < 6; ++replicas) {
@@ -324,10 +324,10 @@ BOOST_AUTO_TEST_CASE(retention_gives_410_whatif_predicts_and_an_audit_diff_shows
   REQUIRE_WAITED(Eventually([&] { return w.Served("west", "web") != nullptr; }), w.Log());
   w.MarkAvailable("west", "web");
   REQUIRE_WAITED(Eventually([&] {
-                          const Json a = w.Audits();
-                          return a.size() == 1 && Phase(a[0]) == "Completed";
-                        }),
-                        w.Audits().dump() + w.Log());
+                   const Json a = w.Audits();
+                   return a.size() == 1 && Phase(a[0]) == "Completed";
+                 }),
+                 w.Audits().dump() + w.Log());
   const Json audit = w.Audits()[0];
   const std::string name = audit["metadata"]["name"];
   const Reply r = Call(port, "/api/v1/audits/shop/" + name + "/diff");
@@ -569,7 +569,7 @@ subjects:
   // the binding goes, and loses it after.
   w.Kubectl("-n kubefold-system delete rolebinding kubefold-query-bob");
   CHECK_WAITED(Eventually([&] { return Call(api, "/api/v1/clusters", "GET", bearer(bob)).code == 403; }, 30s),
-                      "bob's access ends once the cached answer expires");
+               "bob's access ends once the cached answer expires");
 
   // /metrics: a plain-text 401/403, 200 for the monitoring group.
   BOOST_CHECK_EQUAL(Call(metrics, "/metrics").code, 401);

@@ -38,10 +38,10 @@ BOOST_AUTO_TEST_CASE(a_restart_restores_history_pins_and_audit_diffs) {
   REQUIRE_WAITED(Eventually([&] { return AllReady(w); }), w.Log());
   w.Apply(PolicyYaml("Manual"));
   REQUIRE_WAITED(Eventually([&] { return FirstWorkload(w.Policy("web"), "activeCluster") == "east"; }),
-                        w.Log());
+                 w.Log());
   w.emulator->server("east").Partition();
   REQUIRE_WAITED(Eventually([&] { return w.Audits().size() == 1 && w.Served("west", "web") != nullptr; }),
-                        w.Log());
+                 w.Log());
   w.MarkAvailable("west", "web");
   REQUIRE_WAITED(Eventually([&] { return Phase(w.Audits()[0]) == "Completed"; }), w.Audits().dump() + w.Log());
   const std::string name = AuditName(w);
@@ -51,10 +51,10 @@ BOOST_AUTO_TEST_CASE(a_restart_restores_history_pins_and_audit_diffs) {
   // lag the host by a watch event.
   Reply diff;
   REQUIRE_WAITED(Eventually([&] {
-                          diff = Call(op->api_port(), "/api/v1/audits/shop/" + name + "/diff");
-                          return diff.code == 200 && diff.json()["audit"].value("phase", "") == "Completed";
-                        }),
-                        diff.body);
+                   diff = Call(op->api_port(), "/api/v1/audits/shop/" + name + "/diff");
+                   return diff.code == 200 && diff.json()["audit"].value("phase", "") == "Completed";
+                 }),
+                 diff.body);
   BOOST_REQUIRE(diff.body.find("\"web\"") != std::string::npos);
   const Reply list = Call(op->api_port(), "/api/v1/snapshots?limit=1");
   BOOST_REQUIRE_EQUAL(list.code, 200);
@@ -88,7 +88,7 @@ BOOST_AUTO_TEST_CASE(a_restart_restores_history_pins_and_audit_diffs) {
     return w.log;
   };
   REQUIRE_WAITED(Eventually([&] { return full_log().find("history: released 2 restored pins; audits pin 2 snapshots") != std::string::npos; }),
-                        w.Log());
+                 w.Log());
   const Reply diff2 = Call(again->api_port(), "/api/v1/audits/shop/" + name + "/diff");
   BOOST_CHECK_EQUAL(diff2.code, 200);
   BOOST_CHECK_EQUAL(diff2.body, diff.body);
@@ -100,7 +100,7 @@ BOOST_AUTO_TEST_CASE(a_restart_restores_history_pins_and_audit_diffs) {
   w.emulator->server("east").Heal();
   w.Deploy("north", "late", 1, "batch");
   REQUIRE_WAITED(Eventually([&] { return AllReady(w) && Folded(again->store().Current()) == Served(w); }),
-                        w.Log());
+                 w.Log());
   const state::VersionVector now = again->store().Current().vector();
   BOOST_CHECK(before_restart <= now);
   BOOST_CHECK_GT(now.Get("north"), before_restart.Get("north"));
@@ -136,7 +136,7 @@ BOOST_AUTO_TEST_CASE(no_failover_is_decided_from_the_restored_view_of_health) {
 
   auto again = Start(w, Durable(w));
   REQUIRE_WAITED(Eventually([&] { return AllReady(w) && Condition(w.Policy("web"), "Ready") == "True"; }),
-                        w.Log());
+                 w.Log());
   std::this_thread::sleep_for(3s);  // a failover would have been decided by now
   BOOST_CHECK_MESSAGE(w.Audits().empty(), "failed over from the restored snapshot " + std::to_string(restored_seq) +
                                               ": " + w.Audits().dump());

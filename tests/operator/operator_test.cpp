@@ -64,13 +64,13 @@ BOOST_AUTO_TEST_CASE(members_registered_with_kubectl_are_folded_and_match_what_t
 
   // Status: the vector component and workload count as the store has them.
   CHECK_WAITED(Eventually([&] {
-                        const Json mc = w.Member("east");
-                        const auto s = op->store().Current();
-                        return mc["status"].value("vectorComponent", uint64_t{0}) == s.vector().Get("east") &&
-                               mc["status"].value("workloadCount", 0) == 2 && mc["status"].contains("lastProbeTime") &&
-                               mc["status"].value("observedGeneration", 0) == 1;
-                      }, kLong),
-                      w.Member("east").dump());
+                 const Json mc = w.Member("east");
+                 const auto s = op->store().Current();
+                 return mc["status"].value("vectorComponent", uint64_t{0}) == s.vector().Get("east") &&
+                        mc["status"].value("workloadCount", 0) == 2 && mc["status"].contains("lastProbeTime") &&
+                        mc["status"].value("observedGeneration", 0) == 1;
+               }, kLong),
+               w.Member("east").dump());
   // Each cluster's health is in the snapshot too.
   const auto s = op->store().Current();
   const state::Record* h = s.Get("west", ctl::kHealthNamespace, {ctl::kHealthGroup, ctl::kHealthKind, ctl::kHealthName});
@@ -100,8 +100,8 @@ BOOST_AUTO_TEST_CASE(new_credentials_in_the_secret_restart_the_cluster_without_c
   w.members["east"] = kubefold::testing::ClientFor(kubefold::testing::EmulatorConfig(*w.emulator, "east"));
   w.Secret("east", w.emulator->Kubeconfig("east"));
   REQUIRE_WAITED(Eventually([&] { return w.Log().find("member cluster east: settings changed; restarting") !=
-                                                std::string::npos; }),
-                        w.Log());
+                                         std::string::npos; }),
+                 w.Log());
   w.Deploy("east", "after-restart", 1);  // only a working client sees this
   CHECK_WAITED(Eventually([&] { return Folded(op->store().Current()) == Served(w); }), w.Log());
   BOOST_CHECK(Eventually([&] { return Condition(w.Member("east"), "Ready") == "True"; }));
@@ -166,12 +166,12 @@ BOOST_AUTO_TEST_CASE(a_partition_fails_over_once_with_an_exact_audit_and_manual_
   REQUIRE_WAITED(Eventually([&] { return AllReady(w); }, kLong), w.Log());
   w.Apply(PolicyYaml("Manual"));
   REQUIRE_WAITED(Eventually([&] {
-                          const Json p = w.Policy("web");
-                          return Condition(p, "Ready") == "True" && p["status"].contains("workloads") &&
-                                 p["status"]["workloads"].size() == 1 &&
-                                 FirstWorkload(p, "activeCluster") == "east";
-                        }),
-                        w.Policy("web").dump() + w.Log());
+                   const Json p = w.Policy("web");
+                   return Condition(p, "Ready") == "True" && p["status"].contains("workloads") &&
+                          p["status"]["workloads"].size() == 1 &&
+                          FirstWorkload(p, "activeCluster") == "east";
+                 }),
+                 w.Policy("web").dump() + w.Log());
   BOOST_CHECK(w.Audits().empty());
 
   w.emulator->server("east").Partition();
@@ -247,7 +247,7 @@ BOOST_AUTO_TEST_CASE(a_partition_fails_over_once_with_an_exact_audit_and_manual_
   REQUIRE_WAITED(Eventually([&] { return hold->entered.load(); }, 10s), w.Log());
   w.MarkAvailable("west", "web");
   REQUIRE_WAITED(Eventually([&] { return Phase(w.Audits()[0]) == "Completed"; }, kLong),
-                        w.Audits().dump() + w.Log());
+                 w.Audits().dump() + w.Log());
   BOOST_CHECK(hold->released_by_publish.load());
   audit = w.Audits()[0];
   const uint64_t after_seq = audit["spec"]["after"]["seq"];
@@ -366,7 +366,7 @@ BOOST_AUTO_TEST_CASE(unavailable_workloads_fail_over_within_the_in_flight_cap) {
     BOOST_CHECK_EQUAL(a["spec"]["to"], "west");
   }
   CHECK_WAITED(Eventually([&] { return Condition(w.Policy("web"), "Degraded", "reason") == "Throttled"; }),
-                      w.Policy("web").dump());
+               w.Policy("web").dump());
   std::this_thread::sleep_for(2s);
   BOOST_CHECK_EQUAL(moved().size(), 2u);  // still capped
   const std::set<std::string> first_moved = moved();
@@ -406,10 +406,10 @@ BOOST_AUTO_TEST_CASE(the_next_cluster_in_order_is_used_and_with_none_left_nothin
   // fails, and with nowhere left there is a condition and an Event, no action.
   w.emulator->server("north").Partition();
   CHECK_WAITED(Eventually([&] { return Phase(w.Audits()[0]) == "Failed"; }, kLong),
-                      w.Audits().dump());
+               w.Audits().dump());
   BOOST_CHECK_EQUAL(Condition(w.Audits()[0], "Completed", "reason"), "TargetUnhealthy");
   REQUIRE_WAITED(Eventually([&] { return Condition(w.Policy("web"), "Degraded") == "True"; }, kLong),
-                        w.Policy("web").dump() + w.Log());
+                 w.Policy("web").dump() + w.Log());
   BOOST_CHECK_EQUAL(Condition(w.Policy("web"), "Degraded", "reason"), "NoHealthyCluster");
   BOOST_CHECK(Eventually([&] {
     const Json events = w.HostGet("/api/v1/namespaces/shop/events");
@@ -439,11 +439,11 @@ BOOST_AUTO_TEST_CASE(bad_secrets_unknown_clusters_and_overlapping_policies_are_r
   REQUIRE_WAITED(Eventually([&] { return AllReady(w); }, kLong), w.Log());
   auto expect = [&](const std::string& name, const std::string& reason, const std::string& words) {
     CHECK_WAITED(Eventually([&] {
-                          const Json mc = w.Member(name);
-                          return Condition(mc, "Watching") == "False" && Condition(mc, "Watching", "reason") == reason &&
-                                 Condition(mc, "Watching", "message").find(words) != std::string::npos;
-                        }),
-                        name + ": " + w.Member(name).dump());
+                   const Json mc = w.Member(name);
+                   return Condition(mc, "Watching") == "False" && Condition(mc, "Watching", "reason") == reason &&
+                          Condition(mc, "Watching", "message").find(words) != std::string::npos;
+                 }),
+                 name + ": " + w.Member(name).dump());
   };
   expect("ghost", "SecretNotFound", "spec.kubeconfigSecretRef: Secret kubefold-system/no-such-secret does not exist");
   expect("nokey", "SecretKeyMissing", "has no key \"kubeconfig\" (it has: other)");
@@ -463,29 +463,29 @@ BOOST_AUTO_TEST_CASE(bad_secrets_unknown_clusters_and_overlapping_policies_are_r
   w.Apply("apiVersion: v1\nkind: Secret\nmetadata:\n  name: nokey\n  namespace: kubefold-system\ndata:\n  kubeconfig: " +
           kube::internal::Base64Encode(w.emulator->Kubeconfig("north")) + "\n");
   CHECK_WAITED(Eventually([&] { return Condition(w.Member("nokey"), "Ready") == "True"; }, kLong),
-                      w.Member("nokey").dump());
+               w.Member("nokey").dump());
 
   // A policy naming an unknown cluster; a second policy over the same workload.
   std::string unknown = PolicyYaml();
   unknown.replace(unknown.find("[east, west, north]"), 19, "[east, nowhere]");
   w.Apply(unknown);
   CHECK_WAITED(Eventually([&] {
-                        const Json p = w.Policy("web");
-                        return Condition(p, "Ready") == "False" && Condition(p, "Ready", "reason") == "UnknownCluster" &&
-                               Condition(p, "Ready", "message").find("spec.clusters[1]: no MemberCluster named \"nowhere\"") !=
-                                   std::string::npos;
-                      }),
-                      w.Policy("web").dump());
+                 const Json p = w.Policy("web");
+                 return Condition(p, "Ready") == "False" && Condition(p, "Ready", "reason") == "UnknownCluster" &&
+                        Condition(p, "Ready", "message").find("spec.clusters[1]: no MemberCluster named \"nowhere\"") !=
+                            std::string::npos;
+               }),
+               w.Policy("web").dump());
   std::this_thread::sleep_for(1100ms);  // a younger creationTimestamp
   std::string second = PolicyYaml();
   second.replace(second.find("name: web"), 9, "name: web-too");
   w.Apply(second);
   CHECK_WAITED(Eventually([&] {
-                        const Json p = w.Policy("web-too");
-                        return Condition(p, "Conflict") == "True" &&
-                               Condition(p, "Conflict", "message").find("older policy web") != std::string::npos;
-                      }),
-                      w.Policy("web-too").dump());
+                 const Json p = w.Policy("web-too");
+                 return Condition(p, "Conflict") == "True" &&
+                        Condition(p, "Conflict", "message").find("older policy web") != std::string::npos;
+               }),
+               w.Policy("web-too").dump());
   BOOST_CHECK(Eventually([&] { return Condition(w.Policy("web"), "Conflict") == "False"; }));
 }
 
@@ -551,7 +551,7 @@ BOOST_AUTO_TEST_CASE(a_new_leader_completes_the_audit_of_a_failover_in_progress_
 
   w.MarkAvailable("west", "web");
   CHECK_WAITED(Eventually([&] { return Phase(w.Audits()[0]) == "Completed"; }, kLong),
-                      w.Audits().dump() + process_log(second));
+               w.Audits().dump() + process_log(second));
   // One audit, one copy, never re-applied by the new leader.
   BOOST_CHECK_EQUAL(w.Audits().size(), 1u);
   const auto now_copy = w.Served("west", "web");
@@ -614,7 +614,7 @@ BOOST_AUTO_TEST_CASE(a_failover_whose_apply_is_refused_keeps_the_workload_where_
   // tried again, with backoff (1 s, 2 s, 4 s ... after the first try), not
   // on every event.
   CHECK_WAITED(Eventually([&] { return w.Audits().size() >= 2; }, kLong),
-                      "no second try: " + w.Audits().dump() + "\n" + w.Log());
+               "no second try: " + w.Audits().dump() + "\n" + w.Log());
   std::this_thread::sleep_for(3s);
   const Json policy = w.Policy("web");
   BOOST_REQUIRE_EQUAL(policy["status"]["workloads"].size(), 1u);
@@ -642,12 +642,12 @@ BOOST_AUTO_TEST_CASE(a_failover_whose_apply_is_refused_keeps_the_workload_where_
   REQUIRE_WAITED(Eventually([&] { return w.Served("west", "web") != nullptr; }, kLong), w.Log());
   w.MarkAvailable("west", "web");
   CHECK_WAITED(Eventually([&] {
-                        for (const auto& a : w.Audits()) {
-                          if (Phase(a) == "Completed") return true;
-                        }
-                        return false;
-                      }, kLong),
-                      w.Audits().dump());
+                 for (const auto& a : w.Audits()) {
+                   if (Phase(a) == "Completed") return true;
+                 }
+                 return false;
+               }, kLong),
+               w.Audits().dump());
   BOOST_CHECK(Eventually([&] { return w.Policy("web")["status"]["workloads"][0]["activeCluster"] == "west"; }));
 }
 

@@ -365,7 +365,7 @@ BOOST_AUTO_TEST_CASE(every_subcommand_answers_with_exact_tables_json_yaml_and_ex
   REQUIRE_WAITED(Eventually([&] { return w.Served("west", "web") != nullptr; }), w.Log());
   w.MarkAvailable("west", "web");
   REQUIRE_WAITED(Eventually([&] { return w.Audits().size() == 1 && Phase(w.Audits()[0]) == "Completed"; }),
-                        w.Log());
+                 w.Log());
   const Json audit = w.Audits()[0];
   const std::string name = audit["metadata"]["name"];
   const std::string before = audit["spec"]["before"]["seq"].dump(), after = audit["spec"]["after"]["seq"].dump();

@@ -566,7 +566,7 @@ BOOST_AUTO_TEST_CASE(bookmarks_move_the_resume_point_without_events) {
   }
   const std::string now = std::to_string(f.cluster().store().CurrentRv());
   CHECK_WAITED(Eventually([&] { return r.reflector().resume_version() == now; }, 5s),
-                      "resume " << r.reflector().resume_version() << " want " << now << "\n" << r.Log());
+               "resume " << r.reflector().resume_version() << " want " << now << "\n" << r.Log());
   BOOST_CHECK_NE(before, now);
   BOOST_CHECK_GE(r.reflector().stats().bookmarks, 1u);
   BOOST_CHECK_EQUAL(r.reflector().stats().events, 0u);

@@ -265,7 +265,7 @@ BOOST_AUTO_TEST_CASE(an_in_stream_410_gone_from_an_old_server_relists_and_replac
   // The new watch resumes from the relist's snapshot.
   const std::string snapshot = std::to_string(f.cluster().store().CurrentRv());
   CHECK_WAITED(Eventually([&] { return reflector.resume_version() == snapshot; }, 5s),
-                      "resume " << reflector.resume_version() << " want " << snapshot);
+               "resume " << reflector.resume_version() << " want " << snapshot);
 }
 
 // No retry-on-conflict helper exists in controllers/kube: this is the

@@ -416,12 +416,17 @@ void FailoverReconciler::OnAuditChange(const std::string& key) {
       }
       cursor_.erase(key);
       audit_cache_.erase(key);
+      finished_.erase(key);
     }
     for (uint64_t seq : pins) (void)store_.Unpin(seq);
     return;
   }
   auto a = ParsedAudit(*o);
   if (!a) return;
+  if (!a->InProgress()) {
+    std::lock_guard lock(mu_);
+    finished_.erase(key);
+  }
   AdoptPins(*a);
   if (!a->policy.empty()) queue_.Add(ObjectKey(a->ns, a->policy));
 }
@@ -503,6 +508,13 @@ Status FailoverReconciler::EnsureNamespace(const std::string& cluster, kube::Res
 bool FailoverReconciler::Progress(const Audit& audit, const state::Snapshot& s, SysTime now,
                                   const std::string& target_failed, bool* completed) {
   if (!audit.InProgress()) return false;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = finished_.find(audit.key); it != finished_.end()) {
+      if (it->second && completed) *completed = true;
+      return false;
+    }
+  }
   const std::string status_path =
       kube::ResourcePath(kGroup, kVersion, "failoveraudits", audit.ns) + "/" + audit.name + "/status";
   const std::string spec_path = kube::ResourcePath(kGroup, kVersion, "failoveraudits", audit.ns) + "/" + audit.name;
@@ -522,6 +534,15 @@ bool FailoverReconciler::Progress(const Audit& audit, const state::Snapshot& s, 
     {
       std::lock_guard lock(mu_);
       ++(ok ? stats_.audits_completed : stats_.audits_failed);
+      finished_[audit.key] = ok;
+    }
+    // The informer may have shown the new phase already (OnAuditChange
+    // erases the entry when it does).
+    if (auto cached = audits_->Get(audit.key)) {
+      if (auto a = ParsedAudit(*cached); a && !a->InProgress()) {
+        std::lock_guard lock(mu_);
+        finished_.erase(audit.key);
+      }
     }
     events_.Record(ref, ok ? "Normal" : "Warning", ok ? "FailoverCompleted" : "FailoverFailed", message);
     if (options_.on_finished) {

@@ -251,6 +251,10 @@ class FailoverReconciler {
   std::map<std::string, std::chrono::system_clock::time_point> unavailable_since_;  // Guarded by mu_
   std::map<std::string, std::vector<uint64_t>> pins_;         // Guarded by mu_: audit key -> pinned seqs
   std::map<std::string, uint64_t> cursor_;                    // Guarded by mu_: audit key -> next seq to check
+  // Guarded by mu_: audits this process finished whose new phase the informer
+  // has not shown yet -> true when Completed. A pass reading the cache
+  // before the status write comes back must not finish them again.
+  std::map<std::string, bool> finished_;
   std::set<std::string> namespaces_;                          // Guarded by mu_: "cluster/ns" known to exist
   std::map<std::string, std::string> last_status_;            // Guarded by mu_: policy key -> status JSON
   std::map<std::string, std::pair<std::string, std::shared_ptr<const Policy>>> policy_cache_;  // Guarded by mu_

@@ -3,6 +3,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "controllers/allocator.h"
 #include "controllers/health.h"
 
 namespace kubefold::controllers {
@@ -118,6 +119,7 @@ bool Folder::AddTo(state::Batch& batch, Pending& p) {
 
 void Folder::Loop() {
   std::vector<Pending> taken;
+  std::size_t relisted_since_release = 0;
   for (;;) {
     {
       std::unique_lock lock(mu_);
@@ -139,11 +141,24 @@ void Folder::Loop() {
     }
     state::Batch batch;
     batch.Reserve(taken.size());
-    for (auto& p : taken) AddTo(batch, p);
+    for (auto& p : taken) {
+      if (p.kind == Pending::Kind::kEvent && p.event.type == kube::ReflectorEventType::kReplace) {
+        relisted_since_release += p.event.objects.size();
+      }
+      AddTo(batch, p);
+    }
     ApplyBatch(batch);
+    const std::size_t items = taken.size();
+    taken.clear();  // frees what the reflectors decoded
+    bool released = false;
+    if (options_.release_after_relisted > 0 && relisted_since_release >= options_.release_after_relisted) {
+      ReleaseFreedMemory();
+      relisted_since_release = 0;
+      released = true;
+    }
     std::lock_guard lock(mu_);
-    applied_items_ += taken.size();
-    taken.clear();
+    applied_items_ += items;
+    stats_.releases += released ? 1 : 0;
     cv_.notify_all();
   }
 }

@@ -38,6 +38,11 @@ namespace kubefold::controllers {
 
 struct FolderOptions {
   std::size_t max_batch = 1024;  // operations per Apply, at most
+  // After applying relists of at least this many objects in all, the
+  // allocator's free pages go back to the kernel (ReleaseFreedMemory): a
+  // relist decodes every object before the store copies what it keeps, and
+  // the allocator would otherwise keep those pages resident. 0: never.
+  std::size_t release_after_relisted = 1000;
   // Called on the folder's thread after each Apply that published a
   // snapshot, with its seq. Must not block.
   std::function<void(std::uint64_t seq)> on_published;
@@ -50,6 +55,7 @@ struct FolderStats {
   std::uint64_t applied = 0;      // operations that changed the map
   std::uint64_t noops = 0;        // operations dropped as unchanged
   std::uint64_t rejected = 0;     // events the store refused (logged; nothing else is lost)
+  std::uint64_t releases = 0;     // ReleaseFreedMemory calls after large relists
   std::map<std::string, std::uint64_t> synced;  // cluster -> synced signals seen
 };
 

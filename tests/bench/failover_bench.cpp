@@ -26,13 +26,17 @@
 //     each audit's status.phase first reads Completed).
 //
 // Memory: VmRSS of this process once every cluster is synced (and the
-// folder flushed), minus VmRSS just before the operator started, per
+// folder flushed, which includes the folder's release of the relists'
+// freed pages, FolderOptions::release_after_relisted), minus VmRSS just before the operator started, per
 // workload (N × W) — as measured, and again after the allocator hands its
 // free pages back (ReleaseFreedMemory, tests/bench/heap.h: what is live
 // rather than what the allocator keeps) — plus the allocator's bytes in use
 // (HeapInUse: every thread and arena), the store's own accounting
 // (Store::Stats) and the pruned JSON the store holds (payload), which no
 // representation can go below.
+//
+// KUBEFOLD_HEAP_PROFILE=<file> (with MALLOC_CONF=prof:true) writes jemalloc's
+// heap profile at sync to <file>, for jeprof.
 //
 // Trials (the third argument, or KUBEFOLD_FAILOVER_TRIALS): trial k first
 // waits until the emulator counts the target's watches open again (the
@@ -76,7 +80,9 @@
 //   and heap_end_B_per_workload (malloc in use), store_B_per_workload
 //   (current tree: records + nodes), store_live_B_per_workload (with
 //   history), payload_B_per_workload, sync_s (operator start → synced),
-//   populate_s (the emulator child loading its stores).
+//   populate_s (the emulator child loading its stores), folder_releases
+//   (the folder's own ReleaseFreedMemory calls after large relists: one per
+//   member at sync, more if a trial's heal relists).
 //
 // KUBEFOLD_FAILOVER_TRACE=1 prints each trial to stderr: its first apply
 // (wake-up and pass), the mean gap between its applies, and its last apply.
@@ -880,6 +886,15 @@ void BM_Failover_kubefold(benchmark::State& st) {
   world->op().folder().Flush();
   const double rss_synced = RssBytes();
   const double heap_synced = HeapInUseBytes();
+#ifdef KUBEFOLD_USES_JEMALLOC
+  // Where the heap at sync goes: run with MALLOC_CONF=prof:true and read the
+  // dump with jeprof.
+  if (const char* dump = std::getenv("KUBEFOLD_HEAP_PROFILE")) {
+    const char* path = dump;
+    kubefold::bench::Mallctl("prof.dump", nullptr, nullptr, &path, sizeof(path));
+    std::fprintf(stderr, "heap profile at sync: %s\n", dump);
+  }
+#endif
   kubefold::bench::ReleaseFreedMemory();
   const double rss_trimmed = RssBytes();
   const state::StoreStats stats = world->op().store().Stats();
@@ -956,6 +971,7 @@ void BM_Failover_kubefold(benchmark::State& st) {
   c["store_retained_snapshots"] = static_cast<double>(stats.retained_snapshots);
   c["payload_B_per_workload"] = payload / total;
   c["sync_s"] = sync_s;
+  c["folder_releases"] = static_cast<double>(world->op().folder().stats().releases);
   c["populate_s"] = world->populate_seconds();
 }
 

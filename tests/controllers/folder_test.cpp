@@ -178,3 +178,53 @@ BOOST_AUTO_TEST_CASE(two_clusters_fold_into_snapshots_equal_to_what_they_serve) 
   BOOST_CHECK_EQUAL(folder.stats().rejected, 0u);
   BOOST_CHECK_GE(folder.stats().synced.at("east"), 2u);
 }
+
+// A relist decodes every object before the store copies what it keeps: once
+// relists of release_after_relisted objects in all have been applied, the
+// allocator's free pages go back to the kernel, and not before.
+BOOST_AUTO_TEST_CASE(large_relists_release_the_freed_memory_after_they_are_applied) {
+  state::Store store;
+  FolderOptions options;
+  options.release_after_relisted = 5;
+  Folder folder(store, options);
+  folder.AddCluster("east");
+  auto sink = folder.Sink("east", kDeployments);
+  auto relist = [&](int n) {
+    ReflectorEvent e;
+    e.type = ReflectorEventType::kReplace;
+    for (int i = 0; i < n; ++i) {
+      DecodedObject o;
+      o.ns = "shop";
+      o.workload.key = {"apps", "Deployment", "web-" + std::to_string(i)};
+      o.workload.object_json = R"({"kind":"Deployment","metadata":{"name":"web-)" + std::to_string(i) + R"("}})";
+      e.objects.push_back(std::move(o));
+    }
+    sink(std::move(e));
+    folder.Flush();
+  };
+  relist(3);
+  BOOST_CHECK_EQUAL(folder.stats().releases, 0u);
+  relist(2);  // 5 relisted in all
+  BOOST_CHECK_EQUAL(folder.stats().releases, 1u);
+  relist(4);
+  BOOST_CHECK_EQUAL(folder.stats().releases, 1u);
+  relist(4);
+  BOOST_CHECK_EQUAL(folder.stats().releases, 2u);
+  size_t count = 0;
+  store.Current().ForEachWorkload("east", [&](const state::WorkloadRef&) {
+    ++count;
+    return true;
+  });
+  BOOST_CHECK_EQUAL(count, 4u);
+  BOOST_CHECK_EQUAL(folder.stats().rejected, 0u);
+
+  FolderOptions off;
+  off.release_after_relisted = 0;
+  Folder never(store, off);
+  auto never_sink = never.Sink("east", kDeployments);
+  ReflectorEvent e;
+  e.type = ReflectorEventType::kReplace;
+  never_sink(std::move(e));
+  never.Flush();
+  BOOST_CHECK_EQUAL(never.stats().releases, 0u);
+}

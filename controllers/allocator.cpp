@@ -8,14 +8,14 @@
 
 namespace kubefold::controllers {
 
-void ReleaseFreedMemory() {
+bool ReleaseFreedMemory() {
 #ifdef KUBEFOLD_USES_JEMALLOC
-  // Failures leave the pages with jemalloc, which decays them on its own.
-  (void)mallctl("thread.tcache.flush", nullptr, nullptr, nullptr, 0);
   static_assert(MALLCTL_ARENAS_ALL == 4096);
-  (void)mallctl("arena.4096.purge", nullptr, nullptr, nullptr, 0);
+  return mallctl("thread.tcache.flush", nullptr, nullptr, nullptr, 0) == 0 &&
+         mallctl("arena.4096.purge", nullptr, nullptr, nullptr, 0) == 0;
 #else
-  (void)::malloc_trim(0);
+  (void)::malloc_trim(0);  // 0 only says nothing was left to return
+  return true;
 #endif
 }
 

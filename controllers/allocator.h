@@ -7,7 +7,8 @@ namespace kubefold::controllers {
 // burst freed (a relist's decoded objects) stops counting as resident:
 // jemalloc purges every arena after flushing this thread's cache; glibc's
 // malloc trims its heaps. Costs a few milliseconds per hundred MB purged; the
-// Folder calls it after large relists only.
-void ReleaseFreedMemory();
+// Folder calls it after large relists only. False when the allocator
+// refused (the pages then stay with it until they decay on their own).
+bool ReleaseFreedMemory();
 
 }  // namespace kubefold::controllers

@@ -152,7 +152,7 @@ void Folder::Loop() {
     taken.clear();  // frees what the reflectors decoded
     bool released = false;
     if (options_.release_after_relisted > 0 && relisted_since_release >= options_.release_after_relisted) {
-      ReleaseFreedMemory();
+      if (!ReleaseFreedMemory() && log_) log_("folder: the allocator refused to release freed memory after relists");
       relisted_since_release = 0;
       released = true;
     }

@@ -27,10 +27,11 @@
 //
 // Memory: VmRSS of this process once every cluster is synced (and the
 // folder flushed, which includes the folder's release of the relists'
-// freed pages, FolderOptions::release_after_relisted), minus VmRSS just before the operator started, per
-// workload (N × W) — as measured, and again after the allocator hands its
-// free pages back (ReleaseFreedMemory, tests/bench/heap.h: what is live
-// rather than what the allocator keeps) — plus the allocator's bytes in use
+// freed pages, FolderOptions::release_after_relisted), minus VmRSS just
+// before the operator started, per workload (N × W) — as measured, and
+// again after the allocator hands its free pages back (ReleaseFreedMemory,
+// tests/bench/heap.h: what is live rather than what the allocator keeps) —
+// plus the allocator's bytes in use
 // (HeapInUse: every thread and arena), the store's own accounting
 // (Store::Stats) and the pruned JSON the store holds (payload), which no
 // representation can go below.

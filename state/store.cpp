@@ -262,12 +262,32 @@ size_t Store::ApplyReplaceKind(size_t ci, Batch::Op& op, size_t& noops) {
 void Store::PrefetchPaths(const Batch& batch) {
   if (batch.ops_.size() < 8) return;  // nothing to overlap
   std::vector<internal::TrieCursor>& cursors = cursors_;
+  std::vector<const internal::Node*>& ns_roots = ns_roots_;
+  // First every op's namespace (a namespace trie, then its NamespaceTree),
+  // then every op's record path, each moved down one level per pass and
+  // prefetching what it reaches: the misses of different ops overlap.
   cursors.clear();
+  ns_roots.clear();
   for (const Batch::Op& op : batch.ops_) {
-    if (op.type != Batch::OpType::kUpsert && op.type != Batch::OpType::kDelete) continue;
-    auto it = index_.find(op.cluster);
-    if (it == index_.end() || working_[it->second].tree == nullptr) continue;
-    const NamespaceTree* n = NamespaceTrie::Find(working_[it->second].tree->root, op.ns, op.ns_hash);
+    const internal::Node* root = nullptr;
+    if (op.type == Batch::OpType::kUpsert || op.type == Batch::OpType::kDelete) {
+      auto it = index_.find(op.cluster);
+      if (it != index_.end() && working_[it->second].tree != nullptr) root = working_[it->second].tree->root;
+    }
+    ns_roots.push_back(root);
+    if (root == nullptr) continue;
+    NamespaceTrie::PrefetchNode(root);
+    cursors.push_back(internal::TrieCursor{root, op.ns_hash, 0});
+  }
+  for (bool more = true; more;) {
+    more = false;
+    for (internal::TrieCursor& c : cursors) more |= NamespaceTrie::Step(c);
+  }
+  cursors.clear();
+  for (size_t i = 0; i < batch.ops_.size(); ++i) {
+    if (ns_roots[i] == nullptr) continue;
+    const Batch::Op& op = batch.ops_[i];
+    const NamespaceTree* n = NamespaceTrie::Find(ns_roots[i], op.ns, op.ns_hash);
     if (n == nullptr || n->root == nullptr) continue;
     RecordTrie::PrefetchNode(n->root);
     cursors.push_back(internal::TrieCursor{n->root, op.key_hash, 0});
@@ -496,6 +516,7 @@ void Store::PublishStats() {
   st_record_bytes_live_.store(u(heap.records.live_bytes), std::memory_order_relaxed);
   st_record_bytes_current_.store(u(heap.records.current_bytes), std::memory_order_relaxed);
   st_snapshot_bytes_.store(u(domain_->snapshots.live_bytes), std::memory_order_relaxed);
+  st_pool_free_bytes_.store(domain_->reclaimer.pool.free_bytes(), std::memory_order_relaxed);
   size_t clusters = 0;
   for (const WorkingCluster& wc : working_) clusters += wc.tree != nullptr;
   st_clusters_.store(clusters, std::memory_order_relaxed);
@@ -792,6 +813,7 @@ StoreStats Store::Stats() const {
   s.record_bytes_live = st_record_bytes_live_.load(std::memory_order_relaxed);
   s.record_bytes_current = st_record_bytes_current_.load(std::memory_order_relaxed);
   s.snapshot_bytes_live = st_snapshot_bytes_.load(std::memory_order_relaxed);
+  s.pool_free_bytes = st_pool_free_bytes_.load(std::memory_order_relaxed);
   auto sub = [](uint64_t a, uint64_t b) { return a > b ? a - b : 0; };
   s.retained_bytes = sub(s.node_bytes_live, s.node_bytes_current) + sub(s.record_bytes_live, s.record_bytes_current);
   s.version_fragmentation = s.nodes_current == 0 ? 0.0

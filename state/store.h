@@ -270,6 +270,7 @@ class Store {
   std::vector<const void*> hazards_;                     // scratch
   std::vector<TimePoint> delays_;                        // scratch: received times this batch
   std::vector<internal::TrieCursor> cursors_;           // scratch: PrefetchPaths
+  std::vector<const internal::Node*> ns_roots_;         // scratch: PrefetchPaths
 
   // Guarded by history_mu_.
   mutable std::mutex history_mu_;
@@ -282,7 +283,7 @@ class Store {
   std::atomic<uint64_t> batches_{0}, applied_{0}, noops_{0};
   std::atomic<uint64_t> st_nodes_live_{0}, st_nodes_current_{0}, st_node_bytes_live_{0},
       st_node_bytes_current_{0}, st_records_live_{0}, st_record_bytes_live_{0}, st_record_bytes_current_{0},
-      st_snapshot_bytes_{0}, st_clusters_{0}, st_workloads_{0};
+      st_snapshot_bytes_{0}, st_pool_free_bytes_{0}, st_clusters_{0}, st_workloads_{0};
   std::array<std::atomic<uint64_t>, DelayHistogram::kBoundsSeconds.size() + 1> delay_buckets_{};
   std::atomic<uint64_t> delay_sum_ns_{0};
 };

@@ -59,6 +59,7 @@ struct Node : Versioned {
 static_assert(sizeof(Node) == 24);
 
 // Traits must provide:
+//   static constexpr unsigned kBits;  // hash bits per level: nodes are 2^kBits wide (at most 32)
 //   using Entry = ...;  using Key = ...;  (Entry derives from Versioned)
 //   static Key KeyOf(const Entry*);
 //   static uint64_t Hash(Key);
@@ -69,7 +70,9 @@ class Champ {
  public:
   using Entry = typename Traits::Entry;
   using Key = typename Traits::Key;
-  static constexpr unsigned kBits = 5;
+  static constexpr unsigned kBits = Traits::kBits;
+  static constexpr unsigned kWidth = 1u << kBits;
+  static_assert(kBits >= 1 && kBits <= 5, "a node's maps have 32 bits");
   static constexpr unsigned kMaxShift = 64;  // at or beyond: collision node
 
   // The entry with key `k` (hash `h`), or nullptr. O(depth), no allocation.
@@ -194,7 +197,7 @@ class Champ {
   using Cursor = TrieCursor;
   static void PrefetchNode(const Node* n) {
     const char* p = reinterpret_cast<const char*>(n);
-    for (size_t off = 0; off < Node::Bytes(32); off += 64) __builtin_prefetch(p + off);
+    for (size_t off = 0; off < Node::Bytes(kWidth); off += 64) __builtin_prefetch(p + off);
   }
   static void PrefetchEntry(const Versioned* e) {
     const char* p = reinterpret_cast<const char*>(e);
@@ -231,7 +234,7 @@ class Champ {
   }
 
  private:
-  static uint32_t Bit(uint64_t h, unsigned shift) { return uint32_t{1} << ((h >> shift) & 31u); }
+  static uint32_t Bit(uint64_t h, unsigned shift) { return uint32_t{1} << ((h >> shift) & (kWidth - 1)); }
   static unsigned Index(uint32_t map, uint32_t bit) { return PopCount(map & (bit - 1)); }
   static Entry* AsEntry(Versioned* c) { return static_cast<Entry*>(c); }
   static const Entry* AsEntry(const Versioned* c) { return static_cast<const Entry*>(c); }

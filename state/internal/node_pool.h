@@ -43,6 +43,7 @@ class NodePool {
       if (!list.empty()) {
         void* p = list.back();
         list.pop_back();
+        free_bytes_ -= Class(bytes) * kGrain;
         // Pooled blocks come back from freed, cold snapshots and the caller
         // writes the whole block at once: start fetching the block this
         // class hands out next, so that miss overlaps the caller's work.
@@ -67,6 +68,7 @@ class NodePool {
       auto& list = free_[Class(bytes)];
       if (list.size() < kMaxFreePerClass) {
         list.push_back(p);
+        free_bytes_ += Class(bytes) * kGrain;
         return;
       }
     }
@@ -74,9 +76,14 @@ class NodePool {
     std::free(p);
   }
 
+ // Bytes of freed blocks kept in the free lists for reuse: allocated as far
+  // as malloc is concerned, but holding nothing.
+  size_t free_bytes() const { return free_bytes_; }
+
  private:
   static size_t Class(size_t bytes) { return (bytes + kGrain - 1) / kGrain; }
   std::array<std::vector<void*>, kMaxPooledBytes / kGrain + 1> free_;
+  size_t free_bytes_ = 0;
 };
 
 }  // namespace kubefold::state::internal

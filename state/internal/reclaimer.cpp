@@ -1,5 +1,7 @@
 #include "state/internal/reclaimer.h"
 
+#include <algorithm>
+#include <cassert>
 #include <cstdlib>
 
 #include "state/internal/trees.h"
@@ -75,15 +77,21 @@ struct TreeFreer {
 
 }  // namespace
 
-void Reclaimer::Free(const Dead& d) { FreeObject(d.obj, d.kind, d.bytes, heap, pool); }
+Reclaimer::Dead::Dead(Versioned* obj, ObjKind kind, size_t bytes, uint64_t birth, uint64_t death) : obj_(obj) {
+  static_assert(kMaxObjectBytes + 4096 <= kMaxBytes, "a record's size must fit");
+  assert(bytes <= kMaxBytes && birth <= death);
+  const uint64_t age = std::min<uint64_t>(death - birth, kMaxAge);
+  packed_ = static_cast<uint64_t>(kind) | static_cast<uint64_t>(bytes) << kKindBits | age << (kKindBits + kBytesBits);
+}
+
+void Reclaimer::Free(const Dead& d) { FreeObject(d.obj(), d.kind(), d.bytes(), heap, pool); }
 
 void Reclaimer::Retire(Versioned* o, ObjKind kind, size_t bytes) {
-  Dead d{o, o->birth, static_cast<uint32_t>(bytes), kind};
-  if (d.birth == building_) {
-    Free(d);  // never published: nobody can see it
+  if (o->birth == building_) {
+    FreeObject(o, kind, bytes, heap, pool);  // never published: nobody can see it
     return;
   }
-  running_.push_back(d);
+  running_.emplace_back(o, kind, bytes, o->birth, building_);
 }
 
 void Reclaimer::FreeAll(const std::vector<Dead>& objs) {
@@ -91,8 +99,8 @@ void Reclaimer::FreeAll(const std::vector<Dead>& objs) {
   // each: prefetch a few ahead so those cold misses overlap.
   constexpr size_t kAhead = 8;
   for (size_t i = 0; i < objs.size(); ++i) {
-    if (i + kAhead < objs.size() && objs[i + kAhead].kind == ObjKind::kRecord) {
-      __builtin_prefetch(reinterpret_cast<const char*>(objs[i + kAhead].obj) - 16);
+    if (i + kAhead < objs.size() && objs[i + kAhead].kind() == ObjKind::kRecord) {
+      __builtin_prefetch(reinterpret_cast<const char*>(objs[i + kAhead].obj()) - 16);
     }
     Free(objs[i]);
   }
@@ -100,53 +108,76 @@ void Reclaimer::FreeAll(const std::vector<Dead>& objs) {
 
 void Reclaimer::Publish() {
   if (!running_.empty()) {
-    // An exact-size copy: a bucket may live as long as its snapshot is held,
-    // and growth slack would be kept with it. running_ keeps its capacity
-    // for the next batch instead of growing from nothing again.
-    buckets_.emplace(building_, std::vector<Dead>(running_.begin(), running_.end()));
+    // These objects die with this batch: seq building_ - 1, the current
+    // snapshot until this one replaces it, is the newest that sees them.
+    // An exact-size copy: it lives as long as that snapshot is held, and
+    // growth slack would be kept with it. running_ keeps its capacity for
+    // the next batch instead of growing from nothing again.
+    auto newest = live_.find(building_ - 1);
+    if (newest != live_.end()) {
+      newest->second.assign(running_.begin(), running_.end());
+    } else {
+      // Not reached by the store, which publishes while the previous seq is
+      // still current; without a snapshot that sees them last, they go where
+      // that snapshot's death would have put them.
+      Settle(running_, building_, live_.lower_bound(building_));
+    }
     running_.clear();
   }
-  live_.insert(building_);
+  live_.emplace_hint(live_.end(), building_, std::vector<Dead>{});
   ++building_;
 }
 
-void Reclaimer::Died(uint64_t seq) {
-  live_.erase(seq);
-  // Everything `seq` protected (objects that died right after it, and the
-  // survivors filed under it) is now protected by the same snapshot: the
-  // newest live one before `seq`, since no snapshot between `seq` and a
-  // later death can be published any more. One lookup serves them all.
-  auto it = live_.lower_bound(seq);
-  const bool protected_by_older = it != live_.begin();
-  const uint64_t protector = protected_by_older ? *std::prev(it) : 0;
+void Reclaimer::Settle(const std::vector<Dead>& objs, uint64_t death, std::map<uint64_t, std::vector<Dead>>::iterator newer) {
+  // The newest live seq before the one that died now protects them, since no
+  // snapshot between it and `death` can be published any more.
+  const bool protected_by_older = newer != live_.begin();
+  const uint64_t protector = protected_by_older ? std::prev(newer)->first : 0;
+  if (!protected_by_older) {
+    FreeAll(objs);  // no live snapshot before their death: all unreachable
+    return;
+  }
   std::vector<Survivor>* keep = nullptr;
-  auto place = [&](const Dead& d, uint64_t death) {
-    if (!protected_by_older || protector < d.birth) {
+  for (const Dead& d : objs) {
+    if (protector < d.birth(death)) {
       Free(d);
-      return;
+      continue;
     }
     if (keep == nullptr) keep = &survivors_[protector];
     keep->push_back(Survivor{d, death});
-  };
-  if (auto b = buckets_.find(seq + 1); b != buckets_.end()) {
-    std::vector<Dead> objs = std::move(b->second);
-    buckets_.erase(b);
-    if (!protected_by_older) {
-      FreeAll(objs);  // no live snapshot before their death: all unreachable
-    } else {
-      for (const Dead& d : objs) place(d, seq + 1);
-    }
   }
+}
+
+void Reclaimer::Died(uint64_t seq) {
+  auto it = live_.find(seq);
+  if (it == live_.end()) return;
+  // Everything `seq` protected (objects that died right after it, and the
+  // survivors filed under it) is now protected by the same snapshot: the
+  // newest live one before `seq`. One lookup serves them all.
+  std::vector<Dead> objs = std::move(it->second);
+  const auto newer = live_.erase(it);
+  if (!objs.empty()) Settle(objs, seq + 1, newer);
   if (auto s = survivors_.find(seq); s != survivors_.end()) {
-    std::vector<Survivor> objs = std::move(s->second);
+    std::vector<Survivor> kept = std::move(s->second);
     survivors_.erase(s);
-    for (const Survivor& v : objs) place(v.dead, v.death);
+    // Survivors have different deaths: settle them one by one.
+    const bool protected_by_older = newer != live_.begin();
+    const uint64_t protector = protected_by_older ? std::prev(newer)->first : 0;
+    std::vector<Survivor>* keep = nullptr;
+    for (const Survivor& v : kept) {
+      if (!protected_by_older || protector < v.dead.birth(v.death)) {
+        Free(v.dead);
+        continue;
+      }
+      if (keep == nullptr) keep = &survivors_[protector];
+      keep->push_back(v);
+    }
   }
 }
 
 Reclaimer::~Reclaimer() {
   FreeAll(running_);
-  for (auto& [death, objs] : buckets_) FreeAll(objs);
+  for (auto& [seq, objs] : live_) FreeAll(objs);
   for (auto& [seq, objs] : survivors_)
     for (const Survivor& v : objs) Free(v.dead);
   TreeFreer freer{heap, pool};

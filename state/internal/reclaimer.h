@@ -14,7 +14,6 @@
 
 #include <cstdint>
 #include <map>
-#include <set>
 #include <vector>
 
 #include "state/internal/heap.h"
@@ -54,30 +53,55 @@ class Reclaimer {
   // At store shutdown: the working tree's clusters, freed by the destructor.
   void AdoptWorkingTree(std::vector<ClusterTree*> roots) { final_roots_ = std::move(roots); }
 
+  // Birth, size and kind are copied here while the object is in cache, so
+  // that deciding its fate and freeing it later never read it. Packed into
+  // 16 bytes: a change retires about seven objects and a retained snapshot
+  // keeps their entries as long as it lives.
+  class Dead {
+   public:
+    static constexpr unsigned kKindBits = 2, kBytesBits = 28, kAgeBits = 64 - kKindBits - kBytesBits;
+    static constexpr uint64_t kMaxBytes = (uint64_t{1} << kBytesBits) - 1;
+    static constexpr uint64_t kMaxAge = (uint64_t{1} << kAgeBits) - 1;
+    Dead(Versioned* obj, ObjKind kind, size_t bytes, uint64_t birth, uint64_t death);
+    Versioned* obj() const { return obj_; }
+    ObjKind kind() const { return static_cast<ObjKind>(packed_ & ((1u << kKindBits) - 1)); }
+    size_t bytes() const { return static_cast<size_t>((packed_ >> kKindBits) & kMaxBytes); }
+    // The seq of the batch that created the object, given the batch that
+    // displaced it. An age too large to store reads as birth 0, which only
+    // keeps the object longer (it is then deemed visible to every older
+    // snapshot), never frees it early.
+    uint64_t birth(uint64_t death) const {
+      const uint64_t age = packed_ >> (kKindBits + kBytesBits);
+      return age == kMaxAge ? 0 : death - age;
+    }
+
+   private:
+    Versioned* obj_;
+    uint64_t packed_;  // kind | bytes << 2 | (death - birth) << 30
+  };
+  static_assert(sizeof(Dead) == 16);
+
   Heap heap;
   NodePool pool;  // declared after heap, destroyed before: nothing uses it then
 
  private:
-  // Birth and size are copied here while the object is in cache, so that
-  // deciding its fate and freeing it later never read it.
-  struct Dead {
-    Versioned* obj;
-    uint64_t birth;
-    uint32_t bytes;
-    ObjKind kind;
-  };
   struct Survivor {
     Dead dead;
     uint64_t death;
   };
   void Free(const Dead& d);
   void FreeAll(const std::vector<Dead>& objs);
+  // Decides the fate of `objs`, which died with batch `death` and whose
+  // newest viewer is gone; `newer` is the first live seq after that viewer.
+  void Settle(const std::vector<Dead>& objs, uint64_t death, std::map<uint64_t, std::vector<Dead>>::iterator newer);
 
   uint64_t building_ = 0;  // the store publishes the empty snapshot 0 first
   std::vector<Dead> running_;
-  std::map<uint64_t, std::vector<Dead>> buckets_;       // death -> objects, while death-1 lives
+  // Every live seq, with the objects displaced by the batch after it (death
+  // seq + 1): the newest snapshot that sees them is that seq, so its death is
+  // what decides their fate. One map node per retained snapshot.
+  std::map<uint64_t, std::vector<Dead>> live_;
   std::map<uint64_t, std::vector<Survivor>> survivors_;  // protecting seq -> objects
-  std::set<uint64_t> live_;
   std::vector<ClusterTree*> final_roots_;
 };
 

@@ -1,4 +1,5 @@
 #define BOOST_TEST_MODULE champ_test
+#include <boost/mpl/list.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
@@ -20,11 +21,17 @@ uint64_t (*g_hash)(int) = nullptr;
 
 int KeyInt(WorkloadKeyView k) { return std::stoi(std::string(k.name)); }
 
-struct TestTraits : RecordTraits {
+// The store's tries are 32 wide (records) and 16 wide (namespaces): the
+// tests below that hold for any width run on both.
+template <unsigned Bits>
+struct TestTraitsOf : RecordTraits {
+  static constexpr unsigned kBits = Bits;
   static uint64_t Hash(Key k) { return g_hash(KeyInt(k)); }
   static bool Less(Key a, Key b) { return KeyInt(a) < KeyInt(b); }
 };
-using Trie = Champ<TestTraits>;
+using TestTraits = TestTraitsOf<RecordTraits::kBits>;
+static_assert(RecordTraits::kBits == 5 && NamespaceTraits::kBits == 4);
+using Widths = boost::mpl::list<TestTraitsOf<5>, TestTraitsOf<4>>;
 
 uint64_t IdentityHash(int k) { return static_cast<uint64_t>(k); }
 uint64_t ConstantHash(int) { return 0xabcdefULL; }  // every key collides fully
@@ -35,13 +42,15 @@ uint64_t MixHash(int k) {
 
 // A working trie plus versions "published" through the reclaimer, the way the
 // store does it.
-struct Fixture {
+template <class Traits>
+struct FixtureOf {
+  using Trie = Champ<Traits>;
   Reclaimer w;
   Node* root = nullptr;
   std::map<uint64_t, Node*> versions;  // seq -> root as published
 
-  Fixture() { Publish(); }  // seq 0: empty
-  ~Fixture() {
+  FixtureOf() { Publish(); }  // seq 0: empty
+  ~FixtureOf() {
     // Hand the working trie over the way the store does at shutdown.
     auto* holder = new (w.pool.Alloc(sizeof(ClusterTree))) ClusterTree();
     holder->birth = w.building();
@@ -62,13 +71,13 @@ struct Fixture {
     Record* r = Record::Create(o);
     r->birth = w.building();
     Heap::Enter(w.heap.records, r->ByteSize());
-    if (Record* old = Trie::Put(root, r, g_hash(key), w)) TestTraits::RetireTree(old, w);
+    if (Record* old = Trie::Put(root, r, g_hash(key), w)) Traits::RetireTree(old, w);
   }
   bool Erase(int key) {
     std::string name = std::to_string(key);
     Record* gone = Trie::Erase(root, WorkloadKeyView("", "Item", name), g_hash(key), w);
     if (!gone) return false;
-    TestTraits::RetireTree(gone, w);
+    Traits::RetireTree(gone, w);
     return true;
   }
   uint64_t Publish() {
@@ -93,17 +102,22 @@ struct Fixture {
   }
 };
 
+using Fixture = FixtureOf<TestTraits>;
+using Trie = Fixture::Trie;
+
 }  // namespace
 
-BOOST_AUTO_TEST_CASE(put_find_erase_with_identity_hash) {
+BOOST_AUTO_TEST_CASE_TEMPLATE(put_find_erase_with_identity_hash, Traits, Widths) {
+  using Fixture = FixtureOf<Traits>;
   g_hash = IdentityHash;
   Fixture f;
   for (int k = 0; k < 100; ++k) f.Put(k, k * 10);
   for (int k = 0; k < 100; ++k) BOOST_TEST(Fixture::Get(f.root, k) == k * 10);
   BOOST_TEST(Fixture::Get(f.root, 100) == -1);
-  // Keys 0..31 fill the root's 32 slots; 32..99 share low bits with them and
-  // push sub-nodes down.
-  BOOST_TEST(f.root->width() == 32u);
+  // Keys 0..W-1 fill the root's W slots (W = 32 or 16); the rest share low
+  // bits with them and push sub-nodes down.
+  BOOST_TEST(f.root->width() == Fixture::Trie::kWidth);
+  BOOST_TEST(f.root->num_nodes() == Fixture::Trie::kWidth);
   for (int k = 0; k < 100; k += 2) BOOST_TEST(f.Erase(k));
   BOOST_TEST(!f.Erase(0));
   for (int k = 0; k < 100; ++k) BOOST_TEST(Fixture::Get(f.root, k) == (k % 2 ? k * 10 : -1));
@@ -145,7 +159,8 @@ BOOST_AUTO_TEST_CASE(a_write_copies_only_the_published_path_and_batches_reuse_it
   BOOST_TEST(Fixture::Get(f.versions[v2], 69) == 2);
 }
 
-BOOST_AUTO_TEST_CASE(an_object_lives_while_any_snapshot_in_its_interval_does) {
+BOOST_AUTO_TEST_CASE_TEMPLATE(an_object_lives_while_any_snapshot_in_its_interval_does, Traits, Widths) {
+  using Fixture = FixtureOf<Traits>;
   g_hash = MixHash;
   Fixture f;
   f.Put(1, 1);
@@ -167,7 +182,9 @@ BOOST_AUTO_TEST_CASE(an_object_lives_while_any_snapshot_in_its_interval_does) {
   BOOST_TEST(f.w.heap.records.live == 2);
 }
 
-BOOST_AUTO_TEST_CASE(shape_and_order_depend_on_content_only) {
+BOOST_AUTO_TEST_CASE_TEMPLATE(shape_and_order_depend_on_content_only, Traits, Widths) {
+  using Fixture = FixtureOf<Traits>;
+  using Trie = typename Fixture::Trie;
   g_hash = MixHash;
   std::vector<int> keys(500);
   for (int i = 0; i < 500; ++i) keys[i] = i;
@@ -184,7 +201,9 @@ BOOST_AUTO_TEST_CASE(shape_and_order_depend_on_content_only) {
   BOOST_TEST(Trie::CountNodes(a.root) == Trie::CountNodes(b.root));
 }
 
-BOOST_AUTO_TEST_CASE(full_hash_collisions_are_kept_sorted_and_canonical) {
+BOOST_AUTO_TEST_CASE_TEMPLATE(full_hash_collisions_are_kept_sorted_and_canonical, Traits, Widths) {
+  using Fixture = FixtureOf<Traits>;
+  using Trie = typename Fixture::Trie;
   g_hash = ConstantHash;
   Fixture f;
   for (int k : {5, 3, 9, 1}) f.Put(k, k);
@@ -203,7 +222,9 @@ BOOST_AUTO_TEST_CASE(full_hash_collisions_are_kept_sorted_and_canonical) {
   BOOST_TEST(Fixture::Keys(f.versions[v1]) == (std::vector<int>{1, 3, 5, 9}));
 }
 
-BOOST_AUTO_TEST_CASE(diff_skips_shared_subtrees_and_reports_each_change) {
+BOOST_AUTO_TEST_CASE_TEMPLATE(diff_skips_shared_subtrees_and_reports_each_change, Traits, Widths) {
+  using Fixture = FixtureOf<Traits>;
+  using Trie = typename Fixture::Trie;
   g_hash = MixHash;
   Fixture f;
   for (int k = 0; k < 2000; ++k) f.Put(k, 0);
@@ -232,7 +253,9 @@ BOOST_AUTO_TEST_CASE(diff_skips_shared_subtrees_and_reports_each_change) {
   BOOST_TEST(visited == 2000);
 }
 
-BOOST_AUTO_TEST_CASE(diff_matches_a_reference_on_random_versions) {
+BOOST_AUTO_TEST_CASE_TEMPLATE(diff_matches_a_reference_on_random_versions, Traits, Widths) {
+  using Fixture = FixtureOf<Traits>;
+  using Trie = typename Fixture::Trie;
   g_hash = IdentityHash;  // keys sharing low bits: long paths, entry-vs-node cases
   std::mt19937 rng(42);
   for (int round = 0; round < 200; ++round) {
@@ -270,6 +293,24 @@ BOOST_AUTO_TEST_CASE(diff_matches_a_reference_on_random_versions) {
     std::erase_if(got, [](auto& kv) { return kv.second.first == kv.second.second; });
     BOOST_TEST((got == expected), "round " << round);
   }
+}
+
+BOOST_AUTO_TEST_CASE(a_dead_entry_keeps_kind_size_and_birth_and_reads_an_unstorable_age_as_birth_0) {
+  Versioned v;
+  const Reclaimer::Dead d(&v, ObjKind::kRecord, kMaxObjectBytes + 1000, 41, 1000041);
+  BOOST_TEST(d.obj() == &v);
+  BOOST_TEST((d.kind() == ObjKind::kRecord));
+  BOOST_TEST(d.bytes() == kMaxObjectBytes + 1000);
+  BOOST_TEST(d.birth(1000041) == 41u);
+  const uint64_t death = (uint64_t{1} << 40) + 5;
+  const Reclaimer::Dead exact(&v, ObjKind::kCluster, 64, death - Reclaimer::Dead::kMaxAge + 1, death);
+  BOOST_TEST(exact.birth(death) == death - Reclaimer::Dead::kMaxAge + 1);
+  BOOST_TEST((exact.kind() == ObjKind::kCluster));
+  // Older than the stored age allows: deemed born at 0, so no older
+  // snapshot's death can free it early.
+  const Reclaimer::Dead old(&v, ObjKind::kNode, 280, 3, death);
+  BOOST_TEST(old.birth(death) == 0u);
+  BOOST_TEST(old.bytes() == 280u);
 }
 
 }  // namespace kubefold::state::internal

@@ -76,7 +76,7 @@ class NodePool {
     std::free(p);
   }
 
- // Bytes of freed blocks kept in the free lists for reuse: allocated as far
+  // Bytes of freed blocks kept in the free lists for reuse: allocated as far
   // as malloc is concerned, but holding nothing.
   size_t free_bytes() const { return free_bytes_; }
 

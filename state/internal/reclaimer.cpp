@@ -128,24 +128,35 @@ void Reclaimer::Publish() {
   ++building_;
 }
 
+// The newest live seq before `newer`: it protects what a seq that just died
+// protected, since no snapshot between them can be published any more.
+struct Reclaimer::Protector {
+  Reclaimer& r;
+  bool any;
+  uint64_t seq;
+  std::vector<Survivor>* keep = nullptr;
+
+  Protector(Reclaimer& rec, std::map<uint64_t, std::vector<Dead>>::iterator newer)
+      : r(rec), any(newer != rec.live_.begin()), seq(any ? std::prev(newer)->first : 0) {}
+
+  // Frees `d` (displaced by batch `death`) unless the protector sees it.
+  void Place(const Dead& d, uint64_t death) {
+    if (!any || seq < d.birth(death)) {
+      r.Free(d);
+      return;
+    }
+    if (keep == nullptr) keep = &r.survivors_[seq];
+    keep->push_back(Survivor{d, death});
+  }
+};
+
 void Reclaimer::Settle(const std::vector<Dead>& objs, uint64_t death, std::map<uint64_t, std::vector<Dead>>::iterator newer) {
-  // The newest live seq before the one that died now protects them, since no
-  // snapshot between it and `death` can be published any more.
-  const bool protected_by_older = newer != live_.begin();
-  const uint64_t protector = protected_by_older ? std::prev(newer)->first : 0;
-  if (!protected_by_older) {
+  Protector p(*this, newer);
+  if (!p.any) {
     FreeAll(objs);  // no live snapshot before their death: all unreachable
     return;
   }
-  std::vector<Survivor>* keep = nullptr;
-  for (const Dead& d : objs) {
-    if (protector < d.birth(death)) {
-      Free(d);
-      continue;
-    }
-    if (keep == nullptr) keep = &survivors_[protector];
-    keep->push_back(Survivor{d, death});
-  }
+  for (const Dead& d : objs) p.Place(d, death);
 }
 
 void Reclaimer::Died(uint64_t seq) {
@@ -160,18 +171,8 @@ void Reclaimer::Died(uint64_t seq) {
   if (auto s = survivors_.find(seq); s != survivors_.end()) {
     std::vector<Survivor> kept = std::move(s->second);
     survivors_.erase(s);
-    // Survivors have different deaths: settle them one by one.
-    const bool protected_by_older = newer != live_.begin();
-    const uint64_t protector = protected_by_older ? std::prev(newer)->first : 0;
-    std::vector<Survivor>* keep = nullptr;
-    for (const Survivor& v : kept) {
-      if (!protected_by_older || protector < v.dead.birth(v.death)) {
-        Free(v.dead);
-        continue;
-      }
-      if (keep == nullptr) keep = &survivors_[protector];
-      keep->push_back(v);
-    }
+    Protector p(*this, newer);
+    for (const Survivor& v : kept) p.Place(v.dead, v.death);  // each with its own death
   }
 }
 

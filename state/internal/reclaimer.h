@@ -89,6 +89,7 @@ class Reclaimer {
     Dead dead;
     uint64_t death;
   };
+  struct Protector;
   void Free(const Dead& d);
   void FreeAll(const std::vector<Dead>& objs);
   // Decides the fate of `objs`, which died with batch `death` and whose

@@ -43,8 +43,8 @@ struct NamespaceTraits {
   // 16-wide nodes. A cluster has tens to hundreds of namespaces, and every
   // change copies the path to its namespace; at 100 namespaces a 32-wide
   // root is full (280 bytes, a 320-byte jemalloc block) while a 16-wide one
-  // takes 152 (160). state_bench's retained bytes per unbatched change at 1M
-  // workloads: 1,732 -> 1,401; lookup and fold unchanged within noise.
+  // takes 152 (160). Lookup and fold at 1M workloads did not change beyond
+  // noise (README, "State store benchmarks").
   static constexpr unsigned kBits = 4;
   using Entry = NamespaceTree;
   using Key = std::string_view;

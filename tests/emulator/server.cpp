@@ -235,6 +235,7 @@ HttpServer::~HttpServer() {
   for (auto& c : conns) {
     if (c->thread.joinable()) c->thread.join();
   }
+  if (hold_fd_ >= 0) ::close(hold_fd_);
   if (ctx_ != nullptr) SSL_CTX_free(ctx_);
 }
 
@@ -282,9 +283,38 @@ void HttpServer::StopListening() {
   listen_fd_ = -1;
 }
 
+void HttpServer::HoldPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error(std::string("kube-emulator: socket: ") + std::strerror(errno));
+  // SO_REUSEADDR on both sockets lets this bind beside the connections the
+  // listener accepted (not yet reset) and lets Heal's listener bind beside
+  // this one; neither may listen while the other does.
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port_.load()));
+  ::inet_pton(AF_INET, options_.bind.c_str(), &addr.sin_addr);  // Listen has checked it
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    const std::string why = std::strerror(errno);
+    ::close(fd);
+    throw std::runtime_error("kube-emulator: cannot keep " + options_.bind + ":" + std::to_string(port_.load()) +
+                             " bound during a partition: " + why);
+  }
+  hold_fd_ = fd;
+}
+
 void HttpServer::Partition() {
   partitioned_ = true;
   StopListening();
+  {
+    // The kernel gives a freed port to the next outgoing connection that
+    // asks for an ephemeral one; binding it again at once keeps it ours.
+    // (A bound socket cannot be placed before the listener closes: a port
+    // with a listener refuses every other bind.)
+    std::lock_guard lock(mu_);
+    if (hold_fd_ < 0) HoldPort();
+  }
   ResetConnections();
 }
 
@@ -292,7 +322,9 @@ void HttpServer::Heal() {
   std::lock_guard lock(mu_);
   if (listen_fd_ >= 0) return;
   partitioned_ = false;
-  Listen();
+  Listen();  // binds beside hold_fd_, which does not listen
+  if (hold_fd_ >= 0) ::close(hold_fd_);
+  hold_fd_ = -1;
 }
 
 void HttpServer::ResetConnections() {

@@ -46,7 +46,10 @@ class HttpServer {
   std::string Url() const;
 
   // Partition: close the listening socket (connects are refused) and cut
-  // every open connection. Heal: listen on the same port again.
+  // every open connection. Heal: listen on the same port again. While
+  // partitioned the port stays bound by a socket that does not listen, so
+  // no outgoing connection of this machine can take it as its ephemeral
+  // port and make Heal fail with "address in use".
   void Partition();
   void Heal();
   bool partitioned() const { return partitioned_.load(); }
@@ -58,6 +61,8 @@ class HttpServer {
  private:
   struct Connection;
   void Listen();  // REQUIRES: mu_ held
+  // Binds hold_fd_ to the port without listening. REQUIRES: mu_ held.
+  void HoldPort();
   // Closes the listening socket and joins the accept loop. REQUIRES: mu_ not held.
   void StopListening();
   void AcceptLoop();
@@ -75,6 +80,7 @@ class HttpServer {
 
   mutable std::mutex mu_;
   int listen_fd_ = -1;                                   // Guarded by mu_
+  int hold_fd_ = -1;  // bound, not listening, while partitioned. Guarded by mu_
   std::thread accept_thread_;                            // Guarded by mu_
   std::list<std::unique_ptr<Connection>> connections_;   // Guarded by mu_
 };

@@ -5,6 +5,14 @@
 #define BOOST_TEST_MODULE emulator_conformance_test
 #include <boost/test/unit_test.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -366,6 +374,62 @@ BOOST_AUTO_TEST_CASE(a_partition_is_survived_and_changes_made_meanwhile_arrive) 
   CHECK_WAITED(Eventually([&] { return r.reflector().stats().errors >= 1u; }), r.Log());
   f.emulator->server("c1").Heal();
   CHECK_WAITED(Eventually([&] { return Converged(f, r); }), r.Log());
+}
+
+namespace {
+sockaddr_in Loopback(int port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  return a;
+}
+}  // namespace
+
+// A partition once freed the port: a connection from any process of the
+// machine could take it as its ephemeral port, and Heal then failed with
+// "address in use" (seen in CI, a parallel test's client on the port).
+BOOST_AUTO_TEST_CASE(a_partitioned_port_stays_ours_until_the_heal) {
+  Fixture f;
+  auto& server = f.emulator->server("c1");
+  const int port = server.port();
+  server.Partition();
+  const sockaddr_in at = Loopback(port);
+  {  // Connects are refused ...
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    BOOST_CHECK_EQUAL(::connect(fd, reinterpret_cast<const sockaddr*>(&at), sizeof(at)), -1);
+    BOOST_CHECK_EQUAL(errno, ECONNREFUSED);
+    ::close(fd);
+  }
+  {  // ... yet nothing else can bind the port,
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    BOOST_CHECK_EQUAL(::bind(fd, reinterpret_cast<const sockaddr*>(&at), sizeof(at)), -1);
+    BOOST_CHECK_EQUAL(errno, EADDRINUSE);
+    ::close(fd);
+  }
+  {  // ... nor an outgoing connection whose ephemeral ports are only this one
+     // (IP_LOCAL_PORT_RANGE, Linux 6.3 on: low port in the low 16 bits).
+    const int target = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in any = Loopback(0);
+    BOOST_REQUIRE_EQUAL(::bind(target, reinterpret_cast<const sockaddr*>(&any), sizeof(any)), 0);
+    BOOST_REQUIRE_EQUAL(::listen(target, 4), 0);
+    socklen_t len = sizeof(any);
+    ::getsockname(target, reinterpret_cast<sockaddr*>(&any), &len);
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    const uint32_t range = static_cast<uint32_t>(port) | (static_cast<uint32_t>(port) << 16);
+    constexpr int kIpLocalPortRange = 51;
+    BOOST_REQUIRE_MESSAGE(::setsockopt(fd, IPPROTO_IP, kIpLocalPortRange, &range, sizeof(range)) == 0,
+                          std::string("IP_LOCAL_PORT_RANGE: ") + std::strerror(errno));
+    BOOST_CHECK_EQUAL(::connect(fd, reinterpret_cast<const sockaddr*>(&any), sizeof(any)), -1);
+    BOOST_CHECK_EQUAL(errno, EADDRNOTAVAIL);
+    ::close(fd);
+    ::close(target);
+  }
+  server.Heal();
+  BOOST_CHECK(!server.partitioned());
+  auto got = f.client.rest->Get("/api/v1/namespaces");
+  if (!got.ok()) got = f.client.rest->Get("/api/v1/namespaces");  // a pooled connection the partition cut
+  BOOST_CHECK_MESSAGE(got.ok(), got.status().ToString());
 }
 
 BOOST_AUTO_TEST_CASE(a_certificate_for_another_name_is_refused) {

@@ -25,7 +25,20 @@ void Folder::Push(Pending p) {
 
 std::function<void(kube::ReflectorEvent&&)> Folder::Sink(const std::string& cluster, const kube::ResourceType& kind,
                                                          const std::string& only_namespace) {
-  return [this, cluster, group = kind.group, resource_kind = kind.kind, only_namespace](kube::ReflectorEvent&& event) {
+  return [this, cluster, group = kind.group, resource_kind = kind.kind, only_namespace,
+          dict = static_cast<const state::ObjectDictionary*>(nullptr)](kube::ReflectorEvent&& event) mutable {
+    if (options_.compress_objects) {
+      // A reflector calls its sink from its own thread only.
+      auto compress = [&](state::WorkloadObject& w) {
+        if (dict == nullptr) dict = state::ObjectDictionary::ForKind(cluster, group, resource_kind, w.object_json);
+        w.compress_with = dict;
+      };
+      if (event.type == kube::ReflectorEventType::kAdded || event.type == kube::ReflectorEventType::kModified) {
+        compress(event.object.workload);
+      } else if (event.type == kube::ReflectorEventType::kReplace) {
+        for (auto& o : event.objects) compress(o.workload);
+      }
+    }
     Pending p;
     p.kind = Pending::Kind::kEvent;
     p.cluster = cluster;

@@ -43,6 +43,10 @@ struct FolderOptions {
   // relist decodes every object before the store copies what it keeps, and
   // the allocator would otherwise keep those pages resident. 0: never.
   std::size_t release_after_relisted = 1000;
+  // Records keep watched objects compressed against a dictionary per
+  // (cluster, kind): the first object of that kind the cluster sends
+  // (state/object_codec.h). Health records stay plain.
+  bool compress_objects = true;
   // Called on the folder's thread after each Apply that published a
   // snapshot, with its seq. Must not block.
   std::function<void(std::uint64_t seq)> on_published;

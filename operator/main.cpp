@@ -79,6 +79,7 @@ struct Flags {
   std::string history_keep_for = "10m";
   std::string history_file, history_max_bytes = "0";
   bool history_sync = true;
+  bool compress_objects = true;
   std::string api_bind = "127.0.0.1:8082", metrics_bind = ":8080", probe_bind = ":8081";
   std::string tls_cert_file, tls_key_file;
   std::string api_service = "kubefold", api_service_port = "api";
@@ -134,6 +135,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--history-sync", f.history_sync,
                  "fsync every history commit (off: a commit survives a crash of kubefold, not of the node)")
+      ->capture_default_str();
+  app.add_option("--compress-objects", f.compress_objects,
+                 "Keep member objects in memory compressed (zstd), against a dictionary per cluster and kind")
       ->capture_default_str();
   app.add_option("--api-bind-address", f.api_bind,
                  "Address of the query API (HOST:PORT, :PORT for every interface, 0 for off); anything but localhost "
@@ -226,6 +230,7 @@ int main(int argc, char** argv) {
   o.history_file = f.history_file;
   o.history_max_bytes = bytes("--history-max-bytes", f.history_max_bytes);
   o.history_sync = f.history_sync;
+  o.compress_objects = f.compress_objects;
   const auto shutdown_timeout = duration("--shutdown-timeout", f.shutdown_timeout);
   o.serving.api = address("--api-bind-address", f.api_bind);
   o.serving.metrics = address("--metrics-bind-address", f.metrics_bind);

@@ -53,6 +53,7 @@ Status Operator::Start() {
 
   if (Status st = OpenHistory(); !st.ok()) return st;
   controllers::FolderOptions fo;
+  fo.compress_objects = options_.compress_objects;
   // A new snapshot matters to audits waiting for availability and to the
   // workload-unavailable trigger; bursts of snapshots are coalesced.
   fo.on_published = [this](uint64_t) {
@@ -126,6 +127,7 @@ Status Operator::OpenHistory() {
   jo.path = options_.history_file;
   jo.max_bytes = options_.history_max_bytes;
   jo.sync = options_.history_sync;
+  jo.compress_restored = options_.compress_objects;
   jo.max_pending = std::max<size_t>(64, options_.history.keep_last);
   jo.log = options_.log;
   // A file that is not readable history is kept for inspection, and a new

@@ -74,6 +74,8 @@ struct OperatorOptions {
   std::string history_file;
   uint64_t history_max_bytes = 0;  // bound on the file; 0 = the disk's
   bool history_sync = true;        // fsync each commit
+  // Records keep member objects compressed (controllers::FolderOptions).
+  bool compress_objects = true;
   ServingOptions serving;
   // Metrics; null: the operator makes its own. Shared so the caller can
   // observe the host client's transport with it before the operator exists.

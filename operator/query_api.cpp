@@ -471,7 +471,7 @@ void QueryApi::Handle(const IncomingRequest& req, ResponseWriter& w) {
         AppendSummary(line, r);
         if (full) {
           line += ",\"object\":";
-          line += r.object_json();
+          r.AppendObjectJson(line);
         }
         line += '}';
         alive = w.Write(line);
@@ -587,12 +587,12 @@ void QueryApi::Handle(const IncomingRequest& req, ResponseWriter& w) {
           case state::ChangeType::kAdded:
             ++added;
             line += ",\"object\":";
-            line += c.after->object_json();
+            c.after->AppendObjectJson(line);
             break;
           case state::ChangeType::kRemoved:
             ++removed;
             line += ",\"object\":";
-            line += c.before->object_json();
+            c.before->AppendObjectJson(line);
             break;
           case state::ChangeType::kModified: {
             ++modified;

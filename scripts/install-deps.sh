@@ -14,6 +14,8 @@ PACKAGES=(
   # Libraries the code uses: xxHash for trie keys and content hashes, JSON,
   # YAML (kubeconfig files are YAML)
   libxxhash-dev nlohmann-json3-dev libyaml-cpp-dev
+  # Compressed workload objects in the store (zstd with per-kind dictionaries)
+  libzstd-dev
   # Parsing what API servers send (watch lines, lists): simdjson
   libsimdjson-dev
   # Memory allocator of the programs (see CMakeLists.txt, "Memory allocator")

@@ -284,6 +284,10 @@ Result<RestoreReport> Journal::Restore(Store& store) {
       rows[until].erases.push_back(std::move(e));
     }
     c.object.object_json = std::string(Text(st, 13));
+    if (options_.compress_restored) {
+      c.object.compress_with = ObjectDictionary::ForKind(c.cluster, c.object.key.group, c.object.key.kind,
+                                                         c.object.object_json);
+    }
     rows[from].puts.push_back(std::move(c));
   }
   if (rc != SQLITE_DONE) return Unavailable(where + "reading records: " + d.Error());
@@ -601,10 +605,10 @@ std::string Journal::Commit(std::vector<PublishEvent>& events, bool rebase) {
         const Record& r = *c.after;
         const WorkloadSummary sum = r.summary();
         sqlite3_stmt* st = d.Prepare("INSERT INTO objects(object) VALUES(?1)");
-        if (st) {
-          const std::string_view obj = r.object_json();
-          sqlite3_bind_blob64(st, 1, obj.data(), obj.size(), SQLITE_STATIC);
-        }
+        // The journal keeps the JSON itself, never a record's compressed form:
+        // dictionaries last one process. `obj` outlives the step below.
+        const std::string obj = r.object_json();
+        if (st) sqlite3_bind_blob64(st, 1, obj.data(), obj.size(), SQLITE_STATIC);
         error = step_done(st);
         if (!error.empty()) return false;
         const int64_t id = sqlite3_last_insert_rowid(d.db);

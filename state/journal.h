@@ -70,6 +70,10 @@ struct JournalOptions {
   // First retry delay after a failed commit; doubles up to 30 s.
   std::chrono::milliseconds retry = std::chrono::seconds(1);
   std::function<void(std::string_view)> log;
+  // Restore() keeps restored records compressed against the dictionary of
+  // their cluster and kind (ObjectDictionary::ForKind), which the watchers
+  // then share; set it as the watchers' own compression is set.
+  bool compress_restored = true;
 };
 
 struct JournalStats {

@@ -1,5 +1,6 @@
 #include "state/record.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -86,14 +87,22 @@ Record* Record::Create(const WorkloadObject& o) {
   char summary[kMaxSummaryBytes];
   const size_t summary_len = EncodeSummary(o.summary, summary);
   const size_t key_len = o.key.group.size() + o.key.kind.size() + o.key.name.size();
-  void* mem = std::malloc(kHeaderBytes + summary_len + key_len + o.object_json.size());
+  thread_local std::string frame;  // the frame is copied into the record: one buffer per thread
+  frame.clear();
+  if (o.compress_with != nullptr) {
+    o.compress_with->Compress(o.object_json, frame);
+    if (sizeof(const ObjectDictionary*) + frame.size() >= o.object_json.size()) frame.clear();  // no gain
+  }
+  const bool compressed = !frame.empty();
+  const size_t stored = compressed ? sizeof(const ObjectDictionary*) + frame.size() : o.object_json.size();
+  void* mem = std::malloc(kHeaderBytes + summary_len + key_len + stored);
   if (mem == nullptr) throw std::bad_alloc();
   Record* r = new (mem) Record();
   r->group_len_ = static_cast<uint8_t>(o.key.group.size());
   r->kind_len_ = static_cast<uint8_t>(o.key.kind.size());
   r->name_len_ = static_cast<uint8_t>(o.key.name.size());
   r->summary_len_ = static_cast<uint8_t>(summary_len);
-  r->json_len_ = static_cast<uint32_t>(o.object_json.size());
+  r->json_len_ = static_cast<uint32_t>(stored) | (compressed ? kCompressedBit : 0);
   char* p = reinterpret_cast<char*>(r) + kHeaderBytes;
   std::memcpy(p, o.key.group.data(), o.key.group.size());
   p += o.key.group.size();
@@ -103,7 +112,12 @@ Record* Record::Create(const WorkloadObject& o) {
   p += o.key.name.size();
   std::memcpy(p, summary, summary_len);
   p += summary_len;
-  std::memcpy(p, o.object_json.data(), o.object_json.size());
+  if (compressed) {
+    std::memcpy(p, &o.compress_with, sizeof(const ObjectDictionary*));
+    std::memcpy(p + sizeof(const ObjectDictionary*), frame.data(), frame.size());
+  } else {
+    std::memcpy(p, o.object_json.data(), o.object_json.size());
+  }
   r->content_hash_ = HashContent(o.object_json, o.summary);
   return r;
 }
@@ -124,10 +138,40 @@ WorkloadSummary Record::summary() const {
   return s;
 }
 
+const ObjectDictionary* Record::dictionary() const {
+  if (!compressed()) return nullptr;
+  const ObjectDictionary* d;
+  std::memcpy(&d, stored().data(), sizeof(d));
+  return d;
+}
+
+void Record::AppendObjectJson(std::string& out) const {
+  const std::string_view s = stored();
+  if (!compressed()) {
+    out.append(s);
+    return;
+  }
+  // The frame was made by Create from this dictionary: failing to read it
+  // back means the record's memory was overwritten.
+  if (!dictionary()->Decompress(s.substr(sizeof(const ObjectDictionary*)), out)) {
+    std::fprintf(stderr, "kubefold: record %.*s: its compressed object does not decompress\n",
+                 static_cast<int>(name_len_), name().data());
+    std::abort();
+  }
+}
+
+std::string Record::object_json() const {
+  std::string out;
+  AppendObjectJson(out);
+  return out;
+}
+
 bool Record::SameContent(const Record& other) const {
   // The varint encoding is canonical: equal summaries have equal bytes.
-  return content_hash_ == other.content_hash_ && summary_bytes() == other.summary_bytes() &&
-         object_json() == other.object_json();
+  if (content_hash_ != other.content_hash_ || summary_bytes() != other.summary_bytes()) return false;
+  // One dictionary compresses equal objects to equal frames.
+  if (compressed() == other.compressed() && dictionary() == other.dictionary()) return stored() == other.stored();
+  return object_json() == other.object_json();
 }
 
 uint64_t HashKey(WorkloadKeyView key) {

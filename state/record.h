@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "state/internal/versioned.h"
+#include "state/object_codec.h"
 #include "state/status.h"
 
 namespace kubefold::state {
@@ -56,6 +57,9 @@ struct WorkloadObject {
   WorkloadKey key;
   std::string object_json;  // pruned object; opaque to the store
   WorkloadSummary summary;
+  // When set, the record keeps object_json compressed against this
+  // dictionary (object_codec.h), unless that would not make it smaller.
+  const ObjectDictionary* compress_with = nullptr;
 };
 
 // Limits enforced by ValidateWorkload (kInvalidArgument names the field).
@@ -79,20 +83,28 @@ class Record : public internal::Versioned {
   std::string_view kind() const { return {data() + group_len_, kind_len_}; }
   std::string_view name() const { return {data() + group_len_ + kind_len_, name_len_}; }
   WorkloadKeyView key() const { return {group(), kind(), name()}; }
-  std::string_view object_json() const { return {data() + KeyBytes() + summary_len_, json_len_}; }
+  // The object JSON as handed over, decompressed when the record keeps it
+  // compressed (a few microseconds for a typical Deployment).
+  std::string object_json() const;
+  // Appends the object JSON to `out`, without a temporary.
+  void AppendObjectJson(std::string& out) const;
+  // True when the record keeps its object compressed (see compress_with).
+  bool compressed() const { return (json_len_ & kCompressedBit) != 0; }
   // Decodes the summary fields. O(1), no allocation.
   WorkloadSummary summary() const;
-  // xxh3-64 of the object JSON and the summary fields.
+  // xxh3-64 of the object JSON (as handed over, whatever the record keeps)
+  // and the summary fields.
   uint64_t content_hash() const { return content_hash_; }
   // The writer's counter for this record's cluster when it was written.
   uint64_t counter() const { return counter_; }
-  // Bytes this record occupies (header + summary + key + JSON), excluding
-  // allocator slack.
-  size_t ByteSize() const { return kHeaderBytes + size_t{summary_len_} + KeyBytes() + json_len_; }
-  // Bytes of the key and JSON only: the record's own payload.
-  size_t PayloadBytes() const { return KeyBytes() + json_len_; }
+  // Bytes this record occupies (header + summary + key + object as kept),
+  // excluding allocator slack.
+  size_t ByteSize() const { return kHeaderBytes + size_t{summary_len_} + KeyBytes() + StoredBytes(); }
+  // Bytes of the key and the object as kept: the record's own payload.
+  size_t PayloadBytes() const { return KeyBytes() + StoredBytes(); }
 
-  // True when both records hold the same object JSON and summary.
+  // True when both records hold the same object JSON and summary, whether
+  // or not each keeps it compressed.
   bool SameContent(const Record& other) const;
 
   void set_counter(uint64_t c) { counter_ = c; }  // writer, before publication
@@ -107,12 +119,19 @@ class Record : public internal::Versioned {
   const char* data() const { return reinterpret_cast<const char*>(this) + kHeaderBytes; }
   size_t KeyBytes() const { return size_t{group_len_} + kind_len_ + name_len_; }
   std::string_view summary_bytes() const { return {data() + KeyBytes(), summary_len_}; }
+  // The object as kept: the JSON, or the dictionary's address followed by
+  // one zstd frame.
+  size_t StoredBytes() const { return json_len_ & ~kCompressedBit; }
+  std::string_view stored() const { return {data() + KeyBytes() + summary_len_, StoredBytes()}; }
+  const ObjectDictionary* dictionary() const;
+  static constexpr uint32_t kCompressedBit = 1u << 31;  // in json_len_; objects are < 64 MiB
 
   // 32-byte header, with `birth`. Key parts are at most kMaxKeyPartBytes
   // (253) long, so one byte holds each length. The summary is stored as five
   // zigzag varints (one or two bytes each for typical values, at most 50),
   // after the key: a record costs 32 bytes plus about 7 beyond its payload
-  // instead of a fixed 64.
+  // instead of a fixed 64. json_len_ is the length of the object as kept,
+  // with kCompressedBit set when that is compressed.
   uint64_t counter_ = 0;
   uint64_t content_hash_ = 0;
   uint32_t json_len_ = 0;

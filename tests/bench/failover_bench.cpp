@@ -33,8 +33,9 @@
 // tests/bench/heap.h: what is live rather than what the allocator keeps) —
 // plus the allocator's bytes in use
 // (HeapInUse: every thread and arena), the store's own accounting
-// (Store::Stats) and the pruned JSON the store holds (payload), which no
-// representation can go below.
+// (Store::Stats) and the pruned JSON of the workloads (payload), which the
+// store keeps compressed (state/object_codec.h) unless
+// KUBEFOLD_COMPRESS_OBJECTS=0 (the kubefold binary's --compress-objects).
 //
 // KUBEFOLD_HEAP_PROFILE=<file> (with MALLOC_CONF=prof:true) writes jemalloc's
 // heap profile at sync to <file>, for jeprof.
@@ -80,7 +81,9 @@
 //   rss_end_trimmed_B_per_workload (after the trials), heap_B_per_workload
 //   and heap_end_B_per_workload (malloc in use), store_B_per_workload
 //   (current tree: records + nodes), store_live_B_per_workload (with
-//   history), payload_B_per_workload, sync_s (operator start → synced),
+//   history), payload_B_per_workload (pruned JSON), compressed_share (of
+//   the workloads' records, those kept compressed), sync_s (operator start
+//   → synced),
 //   populate_s (the emulator child loading its stores), folder_releases
 //   (the folder's own ReleaseFreedMemory calls after large relists: one per
 //   member at sync, more if a trial's heal relists).
@@ -609,6 +612,7 @@ class World {
     kubefold::OperatorOptions o;
     o.identity = "failover-bench";
     o.leader_elect = false;
+    if (const char* z = std::getenv("KUBEFOLD_COMPRESS_OBJECTS")) o.compress_objects = std::string_view(z) != "0";
     o.log = [this](std::string_view m) { log_.Add(m); };
     o.failover.on_apply = [this](const std::string& w, const std::string& to, SysTime crossed) {
       applies_.Record(w, to, crossed);
@@ -791,14 +795,18 @@ class World {
     return Percentile(times, 0.5);
   }
 
-  // Bytes of pruned JSON the store holds for the workloads (no health records).
-  double PayloadBytes() {
+  // Bytes of pruned JSON of the workloads the store holds (no health
+  // records), and how many of those records keep it compressed.
+  double PayloadBytes(double* compressed_records = nullptr) {
     const state::Snapshot s = op_->store().Current();
-    double bytes = 0;
+    double bytes = 0, compressed = 0;
     s.ForEachWorkload([&](const state::WorkloadRef& w) {
-      if (w.ns != ctl::kHealthNamespace) bytes += static_cast<double>(w.record->object_json().size());
+      if (w.ns == ctl::kHealthNamespace) return true;
+      bytes += static_cast<double>(w.record->object_json().size());
+      compressed += w.record->compressed() ? 1 : 0;
       return true;
     });
+    if (compressed_records != nullptr) *compressed_records = compressed;
     return bytes;
   }
 
@@ -899,7 +907,8 @@ void BM_Failover_kubefold(benchmark::State& st) {
   kubefold::bench::ReleaseFreedMemory();
   const double rss_trimmed = RssBytes();
   const state::StoreStats stats = world->op().store().Stats();
-  const double payload = world->PayloadBytes();
+  double compressed_records = 0;
+  const double payload = world->PayloadBytes(&compressed_records);
   const double scan_ms = world->ScanMs(true);
   const double walk_ms = world->ScanMs(false);
 
@@ -971,6 +980,7 @@ void BM_Failover_kubefold(benchmark::State& st) {
       static_cast<double>(stats.node_bytes_live + stats.record_bytes_live + stats.snapshot_bytes_live) / total;
   c["store_retained_snapshots"] = static_cast<double>(stats.retained_snapshots);
   c["payload_B_per_workload"] = payload / total;
+  c["compressed_share"] = compressed_records / total;
   c["sync_s"] = sync_s;
   c["folder_releases"] = static_cast<double>(world->op().folder().stats().releases);
   c["populate_s"] = world->populate_seconds();

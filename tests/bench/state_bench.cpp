@@ -774,23 +774,23 @@ void BM_ReadUnderWrite(benchmark::State& st) {
   RunReads<Impl>(st, true);
 }
 
+// Heap in use less the store's free lists (freed tree objects kept for reuse).
+double LiveHeap(const state::Store& store) {
+  return static_cast<double>(HeapInUse()) - static_cast<double>(store.Stats().pool_free_bytes);
+}
+
 // Heap per workload: growth of the allocator's bytes in use while building the store (batches of
 // kLoadBatch), minus the records' own payload (key + JSON), per workload. It
 // includes whatever the store's writer keeps cached for reuse (free blocks
 // are still the store's memory); stats_* give the store's exact object bytes.
 //
 // Then the unbatched history cost: blocks of kRetainedChanges single-upsert
-// batches, a snapshot held after each, heap growth per change. The store may
-// serve new nodes from blocks it already holds, which heap growth cannot see,
-// so blocks are repeated (all snapshots still held) until the growth per
-// change is steady: bytes_retained_per_change is that steady figure, the
-// marginal cost once the writer's cache is used up; the first block's figure
-// is reported as bytes_retained_per_change_first_block.
-// Heap in use less the store's free lists (freed tree objects kept for reuse).
-double LiveHeap(const state::Store& store) {
-  return static_cast<double>(HeapInUse()) - static_cast<double>(store.Stats().pool_free_bytes);
-}
-
+// batches, a snapshot held after each, live heap growth per change (heap in
+// use less the writer's free lists, which serve new nodes from blocks malloc
+// already counts). Blocks are repeated (all snapshots still held) until the
+// growth per change is steady, so the allocator's own caches do not flatter
+// it either: bytes_retained_per_change is that steady figure; the first
+// block's figure is reported as bytes_retained_per_change_first_block.
 void BM_Memory_kubefold(benchmark::State& st) {
   constexpr size_t kMaxBlocks = 64;
   const size_t n = N(st);

@@ -228,3 +228,63 @@ BOOST_AUTO_TEST_CASE(large_relists_release_the_freed_memory_after_they_are_appli
   never.Flush();
   BOOST_CHECK_EQUAL(never.stats().releases, 0u);
 }
+
+BOOST_AUTO_TEST_CASE(watched_objects_are_kept_compressed_and_an_unchanged_relist_changes_nothing) {
+  // A Deployment with enough text for compression to pay.
+  auto deployment = [](int i, const std::string& image) {
+    const std::string name = "web-" + std::to_string(i);
+    return R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":")" + name +
+           R"(","namespace":"shop","labels":{"app":")" + name + R"("}},"spec":{"replicas":2,"template":{"spec":)"
+           R"({"containers":[{"name":"app","image":")" + image +
+           R"(","imagePullPolicy":"IfNotPresent","terminationMessagePath":"/dev/termination-log",)"
+           R"("terminationMessagePolicy":"File"}],"restartPolicy":"Always","dnsPolicy":"ClusterFirst",)"
+           R"("schedulerName":"default-scheduler"}}}})";
+  };
+  auto relist = [&](std::function<void(ReflectorEvent&&)>& sink, Folder& folder, const std::string& image) {
+    ReflectorEvent e;
+    e.type = ReflectorEventType::kReplace;
+    for (int i = 0; i < 20; ++i) {
+      DecodedObject o;
+      o.ns = "shop";
+      o.workload.key = {"apps", "Deployment", "web-" + std::to_string(i)};
+      o.workload.object_json = deployment(i, image);
+      e.objects.push_back(std::move(o));
+    }
+    sink(std::move(e));
+    folder.Flush();
+  };
+  auto kept = [&](state::Store& store, const std::string& cluster, bool compressed, const std::string& image) {
+    size_t n = 0;
+    store.Current().ForEachWorkload(cluster, [&](const state::WorkloadRef& w) {
+      BOOST_TEST(w.record->compressed() == compressed);
+      const int i = std::stoi(std::string(w.record->name().substr(4)));
+      BOOST_TEST(w.record->object_json() == deployment(i, image));
+      ++n;
+      return true;
+    });
+    return n;
+  };
+
+  state::Store store;
+  Folder folder(store);  // compress_objects by default
+  folder.AddCluster("folder-test-east");
+  auto sink = folder.Sink("folder-test-east", kDeployments);
+  relist(sink, folder, "registry.example.com/web:1.0");
+  BOOST_TEST(kept(store, "folder-test-east", true, "registry.example.com/web:1.0") == 20u);
+  const uint64_t seq = store.Current().seq();
+  relist(sink, folder, "registry.example.com/web:1.0");  // the same objects again
+  BOOST_TEST(store.Current().seq() == seq);
+  BOOST_TEST(folder.stats().noops == 20u);
+  relist(sink, folder, "registry.example.com/web:1.1");
+  BOOST_TEST(store.Current().seq() > seq);
+  BOOST_TEST(kept(store, "folder-test-east", true, "registry.example.com/web:1.1") == 20u);
+
+  state::Store other;
+  FolderOptions plain;
+  plain.compress_objects = false;
+  Folder uncompressed(other, plain);
+  uncompressed.AddCluster("folder-test-west");
+  auto west = uncompressed.Sink("folder-test-west", kDeployments);
+  relist(west, uncompressed, "registry.example.com/web:1.0");
+  BOOST_TEST(kept(other, "folder-test-west", false, "registry.example.com/web:1.0") == 20u);
+}

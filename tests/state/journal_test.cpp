@@ -77,9 +77,11 @@ struct Durable {
   std::unique_ptr<Store> store;
   Result<RestoreReport> restored = RestoreReport{};
 
-  Durable(const std::string& file, HistoryOptions h, std::function<TimePoint()> clock, uint64_t max_bytes = 0) {
+  Durable(const std::string& file, HistoryOptions h, std::function<TimePoint()> clock, uint64_t max_bytes = 0,
+          bool compress_restored = true) {
     JournalOptions jo;
     jo.path = file;
+    jo.compress_restored = compress_restored;
     jo.max_bytes = max_bytes;
     jo.sync = false;  // the tests kill processes, not machines
     jo.retry = std::chrono::milliseconds(20);
@@ -228,6 +230,42 @@ BOOST_AUTO_TEST_CASE(restores_every_retained_snapshot_exactly) {
   // A seq retention dropped before the restart is gone, not found.
   BOOST_TEST(static_cast<int>(d.store->Get(seqs.front() - 1).status().code()) ==
              static_cast<int>(StatusCode::kGone));
+}
+
+// The journal holds JSON; restored records are compressed again (against
+// the dictionary of their cluster and kind) only when asked, and either way
+// read back exactly what was written.
+BOOST_AUTO_TEST_CASE(restored_records_are_compressed_as_the_options_say) {
+  TempDir dir;
+  ManualClock clock;
+  HistoryOptions h;
+  h.keep_last = 8;
+  std::map<std::string, std::string> written;
+  {
+    Durable d(dir.File(), h, clock.Fn());
+    Batch b;
+    for (int i = 0; i < 12; ++i) {
+      const std::string json = Json(i, 400);
+      written["journal-compress/ns/w" + std::to_string(i)] = json;
+      BOOST_REQUIRE(b.Upsert("journal-compress", "ns", Deployment("w" + std::to_string(i), json)).ok());
+    }
+    BOOST_REQUIRE(d.store->Apply(std::move(b)).ok());
+    d.Sync();
+  }
+  for (const bool compress : {false, true}) {
+    Durable d(dir.File(), h, clock.Fn(), 0, compress);
+    BOOST_REQUIRE_EQUAL(d.restored->snapshots, 1u);
+    std::map<std::string, std::string> read;
+    int compressed = 0;
+    d.store->Current().ForEachWorkload([&](const WorkloadRef& w) {
+      read[std::string(w.cluster) + "/" + std::string(w.ns) + "/" + std::string(w.record->name())] =
+          w.record->object_json();
+      compressed += w.record->compressed() ? 1 : 0;
+      return true;
+    });
+    BOOST_TEST(read == written, "compress_restored=" << compress);
+    BOOST_TEST(compressed == (compress ? 12 : 0), "compress_restored=" << compress);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(unpinned_history_leaves_the_disk) {

@@ -95,3 +95,104 @@ BOOST_AUTO_TEST_CASE(same_content_compares_json_and_summary_but_not_the_counter)
   RecordPtr d(Object("apps", "Deployment", "web", R"({"v":2})", s));
   BOOST_TEST(!a->SameContent(*d.r));
 }
+
+namespace {
+
+// Two Deployments of one cluster: same shape, different names, images and
+// resource values.
+std::string DeploymentJson(const std::string& name, const std::string& image, int replicas) {
+  return R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":")" + name +
+         R"(","namespace":"shop","labels":{"app":")" + name +
+         R"(","team":"payments"}},"spec":{"replicas":)" + std::to_string(replicas) +
+         R"(,"selector":{"matchLabels":{"app":")" + name +
+         R"("}},"template":{"metadata":{"labels":{"app":")" + name +
+         R"("}},"spec":{"containers":[{"name":"app","image":")" + image +
+         R"(","imagePullPolicy":"IfNotPresent","terminationMessagePath":"/dev/termination-log",)"
+         R"("terminationMessagePolicy":"File","resources":{"requests":{"cpu":"250m","memory":"256Mi"}}}],)"
+         R"("restartPolicy":"Always","terminationGracePeriodSeconds":30,"dnsPolicy":"ClusterFirst",)"
+         R"("schedulerName":"default-scheduler"}}},"status":{"observedGeneration":4,"replicas":)" +
+         std::to_string(replicas) + R"(,"conditions":[{"type":"Available","status":"True",)"
+         R"("reason":"MinimumReplicasAvailable","message":"Deployment has minimum availability."}]}})";
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_compressed_record_gives_back_exactly_the_object_it_was_given) {
+  const std::string first = DeploymentJson("checkout", "registry.example.com/shop/checkout:1.4.2", 3);
+  const std::string second = DeploymentJson("cart-api", "registry.example.com/shop/cart:2.0.9", 5);
+  const ObjectDictionary* dict = ObjectDictionary::ForKind("record-test-eu-1", "apps", "Deployment", first);
+  BOOST_TEST_REQUIRE(dict != nullptr);
+  // The key decides: a later sample does not replace the dictionary.
+  BOOST_TEST(ObjectDictionary::ForKind("record-test-eu-1", "apps", "Deployment", second) == dict);
+  BOOST_TEST(ObjectDictionary::ForKind("record-test-us-2", "apps", "Deployment", second) != dict);
+
+  const WorkloadSummary s{4, 4, 5, 5, 5};
+  WorkloadObject o = Object("apps", "Deployment", "cart-api", second, s);
+  RecordPtr plain(o);
+  o.compress_with = dict;
+  RecordPtr packed(o);
+  BOOST_TEST(!plain->compressed());
+  BOOST_TEST_REQUIRE(packed->compressed());
+  BOOST_TEST(packed->object_json() == second);
+  std::string appended = "[";
+  packed->AppendObjectJson(appended);
+  BOOST_TEST(appended == "[" + second);
+  BOOST_TEST((packed->summary() == s));
+  BOOST_TEST(packed->name() == "cart-api");
+  // Against a sibling as dictionary the object shrinks to a fraction; the
+  // hash is the plain record's, so either form compares equal.
+  BOOST_TEST_MESSAGE("object " << second.size() << " B; payload " << plain->PayloadBytes() << " B plain, "
+                                << packed->PayloadBytes() << " B compressed");
+  BOOST_TEST(packed->PayloadBytes() * 3 < plain->PayloadBytes());
+  BOOST_TEST(packed->content_hash() == plain->content_hash());
+  BOOST_TEST(packed->SameContent(*plain.r));
+  BOOST_TEST(plain->SameContent(*packed.r));
+
+  RecordPtr again(o);  // same dictionary, same object: the same bytes
+  BOOST_TEST(again->SameContent(*packed.r));
+  WorkloadObject changed = o;
+  changed.object_json = DeploymentJson("cart-api", "registry.example.com/shop/cart:2.1.0", 5);
+  RecordPtr newer(changed);
+  BOOST_TEST(newer->compressed());
+  BOOST_TEST(!newer->SameContent(*packed.r));
+  BOOST_TEST(!newer->SameContent(*plain.r));
+  BOOST_TEST(newer->object_json() == changed.object_json);
+}
+
+BOOST_AUTO_TEST_CASE(an_object_compression_would_not_shrink_is_kept_plain) {
+  const ObjectDictionary* dict = ObjectDictionary::ForKind("record-test-eu-1", "", "ConfigMap", R"({"data":{}})");
+  BOOST_TEST_REQUIRE(dict != nullptr);
+  // A frame header and the dictionary's address outweigh a tiny object.
+  WorkloadObject o = Object("", "ConfigMap", "c", R"({"a":1})", {});
+  o.compress_with = dict;
+  RecordPtr r(o);
+  BOOST_TEST(!r->compressed());
+  BOOST_TEST(r->object_json() == R"({"a":1})");
+  BOOST_TEST(r->PayloadBytes() == 9u + 1u + 7u);
+  // An empty object: nothing to compress, nothing to sample.
+  o.object_json.clear();
+  RecordPtr empty(o);
+  BOOST_TEST(empty->object_json() == "");
+  BOOST_TEST(ObjectDictionary::ForKind("record-test-eu-1", "", "Empty", "") == nullptr);
+}
+
+BOOST_AUTO_TEST_CASE(a_dictionary_refuses_a_frame_it_did_not_make) {
+  const std::string first = DeploymentJson("checkout", "registry.example.com/shop/checkout:1.4.2", 3);
+  const ObjectDictionary* a = ObjectDictionary::For("record-test/a", first);
+  const ObjectDictionary* b = ObjectDictionary::For("record-test/b", "something else entirely");
+  const std::string json = DeploymentJson("cart-api", "registry.example.com/shop/cart:2.0.9", 5);
+  std::string frame = "overwritten";
+  a->Compress(json, frame);
+  std::string out = "kept";
+  BOOST_TEST(a->Decompress(frame, out));
+  BOOST_TEST(out == "kept" + json);
+  out = "kept";
+  BOOST_TEST(!a->Decompress("not a frame", out));
+  BOOST_TEST(!a->Decompress(frame.substr(0, frame.size() / 2), out));
+  BOOST_TEST(out == "kept");  // nothing appended on failure
+  // Another dictionary reads the frame wrongly or not at all, never as json.
+  std::string other;
+  if (b->Decompress(frame, other)) BOOST_TEST(other != json);
+  BOOST_TEST(ObjectDictionary::Count() >= 2u);
+  BOOST_TEST(ObjectDictionary::TotalBytes() > first.size());
+}

@@ -145,12 +145,27 @@ const std::vector<Content>& Contents() {
     }
     long_json += R"(}},"spec":{"replicas":10}})";
     c.push_back({long_json, {7, 7, 10, 10, 10}});
+    // Long enough to be kept compressed, and differing only inside.
+    std::string longer = long_json;
+    longer.replace(longer.find("value-7919"), 10, "value-7920");
+    c.push_back({longer, {7, 7, 10, 10, 10}});
     return c;
   }();
   return contents;
 }
 
+// The dictionary compressed upserts use (OpSpec::compress): records of one
+// content are kept plain or compressed at random, and must compare equal
+// either way.
+const ObjectDictionary* ModelDictionary() {
+  static const ObjectDictionary* d = ObjectDictionary::For("store-model-test", Contents()[5].json);
+  return d;
+}
+
+void Cover(const std::string& what);
+
 int ContentIdOf(const Record* r) {
+  if (r->compressed()) Cover("read a compressed record");
   const auto& contents = Contents();
   for (size_t i = 0; i < contents.size(); ++i) {
     if (r->object_json() == contents[i].json && r->summary() == contents[i].summary) return static_cast<int>(i);
@@ -158,8 +173,10 @@ int ContentIdOf(const Record* r) {
   return -1;
 }
 
-WorkloadObject MakeObject(const WorkloadKey& key, size_t content) {
-  return WorkloadObject{key, Contents()[content].json, Contents()[content].summary};
+WorkloadObject MakeObject(const WorkloadKey& key, size_t content, bool compress = false) {
+  WorkloadObject o{key, Contents()[content].json, Contents()[content].summary};
+  if (compress) o.compress_with = ModelDictionary();
+  return o;
 }
 
 std::string KeyString(WorkloadKeyView k) {
@@ -234,10 +251,12 @@ struct OpSpec {
   std::string ns;
   WorkloadKey key;  // kReplaceKind: group and kind only
   size_t content = 0;
+  bool compress = false;  // kUpsert: keep the object compressed (ModelDictionary)
   struct Object {
     std::string ns;
     std::string name;
     size_t content = 0;
+    bool compress = false;
   };
   std::vector<Object> objects;  // kReplaceKind
 
@@ -245,13 +264,15 @@ struct OpSpec {
     std::ostringstream os;
     switch (type) {
       case kUpsert:
-        os << "Upsert(" << cluster << ", " << ns << ", " << KeyString(key) << ", content " << content << ")";
+        os << "Upsert(" << cluster << ", " << ns << ", " << KeyString(key) << ", content " << content
+           << (compress ? ", compressed" : "") << ")";
         break;
       case kDelete: os << "Delete(" << cluster << ", " << ns << ", " << KeyString(key) << ")"; break;
       case kReplaceKind:
         os << "ReplaceKind(" << cluster << ", " << key.group << "/" << key.kind << ", [";
         for (size_t i = 0; i < objects.size(); ++i) {
-          os << (i ? " " : "") << objects[i].ns << "/" << objects[i].name << "=" << objects[i].content;
+          os << (i ? " " : "") << objects[i].ns << "/" << objects[i].name << "=" << objects[i].content
+             << (objects[i].compress ? "z" : "");
         }
         os << "])";
         break;
@@ -372,12 +393,12 @@ void ApplyToModel(ViewModel& w, const OpSpec& op, OpCounts& counts) {
 
 Status AddToBatch(Batch& batch, const OpSpec& op) {
   switch (op.type) {
-    case OpSpec::kUpsert: return batch.Upsert(op.cluster, op.ns, MakeObject(op.key, op.content));
+    case OpSpec::kUpsert: return batch.Upsert(op.cluster, op.ns, MakeObject(op.key, op.content, op.compress));
     case OpSpec::kDelete: return batch.Delete(op.cluster, op.ns, op.key);
     case OpSpec::kReplaceKind: {
       std::vector<NamespacedObject> objects;
       for (const auto& o : op.objects) {
-        objects.push_back(NamespacedObject{o.ns, MakeObject(WorkloadKey{op.key.group, op.key.kind, o.name}, o.content)});
+        objects.push_back(NamespacedObject{o.ns, MakeObject(WorkloadKey{op.key.group, op.key.kind, o.name}, o.content, o.compress)});
       }
       return batch.ReplaceKind(op.cluster, op.key.group, op.key.kind, objects);
     }
@@ -646,6 +667,7 @@ class SequenceRun {
       }
       const ModelRecord* cur = w.Find(op.cluster, op.ns, op.key);
       op.content = cur != nullptr && Chance(40) ? cur->content : RandomContent();
+      op.compress = Chance(50);
     } else if (r < 70) {
       op.type = OpSpec::kDelete;
       op.cluster = std::string(Pick(clusters_));
@@ -666,7 +688,7 @@ class SequenceRun {
           WorkloadKey key{op.key.group, op.key.kind, std::string(name)};
           const ModelRecord* cur = w.Find(op.cluster, ns, key);
           size_t content = cur != nullptr && Chance(50) ? cur->content : RandomContent();
-          op.objects.push_back(OpSpec::Object{std::string(ns), std::string(name), content});
+          op.objects.push_back(OpSpec::Object{std::string(ns), std::string(name), content, Chance(50)});
         }
       }
       std::shuffle(op.objects.begin(), op.objects.end(), rng_);

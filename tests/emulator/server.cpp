@@ -239,9 +239,12 @@ HttpServer::~HttpServer() {
   if (ctx_ != nullptr) SSL_CTX_free(ctx_);
 }
 
-void HttpServer::Listen() {
+int HttpServer::Bind(bool listen) const {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw std::runtime_error(std::string("kube-emulator: socket: ") + std::strerror(errno));
+  // SO_REUSEADDR on the listener and on the partition's holder lets each
+  // bind beside the other (and beside connections not yet reset) as long as
+  // only one of them listens.
   int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   sockaddr_in addr{};
@@ -251,12 +254,18 @@ void HttpServer::Listen() {
     ::close(fd);
     throw std::runtime_error("kube-emulator: bad bind address '" + options_.bind + "'");
   }
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || ::listen(fd, 128) != 0) {
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || (listen && ::listen(fd, 128) != 0)) {
     const std::string why = std::strerror(errno);
     ::close(fd);
-    throw std::runtime_error("kube-emulator: cannot listen on " + options_.bind + ":" +
-                             std::to_string(ntohs(addr.sin_port)) + ": " + why);
+    throw std::runtime_error(std::string("kube-emulator: cannot ") + (listen ? "listen on " : "hold ") +
+                             options_.bind + ":" + std::to_string(ntohs(addr.sin_port)) + ": " + why);
   }
+  return fd;
+}
+
+void HttpServer::Listen() {
+  const int fd = Bind(/*listen=*/true);
+  sockaddr_in addr{};
   socklen_t len = sizeof(addr);
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   if (port_.load() == 0) port_ = ntohs(addr.sin_port);
@@ -283,27 +292,6 @@ void HttpServer::StopListening() {
   listen_fd_ = -1;
 }
 
-void HttpServer::HoldPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::runtime_error(std::string("kube-emulator: socket: ") + std::strerror(errno));
-  // SO_REUSEADDR on both sockets lets this bind beside the connections the
-  // listener accepted (not yet reset) and lets Heal's listener bind beside
-  // this one; neither may listen while the other does.
-  int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port_.load()));
-  ::inet_pton(AF_INET, options_.bind.c_str(), &addr.sin_addr);  // Listen has checked it
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    const std::string why = std::strerror(errno);
-    ::close(fd);
-    throw std::runtime_error("kube-emulator: cannot keep " + options_.bind + ":" + std::to_string(port_.load()) +
-                             " bound during a partition: " + why);
-  }
-  hold_fd_ = fd;
-}
-
 void HttpServer::Partition() {
   partitioned_ = true;
   StopListening();
@@ -313,7 +301,7 @@ void HttpServer::Partition() {
     // (A bound socket cannot be placed before the listener closes: a port
     // with a listener refuses every other bind.)
     std::lock_guard lock(mu_);
-    if (hold_fd_ < 0) HoldPort();
+    if (hold_fd_ < 0) hold_fd_ = Bind(/*listen=*/false);
   }
   ResetConnections();
 }

@@ -61,8 +61,9 @@ class HttpServer {
  private:
   struct Connection;
   void Listen();  // REQUIRES: mu_ held
-  // Binds hold_fd_ to the port without listening. REQUIRES: mu_ held.
-  void HoldPort();
+  // A socket bound to the server's port (options_.port before the first
+  // Listen), listening or not. Throws std::runtime_error naming the cause.
+  int Bind(bool listen) const;
   // Closes the listening socket and joins the accept loop. REQUIRES: mu_ not held.
   void StopListening();
   void AcceptLoop();

@@ -138,7 +138,7 @@ void Telemetry::Watch(state::Store& store, controllers::ClusterRegistry& registr
     c.AddGauge("kubefold_store_bytes", kBytes, {{"part", "records"}}, static_cast<double>(st.record_bytes_live));
     c.AddGauge("kubefold_store_bytes", kBytes, {{"part", "snapshots"}}, static_cast<double>(st.snapshot_bytes_live));
     c.AddGauge("kubefold_store_free_list_bytes",
-               "Bytes of freed tree objects the store's writer keeps in its free lists for reuse.", {},
+               "Bytes the store writer's node pool holds unused: freed tree objects kept for reuse and chunk bytes not carved.", {},
                static_cast<double>(st.pool_free_bytes));
     constexpr char kEvents[] = "Operations folded into the store: applied (changed the map) or noop (unchanged).";
     c.AddCounter("kubefold_store_events_total", kEvents, {{"result", "applied"}}, static_cast<double>(st.events_applied));

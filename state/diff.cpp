@@ -79,14 +79,14 @@ Status VisitDiff(const Snapshot& from, const Snapshot& to, const DiffFilter& fil
     std::string_view name;
     if (j == vb.size() || (i < va.size() && va.name(i) < vb.name(j))) {
       name = va.name(i);
-      ca = a->clusters[i++];
+      ca = a->clusters()[i++];
     } else if (i == va.size() || vb.name(j) < va.name(i)) {
       name = vb.name(j);
-      cb = b->clusters[j++];
+      cb = b->clusters()[j++];
     } else {
       name = va.name(i);
-      ca = a->clusters[i++];
-      cb = b->clusters[j++];
+      ca = a->clusters()[i++];
+      cb = b->clusters()[j++];
     }
     if (ca == cb) continue;
     if (filter.cluster && name != *filter.cluster) continue;

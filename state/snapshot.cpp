@@ -1,6 +1,8 @@
 #include "state/snapshot.h"
 
 #include <algorithm>
+#include <cassert>
+#include <cstdint>
 
 #include "state/internal/snapshot_data.h"
 
@@ -17,11 +19,11 @@ ptrdiff_t SnapshotData::Find(std::string_view cluster) const {
 
 SnapshotData* SnapshotData::Create(size_t clusters) {
   static_assert(alignof(SnapshotData) % alignof(ClusterTree*) == 0);
+  assert(clusters <= UINT32_MAX);
   void* mem = ::operator new(sizeof(SnapshotData) + clusters * sizeof(ClusterTree*));
   auto* d = new (mem) SnapshotData();
-  auto** table = reinterpret_cast<ClusterTree**>(d + 1);
-  std::fill_n(table, clusters, nullptr);
-  d->clusters = std::span<ClusterTree*>(table, clusters);
+  d->num_clusters_ = static_cast<uint32_t>(clusters);
+  std::fill_n(d->clusters().begin(), clusters, nullptr);
   return d;
 }
 
@@ -63,11 +65,11 @@ void StoreDomain::Drain(bool writer) {
     for (; list != nullptr; list = list->next_pending) order.push_back(list);
     if (order.size() > 1) {
       std::sort(order.begin(), order.end(), [](const SnapshotData* a, const SnapshotData* b) {
-        return a->composed != b->composed ? a->composed : a->epoch < b->epoch;  // views first: they release sources
+        return a->composed() != b->composed() ? a->composed() : a->epoch < b->epoch;  // views first: they release sources
       });
     }
     for (SnapshotData* d : order) {
-      if (d->composed) {
+      if (d->composed()) {
         for (SnapshotData* s : *d->sources) {
           // Same domain (composition never crosses stores): push, the loop drains.
           if (s->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) Push(this, s);
@@ -116,20 +118,20 @@ Snapshot::~Snapshot() {
 }
 
 uint64_t Snapshot::seq() const { return d_->seq; }
-bool Snapshot::composed() const { return d_->composed; }
+bool Snapshot::composed() const { return d_->composed(); }
 TimePoint Snapshot::time() const { return d_->time; }
 const VersionVector& Snapshot::vector() const { return d_->vector; }
 uint64_t Snapshot::store_id() const { return d_->domain->id; }
 uint64_t Snapshot::workload_count() const { return d_->workloads; }
 
 size_t Snapshot::cluster_count() const {
-  return static_cast<size_t>(std::count_if(d_->clusters.begin(), d_->clusters.end(),
+  return static_cast<size_t>(std::count_if(d_->clusters().begin(), d_->clusters().end(),
                                            [](const internal::ClusterTree* c) { return c != nullptr; }));
 }
 
 static const internal::ClusterTree* FindCluster(const SnapshotData* d, std::string_view name) {
   ptrdiff_t i = d->Find(name);
-  return i < 0 ? nullptr : d->clusters[static_cast<size_t>(i)];
+  return i < 0 ? nullptr : d->clusters()[static_cast<size_t>(i)];
 }
 
 static const internal::NamespaceTree* FindNamespace(const SnapshotData* d, std::string_view cluster,
@@ -147,8 +149,8 @@ const Record* Snapshot::Get(std::string_view cluster, std::string_view ns, Workl
 
 std::optional<ClusterInfo> Snapshot::Cluster(std::string_view cluster) const {
   ptrdiff_t i = d_->Find(cluster);
-  if (i < 0 || d_->clusters[static_cast<size_t>(i)] == nullptr) return std::nullopt;
-  const internal::ClusterTree* c = d_->clusters[static_cast<size_t>(i)];
+  if (i < 0 || d_->clusters()[static_cast<size_t>(i)] == nullptr) return std::nullopt;
+  const internal::ClusterTree* c = d_->clusters()[static_cast<size_t>(i)];
   return ClusterInfo{c->name, d_->vector.counter(static_cast<size_t>(i)), c->namespaces, c->workloads};
 }
 
@@ -163,8 +165,8 @@ uint64_t Snapshot::CountWorkloads(std::string_view cluster, std::string_view ns)
 }
 
 bool Snapshot::ForEachCluster(FunctionRef<bool(const ClusterInfo&)> f) const {
-  for (size_t i = 0; i < d_->clusters.size(); ++i) {
-    const internal::ClusterTree* c = d_->clusters[i];
+  for (size_t i = 0; i < d_->clusters().size(); ++i) {
+    const internal::ClusterTree* c = d_->clusters()[i];
     if (c == nullptr) continue;
     if (!f(ClusterInfo{c->name, d_->vector.counter(i), c->namespaces, c->workloads})) return false;
   }
@@ -185,7 +187,7 @@ bool Snapshot::ForEachNamespace(std::string_view cluster, FunctionRef<bool(const
 }
 
 bool Snapshot::ForEachWorkload(FunctionRef<bool(const WorkloadRef&)> f) const {
-  for (const internal::ClusterTree* c : d_->clusters) {
+  for (const internal::ClusterTree* c : d_->clusters()) {
     if (c != nullptr && !VisitCluster(c, f)) return false;
   }
   return true;

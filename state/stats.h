@@ -36,8 +36,9 @@ struct StoreStats {
   uint64_t records_live = 0, record_bytes_live = 0, record_bytes_current = 0;
   // Snapshot headers (tables and vectors) alive.
   uint64_t snapshot_bytes_live = 0;
-  // Freed tree objects the writer keeps for reuse (allocated as far as the
-  // allocator is concerned, holding nothing).
+  // Bytes the writer's node pool holds unused: freed tree objects kept for
+  // reuse and chunk bytes not carved (allocated as far as the allocator is
+  // concerned, holding nothing).
   uint64_t pool_free_bytes = 0;
 
   // Bytes alive only because history (or a reader) still holds old versions.

@@ -396,7 +396,7 @@ void Store::Publish(TimePoint now, const Snapshot& decided, uint64_t seq) {
   std::vector<uint64_t> counters(working_.size());
   for (size_t i = 0; i < working_.size(); ++i) {
     counters[i] = working_[i].counter;
-    d->clusters[i] = working_[i].tree;
+    d->clusters()[i] = working_[i].tree;
   }
   d->vector = VersionVector(names_, std::move(counters));
   d->workloads = workloads_;
@@ -737,7 +737,6 @@ Result<Snapshot> Store::ComposeAt(const VersionVector& v) const {
   const auto& names = newest->vector.shared_names();
   const size_t n = newest->vector.size();
   auto* d = SnapshotData::Create(n);
-  d->composed = true;
   d->domain = domain_;
   std::vector<uint64_t> counters(n);
   std::vector<SnapshotData*> sources;
@@ -758,8 +757,8 @@ Result<Snapshot> Store::ComposeAt(const VersionVector& v) const {
     ptrdiff_t k = src->Find(name);
     if (k >= 0) {
       counters[ci] = src->vector.counter(static_cast<size_t>(k));
-      d->clusters[ci] = src->clusters[static_cast<size_t>(k)];
-      if (d->clusters[ci] != nullptr) d->workloads += d->clusters[ci]->workloads;
+      d->clusters()[ci] = src->clusters()[static_cast<size_t>(k)];
+      if (d->clusters()[ci] != nullptr) d->workloads += d->clusters()[ci]->workloads;
     }
     if (std::find(sources.begin(), sources.end(), src) == sources.end()) {
       sources.push_back(src);

@@ -113,18 +113,17 @@ void Reclaimer::Publish() {
     // An exact-size copy: it lives as long as that snapshot is held, and
     // growth slack would be kept with it. running_ keeps its capacity for
     // the next batch instead of growing from nothing again.
-    auto newest = live_.find(building_ - 1);
-    if (newest != live_.end()) {
-      newest->second.assign(running_.begin(), running_.end());
+    if (!live_.empty() && live_.back().seq == building_ - 1) {
+      live_.back().objs.assign(running_.begin(), running_.end());
     } else {
       // Not reached by the store, which publishes while the previous seq is
       // still current; without a snapshot that sees them last, they go where
       // that snapshot's death would have put them.
-      Settle(running_, building_, live_.lower_bound(building_));
+      Settle(running_, building_, live_.end());
     }
     running_.clear();
   }
-  live_.emplace_hint(live_.end(), building_, std::vector<Dead>{});
+  live_.push_back(Live{building_, {}});
   ++building_;
 }
 
@@ -136,8 +135,8 @@ struct Reclaimer::Protector {
   uint64_t seq;
   std::vector<Survivor>* keep = nullptr;
 
-  Protector(Reclaimer& rec, std::map<uint64_t, std::vector<Dead>>::iterator newer)
-      : r(rec), any(newer != rec.live_.begin()), seq(any ? std::prev(newer)->first : 0) {}
+  Protector(Reclaimer& rec, LiveList::iterator newer)
+      : r(rec), any(newer != rec.live_.begin()), seq(any ? std::prev(newer)->seq : 0) {}
 
   // Frees `d` (displaced by batch `death`) unless the protector sees it.
   void Place(const Dead& d, uint64_t death) {
@@ -150,7 +149,7 @@ struct Reclaimer::Protector {
   }
 };
 
-void Reclaimer::Settle(const std::vector<Dead>& objs, uint64_t death, std::map<uint64_t, std::vector<Dead>>::iterator newer) {
+void Reclaimer::Settle(const std::vector<Dead>& objs, uint64_t death, LiveList::iterator newer) {
   Protector p(*this, newer);
   if (!p.any) {
     FreeAll(objs);  // no live snapshot before their death: all unreachable
@@ -160,12 +159,12 @@ void Reclaimer::Settle(const std::vector<Dead>& objs, uint64_t death, std::map<u
 }
 
 void Reclaimer::Died(uint64_t seq) {
-  auto it = live_.find(seq);
-  if (it == live_.end()) return;
+  auto it = std::lower_bound(live_.begin(), live_.end(), seq, [](const Live& l, uint64_t s) { return l.seq < s; });
+  if (it == live_.end() || it->seq != seq) return;
   // Everything `seq` protected (objects that died right after it, and the
   // survivors filed under it) is now protected by the same snapshot: the
   // newest live one before `seq`. One lookup serves them all.
-  std::vector<Dead> objs = std::move(it->second);
+  std::vector<Dead> objs = std::move(it->objs);
   const auto newer = live_.erase(it);
   if (!objs.empty()) Settle(objs, seq + 1, newer);
   if (auto s = survivors_.find(seq); s != survivors_.end()) {
@@ -178,7 +177,7 @@ void Reclaimer::Died(uint64_t seq) {
 
 Reclaimer::~Reclaimer() {
   FreeAll(running_);
-  for (auto& [seq, objs] : live_) FreeAll(objs);
+  for (const Live& l : live_) FreeAll(l.objs);
   for (auto& [seq, objs] : survivors_)
     for (const Survivor& v : objs) Free(v.dead);
   TreeFreer freer{heap, pool};

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <vector>
 
@@ -89,19 +90,28 @@ class Reclaimer {
     Dead dead;
     uint64_t death;
   };
+  // A live seq, with the objects displaced by the batch after it (death
+  // seq + 1): the newest snapshot that sees them is that seq, so its death
+  // is what decides their fate.
+  struct Live {
+    uint64_t seq;
+    std::vector<Dead> objs;
+  };
+  using LiveList = std::deque<Live>;
   struct Protector;
   void Free(const Dead& d);
   void FreeAll(const std::vector<Dead>& objs);
   // Decides the fate of `objs`, which died with batch `death` and whose
   // newest viewer is gone; `newer` is the first live seq after that viewer.
-  void Settle(const std::vector<Dead>& objs, uint64_t death, std::map<uint64_t, std::vector<Dead>>::iterator newer);
+  void Settle(const std::vector<Dead>& objs, uint64_t death, LiveList::iterator newer);
 
   uint64_t building_ = 0;  // the store publishes the empty snapshot 0 first
   std::vector<Dead> running_;
-  // Every live seq, with the objects displaced by the batch after it (death
-  // seq + 1): the newest snapshot that sees them is that seq, so its death is
-  // what decides their fate. One map node per retained snapshot.
-  std::map<uint64_t, std::vector<Dead>> live_;
+  // Every live seq, ascending. Seqs are born at the back and mostly die at
+  // the front (retention drops the oldest), so a deque costs 32 bytes per
+  // retained snapshot where a map node cost 64; a pinned snapshot dying out
+  // of order moves the shorter side.
+  LiveList live_;
   std::map<uint64_t, std::vector<Survivor>> survivors_;  // protecting seq -> objects
   std::vector<ClusterTree*> final_roots_;
 };

@@ -21,7 +21,11 @@ struct SnapshotData {
   static void Destroy(SnapshotData* d);
 
   std::atomic<uint32_t> refs{1};
-  bool composed = false;
+
+ private:
+  uint32_t num_clusters_ = 0;  // the table's length
+
+ public:
   // Constant after publication.
   uint64_t seq = 0;
   // The reclaimer's epoch: consecutive across publications. Equal to seq
@@ -29,18 +33,26 @@ struct SnapshotData {
   uint64_t epoch = 0;
   TimePoint time{};
   VersionVector vector;
-  // Parallel to vector's names; nullptr = absent. Not owned: the objects stay
-  // alive while this seq is live (see reclaimer.h); composed views borrow
-  // them from their sources. Points into this object's own allocation.
-  std::span<ClusterTree*> clusters;
   uint64_t workloads = 0;
-  // Composed views borrow `clusters` from these (each holds a reference).
+  // Composed views borrow their clusters from these (each holds a
+  // reference); null for a published snapshot.
   std::unique_ptr<std::vector<SnapshotData*>> sources;
   std::shared_ptr<StoreDomain> domain;
   SnapshotData* next_pending = nullptr;  // reclamation stack link
 
+  // The cluster table, parallel to vector's names; nullptr = absent. It
+  // follows the header in the same allocation (112 + 8 per cluster bytes: a
+  // 192-byte block for 10 clusters). Not owned: the objects stay alive while
+  // this seq is live (see reclaimer.h); composed views borrow them from
+  // their sources.
+  std::span<ClusterTree*> clusters() { return {reinterpret_cast<ClusterTree**>(this + 1), num_clusters_}; }
+  std::span<ClusterTree* const> clusters() const {
+    return {reinterpret_cast<ClusterTree* const*>(this + 1), num_clusters_};
+  }
+  bool composed() const { return sources != nullptr; }
+
   size_t ByteSize() const {
-    return sizeof(SnapshotData) + clusters.size() * sizeof(ClusterTree*) + vector.size() * sizeof(uint64_t);
+    return sizeof(SnapshotData) + num_clusters_ * sizeof(ClusterTree*) + vector.size() * sizeof(uint64_t);
   }
   // Index of `cluster` in the table, or -1.
   ptrdiff_t Find(std::string_view cluster) const;
@@ -49,6 +61,7 @@ struct SnapshotData {
   SnapshotData() = default;
   ~SnapshotData() = default;
 };
+static_assert(sizeof(SnapshotData) == 112, "the header and a 10-cluster table fill a 192-byte block");
 
 // Shared by a store and all its snapshots, so handles may outlive the store:
 // the tree memory goes with the domain, when the last of them is gone.

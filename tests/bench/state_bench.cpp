@@ -14,7 +14,8 @@
 //   Lookup          point lookup of a random existing workload, one thread
 //   ReadIdle        fresh-read latency (p50_ns / p99_ns), no writer
 //   ReadUnderWrite  the same while another thread folds at full speed
-//   Memory          heap per workload and per retained change (allocator statistics, heap.h)
+//   Memory          heap per workload and per retained change (allocator statistics, heap.h);
+//                   kubefold_zstd: the same with records compressed (object_codec.h)
 //
 // Inputs (objects, and the baselines' flat keys) are prepared outside the
 // timed region; inside it each implementation copies what it stores. Our
@@ -48,6 +49,7 @@
 
 #include "state/batch.h"
 #include "state/diff.h"
+#include "state/object_codec.h"
 #include "state/store.h"
 #include "tests/bench/baselines.h"
 #include "tests/bench/heap.h"
@@ -791,11 +793,40 @@ double LiveHeap(const state::Store& store) {
 // growth per change is steady, so the allocator's own caches do not flatter
 // it either: bytes_retained_per_change is that steady figure; the first
 // block's figure is reported as bytes_retained_per_change_first_block.
+//
+// With kZstd the records keep their objects compressed, as the operator's
+// watchers hand them over by default (--compress-objects, object_codec.h):
+// one dictionary per cluster, the first object of that cluster. "Payload"
+// is then what a record stores of the object: key + frame (or the JSON
+// when the frame would not be smaller).
+template <bool kZstd>
 void BM_Memory_kubefold(benchmark::State& st) {
   constexpr size_t kMaxBlocks = 64;
   const size_t n = N(st);
   Slot().Clear();
-  const DataSet& ds = GetDataSet(n);
+  const DataSet& plain = GetDataSet(n);
+  std::unique_ptr<DataSet> zstd_ds;
+  std::string frame;
+  auto dictionary = [&](uint32_t idx) {
+    // The first call per cluster registers its sample: object idx % kClusters.
+    return state::ObjectDictionary::ForKind(ClusterName(idx), "apps", "Deployment",
+                                            plain.objects[idx % kClusters].object_json);
+  };
+  auto stored_bytes = [&](const WorkloadObject& o) -> uint64_t {
+    if (o.compress_with == nullptr) return PayloadBytes(o);
+    o.compress_with->Compress(o.object_json, frame);
+    return PayloadBytes(o) - o.object_json.size() + std::min(frame.size(), o.object_json.size());
+  };
+  if constexpr (kZstd) {
+    zstd_ds = std::make_unique<DataSet>();
+    zstd_ds->n = n;
+    zstd_ds->objects = plain.objects;
+    for (uint32_t i = 0; i < n; ++i) {
+      zstd_ds->objects[i].compress_with = dictionary(i);
+      zstd_ds->payload_bytes += stored_bytes(zstd_ds->objects[i]);
+    }
+  }
+  const DataSet& ds = kZstd ? *zstd_ds : plain;
 
   for (auto _ : st) {
     const size_t before = HeapInUse();
@@ -823,7 +854,7 @@ void BM_Memory_kubefold(benchmark::State& st) {
     std::vector<state::Snapshot> held;
     held.reserve(kMaxBlocks * kRetainedChanges);
     std::vector<uint64_t> stored_payload(n);
-    for (size_t i = 0; i < n; ++i) stored_payload[i] = PayloadBytes(ds.objects[i]);
+    for (size_t i = 0; i < n; ++i) stored_payload[i] = stored_bytes(ds.objects[i]);
     std::mt19937_64 rng(kDiffSeed + 1);
     uint32_t version = 2000000;
     const state::StoreStats s_start = store->Stats();
@@ -836,8 +867,9 @@ void BM_Memory_kubefold(benchmark::State& st) {
       for (size_t k = 0; k < kRetainedChanges; ++k) {
         uint32_t idx = static_cast<uint32_t>(rng() % n);
         updates.push_back(MakeUpsert(idx, ++version));
+        if constexpr (kZstd) updates.back().object.compress_with = dictionary(idx);
         block_old_payload += static_cast<double>(stored_payload[idx]);
-        stored_payload[idx] = PayloadBytes(updates.back().object);
+        stored_payload[idx] = stored_bytes(updates.back().object);
       }
       // The writer's free lists hand out blocks freed while loading, which
       // malloc already counts: without taking them out, the first blocks
@@ -921,7 +953,8 @@ void RegisterAll() {
     Fast(Register("DiffVisit", "kubefold", BM_DiffVisit_kubefold, n)->Unit(benchmark::kMicrosecond));
     Fast(Register("DiffCold", "kubefold", BM_Diff_kubefold<true>, n)->Unit(benchmark::kMicrosecond)->Iterations(50));
     Medium(Register("Fold", "kubefold", BM_Fold<KubefoldImpl>, n)->Unit(benchmark::kMicrosecond));
-    Register("Memory", "kubefold", BM_Memory_kubefold, n)->Iterations(1);
+    Register("Memory", "kubefold", BM_Memory_kubefold<false>, n)->Iterations(1);
+    Register("Memory", "kubefold_zstd", BM_Memory_kubefold<true>, n)->Iterations(1);
 
     auto* snap_deep = Register("Snapshot", "deepcopy", BM_Snapshot_deepcopy, n)->Unit(benchmark::kMillisecond);
     if (big) snap_deep->Iterations(2);

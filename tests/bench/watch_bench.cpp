@@ -23,6 +23,13 @@
 //   BM_Dump_nlohmann             nlohmann::json::dump of the parsed object
 //                                (what re-serialising the pruned object costs
 //                                with a general JSON library).
+//   BM_Compress_kubefold         what the folder does next by default: the
+//                                decoded (pruned) object compressed against
+//                                its cluster's dictionary (state/object_codec.h),
+//                                the first of kCodecObjects fixture Deployments;
+//                                one of the other objects per iteration.
+//   BM_Decompress_kubefold       reading one of those frames back, as every
+//                                Record::object_json() reader does.
 //
 // Items are events; rates are per wall-clock second, and the cpu_ns_per_event
 // counter is the client's CPU time per event (all threads of this process:
@@ -33,11 +40,14 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <simdjson.h>
 #include <string>
 #include <thread>
+#include <vector>
 #include <ctime>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -48,6 +58,7 @@
 #include "controllers/kube/rest_client.h"
 #include "controllers/kube/token_source.h"
 #include "controllers/kube/watch_decoder.h"
+#include "state/object_codec.h"
 #include "tests/bench/deployment_fixture.h"
 #include "tests/emulator/emulator.h"
 
@@ -303,6 +314,67 @@ void BM_Dump_nlohmann(benchmark::State& st) {
   st.SetItemsProcessed(static_cast<int64_t>(st.iterations()));
 }
 
+// The pruned JSON of kCodecObjects fixture Deployments, as the decoder hands
+// them to the folder; the first is the dictionary.
+constexpr int kCodecObjects = 2000;
+const std::vector<std::string>& CodecObjects() {
+  static const std::vector<std::string> objects = [] {
+    std::vector<std::string> v;
+    for (int i = 0; i < kCodecObjects; ++i) {
+      std::string line = kubefold::bench::DeploymentEvent(i);
+      line.pop_back();  // the "\n"
+      auto ev = DecodeWatchEvent(line, kDeployments);
+      if (!ev.ok() || !ev->object) {
+        std::fprintf(stderr, "watch_bench: fixture event %d does not decode\n", i);
+        std::exit(1);
+      }
+      v.push_back(std::move(ev->object->workload.object_json));
+    }
+    return v;
+  }();
+  return objects;
+}
+const kubefold::state::ObjectDictionary& CodecDictionary() {
+  static const auto* d = kubefold::state::ObjectDictionary::ForKind("watch-bench", "apps", "Deployment", CodecObjects()[0]);
+  return *d;
+}
+
+void BM_Compress_kubefold(benchmark::State& st) {
+  const auto& objects = CodecObjects();
+  const auto& dict = CodecDictionary();
+  std::string frame;
+  size_t i = 1, json_bytes = 0, frame_bytes = 0;
+  for (auto _ : st) {
+    dict.Compress(objects[i], frame);
+    benchmark::DoNotOptimize(frame.data());
+    json_bytes += objects[i].size();
+    frame_bytes += frame.size();
+    if (++i == objects.size()) i = 1;
+  }
+  st.SetItemsProcessed(static_cast<int64_t>(st.iterations()));
+  st.counters["json_bytes"] = static_cast<double>(json_bytes) / static_cast<double>(st.iterations());
+  st.counters["frame_bytes"] = static_cast<double>(frame_bytes) / static_cast<double>(st.iterations());
+}
+
+void BM_Decompress_kubefold(benchmark::State& st) {
+  const auto& objects = CodecObjects();
+  const auto& dict = CodecDictionary();
+  std::vector<std::string> frames(objects.size());
+  for (size_t k = 1; k < objects.size(); ++k) dict.Compress(objects[k], frames[k]);
+  std::string out;
+  size_t i = 1;
+  for (auto _ : st) {
+    out.clear();
+    if (!dict.Decompress(frames[i], out) || out.size() != objects[i].size()) {
+      st.SkipWithError("a frame did not decompress to its object");
+      return;
+    }
+    benchmark::DoNotOptimize(out.data());
+    if (++i == objects.size()) i = 1;
+  }
+  st.SetItemsProcessed(static_cast<int64_t>(st.iterations()));
+}
+
 BENCHMARK(BM_WatchReflector_kubefold)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(3)->Repetitions(5)->ReportAggregatesOnly(true);
 BENCHMARK(BM_WatchTransport_kubefold)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(3)->Repetitions(5)->ReportAggregatesOnly(true);
 BENCHMARK(BM_WatchTransportPlain_kubefold)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(3)->Repetitions(5)->ReportAggregatesOnly(true);
@@ -310,6 +382,8 @@ BENCHMARK(BM_Decode_kubefold)->Repetitions(5)->ReportAggregatesOnly(true);
 BENCHMARK(BM_Parse_simdjson)->Repetitions(5)->ReportAggregatesOnly(true);
 BENCHMARK(BM_Parse_nlohmann)->Repetitions(5)->ReportAggregatesOnly(true);
 BENCHMARK(BM_Dump_nlohmann)->Repetitions(5)->ReportAggregatesOnly(true);
+BENCHMARK(BM_Compress_kubefold)->Repetitions(5)->ReportAggregatesOnly(true);
+BENCHMARK(BM_Decompress_kubefold)->Repetitions(5)->ReportAggregatesOnly(true);
 
 }  // namespace
 

@@ -93,7 +93,6 @@ class Warmer {
   // Entries of two nodes at the same place that differ: namespaces go to the
   // next pass, records are prefetched (the walk compares their content).
   void Entries(const Versioned* x, const Versioned* y, Kind node_kind) {
-    if (x == y) return;
     if (node_kind == Kind::kNamespaceNode) {
       Push(x, y, Kind::kNamespace);
       return;
@@ -102,68 +101,13 @@ class Warmer {
     if (y != nullptr) RecordTrie::PrefetchEntry(y);
   }
 
-  // Everything under `n` differs (the other side has nothing there).
-  void OneSide(const Node* n, bool is_a, Kind kind) {
-    const unsigned nd = n->count != 0 ? n->count : n->num_data();
-    for (unsigned i = 0; i < nd; ++i) {
-      const Versioned* e = n->slots()[i];
-      Entries(is_a ? e : nullptr, is_a ? nullptr : e, kind);
-    }
-    if (n->count != 0) return;
-    for (unsigned i = nd; i < n->width(); ++i) {
-      const Versioned* c = n->slots()[i];
-      Push(is_a ? c : nullptr, is_a ? nullptr : c, kind);
-    }
-  }
-
-  // Follows Champ::DiffAt's cases, without reporting anything.
   void Nodes(const Node* a, const Node* b, Kind kind) {
-    if (a == nullptr || b == nullptr || a->count != 0 || b->count != 0) {
-      if (a != nullptr) OneSide(a, true, kind);
-      if (b != nullptr) OneSide(b, false, kind);
-      return;
-    }
-    if (a->datamap == b->datamap && a->nodemap == b->nodemap) {
-      const unsigned nd = a->num_data(), width = a->width();
-      for (unsigned i = 0; i < width; ++i) {
-        const Versioned* x = a->slots()[i];
-        const Versioned* y = b->slots()[i];
-        if (x == y) continue;
-        if (i < nd) {
-          Entries(x, y, kind);
-        } else {
-          Push(x, y, kind);
-        }
-      }
-      return;
-    }
-    const unsigned and_ = a->num_data(), bnd = b->num_data();
-    uint32_t all = a->datamap | a->nodemap | b->datamap | b->nodemap;
-    while (all != 0) {
-      const uint32_t bit = all & (~all + 1);
-      all &= all - 1;
-      const Versioned* x = nullptr;
-      const Versioned* y = nullptr;
-      bool x_node = false, y_node = false;
-      if (a->datamap & bit) x = a->slots()[internal::PopCount(a->datamap & (bit - 1))];
-      if (a->nodemap & bit) x = a->slots()[and_ + internal::PopCount(a->nodemap & (bit - 1))], x_node = true;
-      if (b->datamap & bit) y = b->slots()[internal::PopCount(b->datamap & (bit - 1))];
-      if (b->nodemap & bit) y = b->slots()[bnd + internal::PopCount(b->nodemap & (bit - 1))], y_node = true;
-      if (x == y) continue;
-      if (x_node && y_node) {
-        Push(x, y, kind);
-        continue;
-      }
-      if (x_node) {
-        Push(x, nullptr, kind);
-      } else if (x != nullptr) {
-        Entries(x, nullptr, kind);
-      }
-      if (y_node) {
-        Push(nullptr, y, kind);
-      } else if (y != nullptr) {
-        Entries(nullptr, y, kind);
-      }
+    auto entry = [&](const Versioned* x, const Versioned* y) { Entries(x, y, kind); };
+    auto node = [&](const Versioned* x, const Versioned* y) { Push(x, y, kind); };
+    if (kind == Kind::kNamespaceNode) {
+      NamespaceTrie::ForEachDifferingChild(a, b, entry, node);
+    } else {
+      RecordTrie::ForEachDifferingChild(a, b, entry, node);
     }
   }
 

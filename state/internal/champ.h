@@ -189,6 +189,76 @@ class Champ {
     return DiffAt(a, b, 0, f);
   }
 
+  // For two nodes at the same place in two tries, calls entry(x, y) for each
+  // pair of differing entries and node(x, y) for each pair of differing
+  // sub-nodes (either side nullptr where it has nothing; either node may be
+  // nullptr), without comparing keys and in no particular order: the
+  // children Diff would visit, for a caller that stages the visits (diff.cpp
+  // prefetches them level by level). Reads only the two nodes.
+  template <class OnEntry, class OnNode>
+  static void ForEachDifferingChild(const Node* a, const Node* b, OnEntry&& entry, OnNode&& node) {
+    if (a == b) return;
+    if (a == nullptr || b == nullptr || a->count != 0 || b->count != 0) {
+      auto one_side = [&](const Node* n, bool is_a) {  // everything under n differs
+        const unsigned nd = n->count != 0 ? n->count : n->num_data();
+        for (unsigned i = 0; i < nd; ++i) {
+          const Versioned* e = n->slots()[i];
+          entry(is_a ? e : nullptr, is_a ? nullptr : e);
+        }
+        if (n->count != 0) return;
+        for (unsigned i = nd; i < n->width(); ++i) {
+          const Versioned* c = n->slots()[i];
+          node(is_a ? c : nullptr, is_a ? nullptr : c);
+        }
+      };
+      if (a != nullptr) one_side(a, true);
+      if (b != nullptr) one_side(b, false);
+      return;
+    }
+    if (a->datamap == b->datamap && a->nodemap == b->nodemap) {
+      const unsigned nd = a->num_data(), width = a->width();
+      for (unsigned i = 0; i < width; ++i) {
+        const Versioned* x = a->slots()[i];
+        const Versioned* y = b->slots()[i];
+        if (x == y) continue;
+        if (i < nd) {
+          entry(x, y);
+        } else {
+          node(x, y);
+        }
+      }
+      return;
+    }
+    const unsigned and_ = a->num_data(), bnd = b->num_data();
+    uint32_t all = a->datamap | a->nodemap | b->datamap | b->nodemap;
+    while (all != 0) {
+      const uint32_t bit = all & (~all + 1);
+      all &= all - 1;
+      const Versioned* x = nullptr;
+      const Versioned* y = nullptr;
+      bool x_node = false, y_node = false;
+      if (a->datamap & bit) x = a->slots()[Index(a->datamap, bit)];
+      if (a->nodemap & bit) x = a->slots()[and_ + Index(a->nodemap, bit)], x_node = true;
+      if (b->datamap & bit) y = b->slots()[Index(b->datamap, bit)];
+      if (b->nodemap & bit) y = b->slots()[bnd + Index(b->nodemap, bit)], y_node = true;
+      if (x == y) continue;
+      if (x_node && y_node) {
+        node(x, y);
+        continue;
+      }
+      if (x_node) {
+        node(x, nullptr);
+      } else if (x != nullptr) {
+        entry(x, nullptr);
+      }
+      if (y_node) {
+        node(nullptr, y);
+      } else if (y != nullptr) {
+        entry(nullptr, y);
+      }
+    }
+  }
+
   // Staged prefetching for many lookups at once. A lookup in a large trie is
   // a chain of dependent cache misses; moving every cursor of a batch down
   // one level per pass, prefetching what it reaches, overlaps the misses of

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -278,6 +279,27 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(diff_matches_a_reference_on_random_versions, Trait
         model.erase(k);
       }
     }
+    // Every record Diff reports is reached by following ForEachDifferingChild
+    // down from the roots (what diff.cpp prefetches ahead of the walk).
+    std::set<const Versioned*> reached;
+    std::vector<std::pair<const Node*, const Node*>> level{{f.versions[v1], f.root}};
+    while (!level.empty()) {
+      std::vector<std::pair<const Node*, const Node*>> next;
+      for (auto [a, b] : level) {
+        Trie::ForEachDifferingChild(
+            a, b,
+            [&](const Versioned* x, const Versioned* y) {
+              BOOST_TEST(x != y);
+              if (x) reached.insert(x);
+              if (y) reached.insert(y);
+            },
+            [&](const Versioned* x, const Versioned* y) {
+              BOOST_TEST(x != y);
+              next.emplace_back(static_cast<const Node*>(x), static_cast<const Node*>(y));
+            });
+      }
+      level = std::move(next);
+    }
     std::map<int, std::pair<int, int>> expected, got;  // key -> (before, after), -1 = absent
     for (auto& [k, v] : m1)
       if (!model.count(k) || model[k] != v) expected[k] = {v, model.count(k) ? model[k] : -1};
@@ -286,6 +308,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(diff_matches_a_reference_on_random_versions, Trait
     Trie::Diff(f.versions[v1], f.root, [&](const Record* a, const Record* b) {
       int k = KeyInt(a ? a->key() : b->key());
       BOOST_TEST(!got.count(k));
+      BOOST_TEST((a == nullptr || reached.count(a) == 1u));
+      BOOST_TEST((b == nullptr || reached.count(b) == 1u));
       got[k] = {a ? std::stoi(std::string(a->object_json())) : -1, b ? std::stoi(std::string(b->object_json())) : -1};
       return true;
     });

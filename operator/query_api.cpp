@@ -573,7 +573,21 @@ void QueryApi::Handle(const IncomingRequest& req, ResponseWriter& w) {
       bool alive = w.Write(out);
       size_t n = 0, added = 0, removed = 0, modified = 0;
       std::string line;
+      // Changes by cluster, namespace and key: the store's own order within
+      // a cluster depends on how it answered (state/diff.h) and need not
+      // survive a restart; an answer must.
+      std::vector<state::Change> changes;
       Status st = state::VisitDiff(from, to, filter, [&](const state::Change& c) {
+        changes.push_back(c);
+        return true;
+      });
+      auto key_of = [](const state::Change& c) { return (c.after ? c.after : c.before)->key(); };
+      std::sort(changes.begin(), changes.end(), [&](const state::Change& a, const state::Change& b) {
+        if (a.cluster != b.cluster) return a.cluster < b.cluster;
+        if (a.ns != b.ns) return a.ns < b.ns;
+        return key_of(a) < key_of(b);
+      });
+      for (const state::Change& c : changes) {
         const state::Record& key = c.after ? *c.after : *c.before;
         line.clear();
         if (n++) line += ',';
@@ -609,9 +623,8 @@ void QueryApi::Handle(const IncomingRequest& req, ResponseWriter& w) {
         }
         line += '}';
         alive = w.Write(line);
-        return alive;
-      });
-      if (!alive) return;
+        if (!alive) return;
+      }
       std::string tail = "]";
       if (!st.ok()) tail += ",\"error\":" + Dump(Json(st.message()));
       tail += ",\"summary\":" + Dump(Json{{"added", added}, {"removed", removed}, {"modified", modified}}) + "}\n";

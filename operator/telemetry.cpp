@@ -133,10 +133,12 @@ void Telemetry::Watch(state::Store& store, controllers::ClusterRegistry& registr
     c.AddGauge("kubefold_pinned_snapshots", "Snapshots pinned (by audits).", {}, static_cast<double>(st.pinned_snapshots));
     c.AddGauge("kubefold_retained_bytes", "Bytes alive only because retained history still holds old versions.", {},
                static_cast<double>(st.retained_bytes));
-    constexpr char kBytes[] = "Bytes of the store alive, by part: tree nodes, workload records, snapshot headers.";
+    constexpr char kBytes[] =
+        "Bytes of the store alive, by part: tree nodes, workload records, snapshot headers, change log.";
     c.AddGauge("kubefold_store_bytes", kBytes, {{"part", "nodes"}}, static_cast<double>(st.node_bytes_live));
     c.AddGauge("kubefold_store_bytes", kBytes, {{"part", "records"}}, static_cast<double>(st.record_bytes_live));
     c.AddGauge("kubefold_store_bytes", kBytes, {{"part", "snapshots"}}, static_cast<double>(st.snapshot_bytes_live));
+    c.AddGauge("kubefold_store_bytes", kBytes, {{"part", "change_log"}}, static_cast<double>(st.change_log_bytes));
     c.AddGauge("kubefold_store_free_list_bytes",
                "Bytes the store writer's node pool holds unused: freed tree objects kept for reuse and chunk bytes not carved.", {},
                static_cast<double>(st.pool_free_bytes));

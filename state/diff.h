@@ -1,12 +1,18 @@
 // Diff of two snapshots of one store: which workloads were added, removed or
 // modified between `from` and `to`.
 //
-// Cost: O(changes x depth) — sub-trees shared by the two versions are skipped
-// by pointer, so equal snapshots diff in O(1) and a diff does not depend on
-// the size of the map. A pair with different records but identical content
-// (e.g. a cluster removed and re-added unchanged) is not a change.
+// Cost: two snapshots close in time (within one segment of the store's change
+// log, up to 4,096 changed records apart: state/internal/change_log.h) diff
+// in O(log entries between them), whatever the size of the map. Others are
+// diffed by walking both tries in O(changes x depth): sub-trees shared by the
+// two versions are skipped by pointer. Equal snapshots diff in O(1). A pair
+// with different records but identical content (e.g. a cluster removed and
+// re-added unchanged) is not a change.
 //
-// Order: clusters by name, then the tries' canonical order; deterministic.
+// Order: clusters by name; within a cluster, an order fixed for a pair of
+// snapshots while the store lives (the order the changes were first made,
+// or the tries' order), which a store restored from a journal may not
+// repeat. Sort by key where a canonical order matters.
 //
 // Thread-safety: any thread; the snapshots are immutable.
 #pragma once

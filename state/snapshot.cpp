@@ -33,6 +33,7 @@ void SnapshotData::Destroy(SnapshotData* d) {
 }
 
 static void Push(StoreDomain* dom, SnapshotData* d) {
+  if (d->log != nullptr) ChangeSegment::Unref(d->log);  // the field becomes next_pending
   SnapshotData* head = dom->pending.load(std::memory_order_relaxed);
   do {
     d->next_pending = head;

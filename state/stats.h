@@ -40,6 +40,9 @@ struct StoreStats {
   // reuse and chunk bytes not carved (allocated as far as the allocator is
   // concerned, holding nothing).
   uint64_t pool_free_bytes = 0;
+  // The change log's segments alive (state/internal/change_log.h): what the
+  // last batches changed, for diffs between recent snapshots.
+  uint64_t change_log_bytes = 0;
 
   // Bytes alive only because history (or a reader) still holds old versions.
   uint64_t retained_bytes = 0;

@@ -56,13 +56,15 @@ struct WriterGuard {
 Store::Store(StoreOptions options)
     : id_(g_next_store_id.fetch_add(1, std::memory_order_relaxed)),
       options_(Normalize(std::move(options))),
-      domain_(std::make_shared<internal::StoreDomain>()) {
+      domain_(std::make_shared<internal::StoreDomain>()),
+      log_(&domain_->change_log_bytes) {
   domain_->id = id_;
   auto* d = SnapshotData::Create(0);
   d->domain = domain_;
   d->time = last_time_ = options_.clock();
   Heap::Enter(domain_->snapshots, d->ByteSize());
   d->refs.store(2, std::memory_order_relaxed);  // current + history
+  d->log = log_.Publish(d->epoch, names_);
   domain_->reclaimer.Publish();                  // seq 0 is live
   current_.store(d, std::memory_order_release);
   history_.push_back(Retained{Snapshot(d), 0});
@@ -131,7 +133,7 @@ ClusterTree* Store::MutableCluster(size_t ci) {
     c->namespaces = old->namespaces;
     c->name = old->name;
     Heap::Leave(w.heap.nodes, old->ByteSize());
-    w.Retire(old, ObjKind::kCluster, old->ByteSize());
+    w.Retire(old, ObjKind::kCluster);
   }
   Heap::Enter(w.heap.nodes, c->ByteSize());
   wc.tree = c;
@@ -156,9 +158,10 @@ NamespaceTree* Store::MutableNamespace(ClusterTree* ct, std::string_view ns, uin
   n->birth = w.building();
   n->root = old->root;
   n->workloads = old->workloads;
+  n->log_name = old->log_name;
   n->name = old->name;
   Heap::Leave(w.heap.nodes, old->ByteSize());
-  w.Retire(old, ObjKind::kNamespace, old->ByteSize());
+  w.Retire(old, ObjKind::kNamespace);
   Heap::Enter(w.heap.nodes, n->ByteSize());
   *slot = n;
   return n;
@@ -184,6 +187,7 @@ bool Store::ApplyUpsert(size_t ci, const std::string& ns, uint64_t ns_hash, Reco
   record->birth = w.building();
   Heap::Enter(w.heap.records, record->ByteSize());
   Record* old = RecordTrie::Put(nt->root, record, key_hash, w);
+  log_.Log(ci, ns, nt->log_name, old, record);
   record = nullptr;
   if (old != nullptr) {
     RecordTraits::RetireTree(old, w);
@@ -203,7 +207,9 @@ bool Store::ApplyDelete(size_t ci, std::string_view ns, uint64_t ns_hash, Worklo
   if (n == nullptr || RecordTrie::Find(n->root, key, key_hash) == nullptr) return false;
   ClusterTree* ct = MutableCluster(ci);
   NamespaceTree* nt = MutableNamespace(ct, ns, ns_hash, true);
-  RecordTraits::RetireTree(RecordTrie::Erase(nt->root, key, key_hash, w), w);
+  Record* gone = RecordTrie::Erase(nt->root, key, key_hash, w);
+  log_.Log(ci, ns, nt->log_name, gone, nullptr);
+  RecordTraits::RetireTree(gone, w);
   --nt->workloads;
   --ct->workloads;
   --workloads_;
@@ -310,6 +316,7 @@ bool Store::ApplyRemoveCluster(size_t ci) {
   WorkingCluster& wc = working_[ci];
   if (wc.tree == nullptr) return false;
   workloads_ -= wc.tree->workloads;
+  log_.Break();  // the subtree goes whole: its records are not visited
   internal::RetireCluster(wc.tree, domain_->reclaimer);  // O(subtree): rare
   wc.tree = nullptr;
   Advance(ci);
@@ -399,6 +406,7 @@ void Store::Publish(TimePoint now, const Snapshot& decided, uint64_t seq) {
     d->clusters()[i] = working_[i].tree;
   }
   d->vector = VersionVector(names_, std::move(counters));
+  d->log = log_.Publish(d->epoch, names_, !restoring_);
   d->workloads = workloads_;
   d->domain = domain_;
   Heap::Enter(domain_->snapshots, d->ByteSize());
@@ -813,6 +821,7 @@ StoreStats Store::Stats() const {
   s.record_bytes_current = st_record_bytes_current_.load(std::memory_order_relaxed);
   s.snapshot_bytes_live = st_snapshot_bytes_.load(std::memory_order_relaxed);
   s.pool_free_bytes = st_pool_free_bytes_.load(std::memory_order_relaxed);
+  s.change_log_bytes = static_cast<uint64_t>(std::max<int64_t>(0, domain_->change_log_bytes.load(std::memory_order_relaxed)));
   auto sub = [](uint64_t a, uint64_t b) { return a > b ? a - b : 0; };
   s.retained_bytes = sub(s.node_bytes_live, s.node_bytes_current) + sub(s.record_bytes_live, s.record_bytes_current);
   s.version_fragmentation = s.nodes_current == 0 ? 0.0

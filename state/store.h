@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "state/batch.h"
+#include "state/internal/change_log.h"
 #include "state/internal/trie_cursor.h"
 #include "state/snapshot.h"
 #include "state/stats.h"
@@ -271,6 +272,7 @@ class Store {
   std::vector<TimePoint> delays_;                        // scratch: received times this batch
   std::vector<internal::TrieCursor> cursors_;           // scratch: PrefetchPaths
   std::vector<const internal::Node*> ns_roots_;         // scratch: PrefetchPaths
+  internal::ChangeLogWriter log_;                       // what each batch changed
 
   // Guarded by history_mu_.
   mutable std::mutex history_mu_;

@@ -334,7 +334,7 @@ class Champ {
   static void RetireNodeOnly(Node* n, Reclaimer& w) {
     size_t bytes = Node::Bytes(n->width());
     Heap::Leave(w.heap.nodes, bytes);
-    w.Retire(n, ObjKind::kNode, bytes);
+    w.Retire(n, ObjKind::kNode);
   }
 
   // Replaces a published node in `slot` by a copy born in this batch.

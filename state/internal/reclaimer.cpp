@@ -77,31 +77,21 @@ struct TreeFreer {
 
 }  // namespace
 
-Reclaimer::Dead::Dead(Versioned* obj, ObjKind kind, size_t bytes, uint64_t birth, uint64_t death) : obj_(obj) {
-  static_assert(kMaxObjectBytes + 4096 <= kMaxBytes, "a record's size must fit");
-  assert(bytes <= kMaxBytes && birth <= death);
-  const uint64_t age = std::min<uint64_t>(death - birth, kMaxAge);
-  packed_ = static_cast<uint64_t>(kind) | static_cast<uint64_t>(bytes) << kKindBits | age << (kKindBits + kBytesBits);
-}
+void Reclaimer::Free(const Dead& d) { FreeObject(d.obj(), d.kind(), BytesOf(d.obj(), d.kind()), heap, pool); }
 
-void Reclaimer::Free(const Dead& d) { FreeObject(d.obj(), d.kind(), d.bytes(), heap, pool); }
-
-void Reclaimer::Retire(Versioned* o, ObjKind kind, size_t bytes) {
+void Reclaimer::Retire(Versioned* o, ObjKind kind) {
   if (o->birth == building_) {
-    FreeObject(o, kind, bytes, heap, pool);  // never published: nobody can see it
+    FreeObject(o, kind, BytesOf(o, kind), heap, pool);  // never published: nobody can see it
     return;
   }
-  running_.emplace_back(o, kind, bytes, o->birth, building_);
+  running_.emplace_back(o, kind);
 }
 
 void Reclaimer::FreeAll(const std::vector<Dead>& objs) {
-  // Records go back to malloc, which reads the chunk header in front of
-  // each: prefetch a few ahead so those cold misses overlap.
-  constexpr size_t kAhead = 8;
+  // Freeing reads each object's size from its header: prefetch a few ahead
+  // so that the misses of objects long out of cache overlap.
   for (size_t i = 0; i < objs.size(); ++i) {
-    if (i + kAhead < objs.size() && objs[i + kAhead].kind() == ObjKind::kRecord) {
-      __builtin_prefetch(reinterpret_cast<const char*>(objs[i + kAhead].obj()) - 16);
-    }
+    if (i + kPrefetchAhead < objs.size()) __builtin_prefetch(objs[i + kPrefetchAhead].obj());
     Free(objs[i]);
   }
 }
@@ -119,7 +109,7 @@ void Reclaimer::Publish() {
       // Not reached by the store, which publishes while the previous seq is
       // still current; without a snapshot that sees them last, they go where
       // that snapshot's death would have put them.
-      Settle(running_, building_, live_.end());
+      Settle(running_, live_.end());
     }
     running_.clear();
   }
@@ -133,29 +123,32 @@ struct Reclaimer::Protector {
   Reclaimer& r;
   bool any;
   uint64_t seq;
-  std::vector<Survivor>* keep = nullptr;
+  std::vector<Dead>* keep = nullptr;
 
   Protector(Reclaimer& rec, LiveList::iterator newer)
       : r(rec), any(newer != rec.live_.begin()), seq(any ? std::prev(newer)->seq : 0) {}
 
-  // Frees `d` (displaced by batch `death`) unless the protector sees it.
-  void Place(const Dead& d, uint64_t death) {
-    if (!any || seq < d.birth(death)) {
+  // Frees `d` unless the protector sees it.
+  void Place(const Dead& d) {
+    if (!any || seq < d.birth()) {
       r.Free(d);
       return;
     }
     if (keep == nullptr) keep = &r.survivors_[seq];
-    keep->push_back(Survivor{d, death});
+    keep->push_back(d);
   }
 };
 
-void Reclaimer::Settle(const std::vector<Dead>& objs, uint64_t death, LiveList::iterator newer) {
+void Reclaimer::Settle(const std::vector<Dead>& objs, LiveList::iterator newer) {
   Protector p(*this, newer);
   if (!p.any) {
     FreeAll(objs);  // no live snapshot before their death: all unreachable
     return;
   }
-  for (const Dead& d : objs) p.Place(d, death);
+  for (size_t i = 0; i < objs.size(); ++i) {
+    if (i + kPrefetchAhead < objs.size()) __builtin_prefetch(objs[i + kPrefetchAhead].obj());
+    p.Place(objs[i]);
+  }
 }
 
 void Reclaimer::Died(uint64_t seq) {
@@ -166,20 +159,18 @@ void Reclaimer::Died(uint64_t seq) {
   // newest live one before `seq`. One lookup serves them all.
   std::vector<Dead> objs = std::move(it->objs);
   const auto newer = live_.erase(it);
-  if (!objs.empty()) Settle(objs, seq + 1, newer);
+  if (!objs.empty()) Settle(objs, newer);
   if (auto s = survivors_.find(seq); s != survivors_.end()) {
-    std::vector<Survivor> kept = std::move(s->second);
+    std::vector<Dead> kept = std::move(s->second);
     survivors_.erase(s);
-    Protector p(*this, newer);
-    for (const Survivor& v : kept) p.Place(v.dead, v.death);  // each with its own death
+    Settle(kept, newer);
   }
 }
 
 Reclaimer::~Reclaimer() {
   FreeAll(running_);
   for (const Live& l : live_) FreeAll(l.objs);
-  for (auto& [seq, objs] : survivors_)
-    for (const Survivor& v : objs) Free(v.dead);
+  for (auto& [seq, objs] : survivors_) FreeAll(objs);
   TreeFreer freer{heap, pool};
   for (ClusterTree* c : final_roots_) {
     if (c == nullptr) continue;

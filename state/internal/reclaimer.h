@@ -37,12 +37,10 @@ class Reclaimer {
   // The seq the running batch will publish; objects born now carry it.
   uint64_t building() const { return building_; }
 
-  // `o` (of `bytes` accounted bytes) left the working tree in the running
-  // batch. Freed at once if it was born in this batch (never visible), else
-  // filed under this batch's death. The caller has already accounted it as
-  // leaving the current tree. The size is taken now, while `o` is in cache:
-  // freeing it later must not have to read it.
-  void Retire(Versioned* o, ObjKind kind, size_t bytes);
+  // `o` left the working tree in the running batch. Freed at once if it was
+  // born in this batch (never visible), else filed under this batch's death.
+  // The caller has already accounted it as leaving the current tree.
+  void Retire(Versioned* o, ObjKind kind);
 
   // The running batch is published as seq building(): its retirements form
   // the bucket of that death, the seq is live, and the next batch begins.
@@ -54,42 +52,31 @@ class Reclaimer {
   // At store shutdown: the working tree's clusters, freed by the destructor.
   void AdoptWorkingTree(std::vector<ClusterTree*> roots) { final_roots_ = std::move(roots); }
 
-  // Birth, size and kind are copied here while the object is in cache, so
-  // that deciding its fate and freeing it later never read it. Packed into
-  // 16 bytes: a change retires about seven objects and a retained snapshot
-  // keeps their entries as long as it lives.
+  // A retired object: its address, with its kind in the low bits. A change
+  // retires about seven objects and a retained snapshot keeps their entries
+  // as long as it lives, so an entry is one word: the object's birth and
+  // size are read from the object itself when its fate is decided and when
+  // it is freed (it is immutable until then, and freeing touches it anyway).
   class Dead {
    public:
-    static constexpr unsigned kKindBits = 2, kBytesBits = 28, kAgeBits = 64 - kKindBits - kBytesBits;
-    static constexpr uint64_t kMaxBytes = (uint64_t{1} << kBytesBits) - 1;
-    static constexpr uint64_t kMaxAge = (uint64_t{1} << kAgeBits) - 1;
-    Dead(Versioned* obj, ObjKind kind, size_t bytes, uint64_t birth, uint64_t death);
-    Versioned* obj() const { return obj_; }
-    ObjKind kind() const { return static_cast<ObjKind>(packed_ & ((1u << kKindBits) - 1)); }
-    size_t bytes() const { return static_cast<size_t>((packed_ >> kKindBits) & kMaxBytes); }
-    // The seq of the batch that created the object, given the batch that
-    // displaced it. An age too large to store reads as birth 0, which only
-    // keeps the object longer (it is then deemed visible to every older
-    // snapshot), never frees it early.
-    uint64_t birth(uint64_t death) const {
-      const uint64_t age = packed_ >> (kKindBits + kBytesBits);
-      return age == kMaxAge ? 0 : death - age;
+    static constexpr unsigned kKindBits = 2;
+    Dead(Versioned* obj, ObjKind kind) : packed_(reinterpret_cast<uintptr_t>(obj) | static_cast<uintptr_t>(kind)) {
+      static_assert(alignof(Versioned) >= (1u << kKindBits), "the kind lives in the address's low bits");
     }
+    Versioned* obj() const { return reinterpret_cast<Versioned*>(packed_ & ~kKindMask); }
+    ObjKind kind() const { return static_cast<ObjKind>(packed_ & kKindMask); }
+    uint64_t birth() const { return obj()->birth; }
 
    private:
-    Versioned* obj_;
-    uint64_t packed_;  // kind | bytes << 2 | (death - birth) << 30
+    static constexpr uintptr_t kKindMask = (uintptr_t{1} << kKindBits) - 1;
+    uintptr_t packed_;
   };
-  static_assert(sizeof(Dead) == 16);
+  static_assert(sizeof(Dead) == 8);
 
   Heap heap;
   NodePool pool;  // declared after heap, destroyed before: nothing uses it then
 
  private:
-  struct Survivor {
-    Dead dead;
-    uint64_t death;
-  };
   // A live seq, with the objects displaced by the batch after it (death
   // seq + 1): the newest snapshot that sees them is that seq, so its death
   // is what decides their fate.
@@ -101,9 +88,12 @@ class Reclaimer {
   struct Protector;
   void Free(const Dead& d);
   void FreeAll(const std::vector<Dead>& objs);
-  // Decides the fate of `objs`, which died with batch `death` and whose
-  // newest viewer is gone; `newer` is the first live seq after that viewer.
-  void Settle(const std::vector<Dead>& objs, uint64_t death, LiveList::iterator newer);
+  // Decides the fate of `objs`, whose newest viewer is gone; `newer` is the
+  // first live seq after that viewer.
+  void Settle(const std::vector<Dead>& objs, LiveList::iterator newer);
+  // Objects whose fate is decided, or which are freed, a few entries ahead
+  // of the one being read are prefetched: their headers are read.
+  static constexpr size_t kPrefetchAhead = 8;
 
   uint64_t building_ = 0;  // the store publishes the empty snapshot 0 first
   std::vector<Dead> running_;
@@ -112,7 +102,7 @@ class Reclaimer {
   // retained snapshot where a map node cost 64; a pinned snapshot dying out
   // of order moves the shorter side.
   LiveList live_;
-  std::map<uint64_t, std::vector<Survivor>> survivors_;  // protecting seq -> objects
+  std::map<uint64_t, std::vector<Dead>> survivors_;  // protecting seq -> objects
   std::vector<ClusterTree*> final_roots_;
 };
 

@@ -6,6 +6,7 @@
 #include <span>
 #include <vector>
 
+#include "state/internal/change_log.h"
 #include "state/internal/trees.h"
 #include "state/snapshot.h"
 #include "state/version_vector.h"
@@ -38,7 +39,14 @@ struct SnapshotData {
   // reference); null for a published snapshot.
   std::unique_ptr<std::vector<SnapshotData*>> sources;
   std::shared_ptr<StoreDomain> domain;
-  SnapshotData* next_pending = nullptr;  // reclamation stack link
+  union {
+    // What this snapshot's batch and its neighbours changed (change_log.h):
+    // set at publication, with a reference; null for composed views and
+    // restored snapshots. Released when the last handle goes.
+    ChangeSegment* log = nullptr;
+    // Then: the reclamation stack's link.
+    SnapshotData* next_pending;
+  };
 
   // The cluster table, parallel to vector's names; nullptr = absent. It
   // follows the header in the same allocation (112 + 8 per cluster bytes: a
@@ -70,6 +78,7 @@ struct StoreDomain {
   Reclaimer reclaimer;    // Writer thread only; the destructor frees the rest.
   HeapCounts snapshots;   // Writer thread only.
   std::atomic<SnapshotData*> pending{nullptr};
+  std::atomic<int64_t> change_log_bytes{0};  // segments alive (change_log.h)
   std::atomic<bool> writer_alive{true};
 
   // Deletes everything on the pending stack (and what that releases). With

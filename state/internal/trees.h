@@ -24,7 +24,7 @@ struct RecordTraits {
   static bool Less(Key a, Key b) { return a < b; }
   static void RetireTree(Record* r, Reclaimer& w) {
     Heap::Leave(w.heap.records, r->ByteSize());
-    w.Retire(r, ObjKind::kRecord, r->ByteSize());
+    w.Retire(r, ObjKind::kRecord);
   }
 };
 using RecordTrie = Champ<RecordTraits>;
@@ -33,7 +33,10 @@ inline size_t NameBytes(const std::string& s) { return s.capacity() > 15 ? s.cap
 
 struct NamespaceTree : Versioned {
   Node* root = nullptr;  // RecordTrie
-  uint64_t workloads = 0;
+  uint32_t workloads = 0;
+  // Writer only: where the change log's current segment keeps this name
+  // (ChangeLogWriter::Log); copied with the object.
+  uint32_t log_name = 0;
   std::string name;
 
   size_t ByteSize() const { return sizeof(NamespaceTree) + NameBytes(name); }
@@ -55,7 +58,7 @@ struct NamespaceTraits {
   static void RetireTree(NamespaceTree* n, Reclaimer& w) {
     RecordTrie::RetireTree(n->root, w);
     Heap::Leave(w.heap.nodes, n->ByteSize());
-    w.Retire(n, ObjKind::kNamespace, n->ByteSize());
+    w.Retire(n, ObjKind::kNamespace);
   }
 };
 using NamespaceTrie = Champ<NamespaceTraits>;
@@ -73,7 +76,7 @@ struct ClusterTree : Versioned {
 inline void RetireCluster(ClusterTree* c, Reclaimer& w) {
   NamespaceTrie::RetireTree(c->root, w);
   Heap::Leave(w.heap.nodes, c->ByteSize());
-  w.Retire(c, ObjKind::kCluster, c->ByteSize());
+  w.Retire(c, ObjKind::kCluster);
 }
 
 }  // namespace kubefold::state::internal

@@ -49,6 +49,7 @@
 
 #include "state/batch.h"
 #include "state/diff.h"
+#include "state/internal/diff_paths.h"
 #include "state/object_codec.h"
 #include "state/store.h"
 #include "tests/bench/baselines.h"
@@ -67,7 +68,10 @@ constexpr size_t kFoldChunk = 64 * kFoldBatch;  // events generated per (untimed
 constexpr size_t kDiffChanges = 1000;
 constexpr size_t kProbes = size_t{1} << 16;  // lookup keys, cycled
 constexpr size_t kReadBlock = 64;             // lookups timed together
-constexpr size_t kRetainedChanges = 1000;     // Memory: single-update snapshots held per block
+// Memory: single-update snapshots held per block. A change-log segment
+// (state/internal/change_log.h) covers this many single-change batches, so
+// every block pays for one: its cost is in the figure, amortized.
+constexpr size_t kRetainedChanges = state::internal::ChangeSegment::kMaxBatches;
 constexpr uint64_t kFoldSeed = 0xf01d, kDiffSeed = 0xd1ff, kProbeSeed = 0x9e7, kRwSeed = 0x7733;
 
 [[noreturn]] void Die(const std::string& what) {
@@ -613,6 +617,12 @@ std::string PrepareDiff(Fixture<KubefoldImpl>& fx) {
     return "diff has " + std::to_string(r->modified()) + " modified, " + std::to_string(r->added()) +
            " added, " + std::to_string(r->removed()) + " removed; want 1000 modified only";
   }
+  // The pair is four batches apart: the change log must answer it.
+  if (!state::internal::VisitDiffByLog(state::SnapshotAccess::Data(fx.impl.diff_from),
+                                       state::SnapshotAccess::Data(fx.impl.diff_to), {},
+                                       [](const state::Change&) { return true; })) {
+    return "the change log does not cover the prepared pair";
+  }
   return "";
 }
 
@@ -654,6 +664,35 @@ void BM_Diff_kubefold(benchmark::State& st) {
     benchmark::DoNotOptimize(r);
   }
   st.counters["changes"] = static_cast<double>(changes);
+}
+
+// The same diff answered by walking both tries, as a diff is answered when
+// the change log does not cover the pair (older snapshots, composed views):
+// the method Diff used before the change log, measured in the same run.
+template <bool kCold>
+void BM_DiffWalk_kubefold(benchmark::State& st) {
+  auto& fx = Slot().Get<KubefoldImpl>(N(st));
+  if (std::string err = PrepareDiff(fx); !err.empty()) {
+    st.SkipWithError(err.c_str());
+    return;
+  }
+  const auto* a = state::SnapshotAccess::Data(fx.impl.diff_from);
+  const auto* b = state::SnapshotAccess::Data(fx.impl.diff_to);
+  std::vector<state::Change> out;
+  for (auto _ : st) {
+    if constexpr (kCold) {
+      st.PauseTiming();
+      EvictCaches();
+      st.ResumeTiming();
+    }
+    out.clear();
+    state::internal::VisitDiffByWalk(a, b, {}, [&](const state::Change& c) {
+      out.push_back(c);
+      return true;
+    });
+    benchmark::DoNotOptimize(out.data());
+  }
+  st.counters["changes"] = static_cast<double>(out.size());
 }
 
 void BM_DiffVisit_kubefold(benchmark::State& st) {
@@ -952,6 +991,8 @@ void RegisterAll() {
     Fast(Register("Diff", "kubefold", BM_Diff_kubefold<false>, n)->Unit(benchmark::kMicrosecond));
     Fast(Register("DiffVisit", "kubefold", BM_DiffVisit_kubefold, n)->Unit(benchmark::kMicrosecond));
     Fast(Register("DiffCold", "kubefold", BM_Diff_kubefold<true>, n)->Unit(benchmark::kMicrosecond)->Iterations(50));
+    Fast(Register("DiffWalk", "kubefold", BM_DiffWalk_kubefold<false>, n)->Unit(benchmark::kMicrosecond));
+    Fast(Register("DiffWalkCold", "kubefold", BM_DiffWalk_kubefold<true>, n)->Unit(benchmark::kMicrosecond)->Iterations(50));
     Medium(Register("Fold", "kubefold", BM_Fold<KubefoldImpl>, n)->Unit(benchmark::kMicrosecond));
     Register("Memory", "kubefold", BM_Memory_kubefold<false>, n)->Iterations(1);
     Register("Memory", "kubefold_zstd", BM_Memory_kubefold<true>, n)->Iterations(1);

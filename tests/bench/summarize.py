@@ -167,6 +167,12 @@ def goal_rows(r):
     c_small = r.get("DiffCold", "kubefold", SMALL, "time_ns")
     add("info: Diff from a cold cache, @1M vs @10k",
         f"@1M {fmt_time(c_big)}", f"@10k {fmt_time(c_small)}", ratio(c_big, c_small), "info")
+    # The same pair diffed by walking the tries (older pairs, composed views).
+    for op in ("DiffWalk", "DiffWalkCold"):
+        w_big = r.get(op, "kubefold", BIG, "time_ns")
+        w_small = r.get(op, "kubefold", SMALL, "time_ns")
+        add(f"info: {op} (the walk), @1M vs @10k",
+            f"@1M {fmt_time(w_big)}", f"@10k {fmt_time(w_small)}", ratio(w_big, w_small), "info")
 
     # Lookup
     for n in SIZES:
@@ -246,6 +252,8 @@ MAIN_FIGURE = {
     "Diff": ("time_ns", fmt_time),
     "DiffVisit": ("time_ns", fmt_time),
     "DiffCold": ("time_ns", fmt_time),
+    "DiffWalk": ("time_ns", fmt_time),
+    "DiffWalkCold": ("time_ns", fmt_time),
     "Fold": ("items_per_second", fmt_rate),
 }
 

@@ -321,10 +321,11 @@ BOOST_AUTO_TEST_CASE(every_subcommand_answers_with_exact_tables_json_yaml_and_ex
   const std::string head = "from seq " + sa + " (YYYY-MM-DDThh:mm:ss.uuuuuuZ) to seq " + sb +
                            " (YYYY-MM-DDThh:mm:ss.uuuuuuZ): ";
   table_is("diff " + sa + " " + sb, [&] {
+    // The API sorts a diff by cluster, namespace and key.
     return head + "1 added, 1 removed, 1 modified\n"
            "TYPE       CLUSTER   NAMESPACE   KIND         NAME    CHANGES\n"
-           "added      north     shop        Deployment   late    <none>\n"
            "removed    north     shop        Deployment   gone    <none>\n"
+           "added      north     shop        Deployment   late    <none>\n"
            "modified   west      shop        Deployment   cache   metadata.generation, spec.replicas\n";
   });
   table_is("diff " + sa + " " + sb + " --cluster west --namespace-filter shop -o wide", [&] {

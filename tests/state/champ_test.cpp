@@ -319,22 +319,17 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(diff_matches_a_reference_on_random_versions, Trait
   }
 }
 
-BOOST_AUTO_TEST_CASE(a_dead_entry_keeps_kind_size_and_birth_and_reads_an_unstorable_age_as_birth_0) {
-  Versioned v;
-  const Reclaimer::Dead d(&v, ObjKind::kRecord, kMaxObjectBytes + 1000, 41, 1000041);
-  BOOST_TEST(d.obj() == &v);
-  BOOST_TEST((d.kind() == ObjKind::kRecord));
-  BOOST_TEST(d.bytes() == kMaxObjectBytes + 1000);
-  BOOST_TEST(d.birth(1000041) == 41u);
-  const uint64_t death = (uint64_t{1} << 40) + 5;
-  const Reclaimer::Dead exact(&v, ObjKind::kCluster, 64, death - Reclaimer::Dead::kMaxAge + 1, death);
-  BOOST_TEST(exact.birth(death) == death - Reclaimer::Dead::kMaxAge + 1);
-  BOOST_TEST((exact.kind() == ObjKind::kCluster));
-  // Older than the stored age allows: deemed born at 0, so no older
-  // snapshot's death can free it early.
-  const Reclaimer::Dead old(&v, ObjKind::kNode, 280, 3, death);
-  BOOST_TEST(old.birth(death) == 0u);
-  BOOST_TEST(old.bytes() == 280u);
+BOOST_AUTO_TEST_CASE(a_dead_entry_is_one_word_with_the_kind_and_reads_the_birth_from_its_object) {
+  static_assert(sizeof(Reclaimer::Dead) == sizeof(void*));
+  Versioned objs[4];
+  const ObjKind kinds[] = {ObjKind::kNode, ObjKind::kRecord, ObjKind::kNamespace, ObjKind::kCluster};
+  for (size_t i = 0; i < 4; ++i) {
+    objs[i].birth = (uint64_t{1} << 50) + i;  // any birth, however old
+    const Reclaimer::Dead d(&objs[i], kinds[i]);
+    BOOST_TEST(d.obj() == &objs[i]);
+    BOOST_TEST((d.kind() == kinds[i]));
+    BOOST_TEST(d.birth() == (uint64_t{1} << 50) + i);
+  }
 }
 
 }  // namespace kubefold::state::internal

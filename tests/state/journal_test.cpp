@@ -3,6 +3,7 @@
 // diffs); retention mirrors the store's; bad files and a full disk are clear
 // errors; a process killed at random points loses nothing it committed.
 #define BOOST_TEST_MODULE journal_test
+#include <algorithm>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -60,15 +61,21 @@ std::string Dump(const Snapshot& s) {
   return out.str();
 }
 
+// The diff's changes, sorted: the order within a cluster is the change
+// log's in the live store and the tries' in a restored one (diff.h).
 std::string DumpDiff(const Snapshot& a, const Snapshot& b) {
-  std::ostringstream out;
   auto d = Diff(a, b);
   BOOST_REQUIRE(d.ok());
+  std::vector<std::string> lines;
   for (const Change& c : d->changes()) {
     const Record* r = c.after ? c.after : c.before;
-    out << ChangeTypeName(c.type) << " " << c.cluster << "/" << c.ns << "/" << r->name() << "\n";
+    lines.push_back(std::string(ChangeTypeName(c.type)) + " " + std::string(c.cluster) + "/" + std::string(c.ns) +
+                    "/" + std::string(r->name()) + "\n");
   }
-  return out.str();
+  std::sort(lines.begin(), lines.end());
+  std::string out;
+  for (const auto& l : lines) out += l;
+  return out;
 }
 
 // A store wired to a journal, as the operator wires them.

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "state/diff.h"
+#include "state/internal/diff_paths.h"
 #include "state/store.h"
 #include "tests/state/test_util.h"
 
@@ -109,6 +110,7 @@ BOOST_AUTO_TEST_CASE(readers_never_see_a_torn_snapshot_while_the_writer_folds_at
   }
 
   Failure fail;
+  std::atomic<uint64_t> log_diffs{0};  // diffs the change log answered
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> batches{0};
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
@@ -181,6 +183,17 @@ BOOST_AUTO_TEST_CASE(readers_never_see_a_torn_snapshot_while_the_writer_folds_at
               fail.Set("diff changed " + std::to_string(per_cluster[c]) + " workloads of c" + std::to_string(c));
             }
           }
+          // The change log read while the writer appends to it: the same
+          // answer as VisitDiff's, when it covers the pair.
+          std::vector<int> logged(kClusters, 0);
+          if (internal::VisitDiffByLog(SnapshotAccess::Data(held.front()), SnapshotAccess::Data(s), {},
+                                       [&](const Change& ch) {
+                                         logged[ch.cluster[1] - '0']++;
+                                         return true;
+                                       })) {
+            log_diffs.fetch_add(1, std::memory_order_relaxed);
+            if (logged != per_cluster) fail.Set("the change log's diff differs from VisitDiff's");
+          }
           break;
         }
         default:
@@ -198,6 +211,7 @@ BOOST_AUTO_TEST_CASE(readers_never_see_a_torn_snapshot_while_the_writer_folds_at
   for (auto& t : readers) t.join();
 
   BOOST_TEST(!fail.failed.load(), fail.what);
+  BOOST_TEST(log_diffs.load() > 0u, "no diff was answered from the change log");
   BOOST_TEST(batches.load() > 50u);  // the writer really ran
   store.Collect();
   StoreStats st = store.Stats();

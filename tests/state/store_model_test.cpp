@@ -60,6 +60,7 @@
 
 #include "state/batch.h"
 #include "state/diff.h"
+#include "state/internal/diff_paths.h"
 #include "state/record.h"
 #include "state/snapshot.h"
 #include "state/status.h"
@@ -1152,6 +1153,35 @@ class SequenceRun {
                  what.str() << ": counts " << got->added() << "/" << got->removed() << "/" << got->modified()
                             << " but changes " << added << "/" << removed << "/" << modified);
     MODEL_EXPECT(got->from() == a && got->to() == b, what.str() << ": DiffResult holds other snapshots");
+
+    // Diff answers from the change log when it covers the pair, else by
+    // walking the tries: both ways must give the same changes.
+    const internal::SnapshotData* da = SnapshotAccess::Data(a);
+    const internal::SnapshotData* db = SnapshotAccess::Data(b);
+    if (da == db) return;
+    auto collect = [](std::vector<std::string>& out) {
+      return [&out](const Change& c) {
+        const Record* any = c.after != nullptr ? c.after : c.before;
+        std::ostringstream l;
+        l << ChangeTypeName(c.type) << ' ' << c.cluster << '/' << c.ns << '/' << KeyString(any->key()) << ' '
+          << c.before << "->" << c.after;
+        out.push_back(l.str());
+        return true;
+      };
+    };
+    std::vector<std::string> by_log, by_walk;
+    const bool logged = internal::VisitDiffByLog(da, db, filter, collect(by_log));
+    internal::VisitDiffByWalk(da, db, filter, collect(by_walk));
+    Cover(logged ? "diff: from the change log" : "diff: by walking the tries");
+    if (!logged) {
+      MODEL_EXPECT(by_log.empty(), what.str() << ": the change log declined but visited changes");
+      return;
+    }
+    if (!want.empty()) Cover("diff: from the change log, changes");
+    std::sort(by_log.begin(), by_log.end());
+    std::sort(by_walk.begin(), by_walk.end());
+    MODEL_EXPECT(by_log == by_walk, what.str() << ": the change log's diff (" << by_log.size()
+                                               << " changes) differs from the walk's (" << by_walk.size() << ")");
   }
 
   void ExpectVector(const VersionVector& v, const ViewModel& m, const std::string& what) {
@@ -1511,6 +1541,10 @@ BOOST_AUTO_TEST_CASE(random_operation_sequences_match_the_reference_model) {
   }
   for (const auto& [what, n] : Coverage()) BOOST_TEST_MESSAGE("  " << what << ": " << n);
   BOOST_TEST(failed == 0);
+  if (seeds.size() > 100) {  // both ways of diffing were exercised, with changes
+    BOOST_TEST(Coverage()["diff: from the change log, changes"] > 0u);
+    BOOST_TEST(Coverage()["diff: by walking the tries"] > 0u);
+  }
 }
 
 // The trie's canonical order on a larger key set: deeper tries, deletions

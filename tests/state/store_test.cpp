@@ -1,9 +1,14 @@
 #define BOOST_TEST_MODULE store_test
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <set>
+#include <sstream>
+#include <string>
+#include <vector>
 
 #include "state/diff.h"
+#include "state/internal/diff_paths.h"
 #include "state/store.h"
 #include "tests/state/test_util.h"
 
@@ -523,4 +528,204 @@ BOOST_AUTO_TEST_CASE(diff_filters_and_errors) {
   BOOST_TEST(Contains(cross.status().message(), "diff across stores"));
   auto invalid = Diff(Snapshot(), a);
   BOOST_TEST((invalid.status().code() == StatusCode::kInvalidArgument));
+}
+
+// The change log (state/internal/change_log.h): diffs between recent
+// snapshots read what the writer logged; both ways must agree.
+namespace {
+
+using kubefold::state::internal::ChangeSegment;
+
+struct BothWays {
+  bool logged = false;
+  std::vector<std::string> log, walk;  // "type cluster/ns/name", sorted
+};
+
+// Both ways of diffing `a` and `b`; where the log answers, its changes must
+// be the walk's, records included (checked here).
+BothWays DiffBothWays(const Snapshot& a, const Snapshot& b, const DiffFilter& filter = {}) {
+  auto collect = [](std::vector<std::string>& out, std::vector<std::string>& full) {
+    return [&out, &full](const Change& c) {
+      const Record* r = c.after != nullptr ? c.after : c.before;
+      out.push_back(std::string(ChangeTypeName(c.type)) + " " + std::string(c.cluster) + "/" + std::string(c.ns) +
+                    "/" + std::string(r->name()));
+      std::ostringstream with_records;
+      with_records << out.back() << " " << c.before << "->" << c.after;
+      full.push_back(with_records.str());
+      return true;
+    };
+  };
+  BothWays w;
+  std::vector<std::string> log_full, walk_full;
+  const auto* da = SnapshotAccess::Data(a);
+  const auto* db = SnapshotAccess::Data(b);
+  w.logged = internal::VisitDiffByLog(da, db, filter, collect(w.log, log_full));
+  internal::VisitDiffByWalk(da, db, filter, collect(w.walk, walk_full));
+  for (auto* v : {&w.log, &w.walk, &log_full, &walk_full}) std::sort(v->begin(), v->end());
+  if (w.logged) BOOST_TEST(log_full == walk_full, "the change log's records differ from the walk's");
+  return w;
+}
+
+ApplyResult Delete(Store& store, const std::string& cluster, const std::string& ns, const std::string& name) {
+  Batch b;
+  const WorkloadObject o = Deployment(name, "{}");
+  BOOST_TEST_REQUIRE(b.Delete(cluster, ns, o.key).ok());
+  return MustApply(store, std::move(b));
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_diff_of_recent_snapshots_reads_the_change_log_and_folds_each_workloads_entries) {
+  Store store;
+  Upsert(store, "eu", "shop", "keep", R"({"v":1})");
+  Upsert(store, "eu", "shop", "flip", R"({"v":1})");
+  Upsert(store, "eu", "shop", "gone", R"({"v":1})");
+  Upsert(store, "eu", "shop", "again", R"({"v":1})");
+  Upsert(store, "eu", "shop", "back", R"({"v":1})");
+  Upsert(store, "us", "blog", "other", R"({"v":1})");
+  const Snapshot from = store.Current();
+  Upsert(store, "eu", "shop", "flip", R"({"v":2})");   // modified, then modified back: no change
+  Upsert(store, "eu", "shop", "flip", R"({"v":1})");
+  Delete(store, "eu", "shop", "gone");                 // removed
+  Delete(store, "eu", "shop", "again");                // removed and added again, new content: modified
+  Upsert(store, "eu", "shop", "again", R"({"v":3})");
+  Delete(store, "eu", "shop", "back");                 // removed and added again, same content: no change
+  Upsert(store, "eu", "shop", "back", R"({"v":1})");
+  Upsert(store, "eu", "shop", "brief", R"({"v":1})");  // added and removed: no change
+  Delete(store, "eu", "shop", "brief");
+  Upsert(store, "us", "blog", "new", R"({"v":1})");    // added
+  Upsert(store, "us", "blog", "other", R"({"v":2})");  // modified
+  const Snapshot to = store.Current();
+
+  const std::vector<std::string> want = {"added us/blog/new", "modified eu/shop/again", "modified us/blog/other",
+                                         "removed eu/shop/gone"};
+  BothWays w = DiffBothWays(from, to);
+  BOOST_TEST(w.logged);
+  BOOST_TEST(w.log == want, boost::test_tools::per_element());
+  BOOST_TEST(w.walk == want, boost::test_tools::per_element());
+  // Backwards: the same changes, turned around.
+  const std::vector<std::string> back = {"added eu/shop/gone", "modified eu/shop/again", "modified us/blog/other",
+                                         "removed us/blog/new"};
+  w = DiffBothWays(to, from);
+  BOOST_TEST(w.logged);
+  BOOST_TEST(w.log == back, boost::test_tools::per_element());
+  BOOST_TEST(w.walk == back, boost::test_tools::per_element());
+  // Filters.
+  DiffFilter blog;
+  blog.ns = "blog";
+  w = DiffBothWays(from, to, blog);
+  BOOST_TEST(w.logged);
+  BOOST_TEST(w.log == std::vector<std::string>({"added us/blog/new", "modified us/blog/other"}),
+             boost::test_tools::per_element());
+  DiffFilter eu;
+  eu.cluster = "eu";
+  w = DiffBothWays(from, to, eu);
+  BOOST_TEST(w.log == std::vector<std::string>({"modified eu/shop/again", "removed eu/shop/gone"}),
+             boost::test_tools::per_element());
+  // Records as the snapshots hold them; clusters in name order.
+  auto d = Diff(from, to);
+  BOOST_REQUIRE(d.ok());
+  std::string last;
+  for (const Change& c : d->changes()) {
+    const Record* r = c.after != nullptr ? c.after : c.before;
+    BOOST_TEST(c.before == from.Get(c.cluster, c.ns, r->key()));
+    BOOST_TEST(c.after == to.Get(c.cluster, c.ns, r->key()));
+    BOOST_TEST(std::string(c.cluster) >= last);
+    last = std::string(c.cluster);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(the_change_log_starts_again_when_a_segment_is_full_or_a_cluster_is_removed) {
+  StoreOptions options;
+  options.history.keep_last = 2;  // only what the test holds keeps old segments
+  options.history.keep_for = std::chrono::milliseconds(0);
+  Store store(options);
+  Upsert(store, "eu", "shop", "w", R"({"v":0})");
+  Upsert(store, "us", "shop", "w", R"({"v":0})");
+  const Snapshot start = store.Current();
+  // Each new cluster name made its snapshot a base; a segment is allocated
+  // when a change follows one.
+  BOOST_TEST(store.Stats().change_log_bytes == 0u);
+  std::vector<Snapshot> held;
+  for (uint32_t i = 1; i <= ChangeSegment::kMaxBatches + 10; ++i) {
+    Upsert(store, "eu", "shop", "w", "{\"v\":" + std::to_string(i) + "}");
+    if (i == 1) BOOST_TEST(store.Stats().change_log_bytes == ChangeSegment::AllocationBytes());
+    if (i == 5 || i == ChangeSegment::kMaxBatches + 5) held.push_back(store.Current());
+  }
+  const Snapshot full = store.Current();
+  // Two segments alive: the first (held by `start` and held[0]) and the next.
+  BOOST_TEST(store.Stats().change_log_bytes == 2 * ChangeSegment::AllocationBytes());
+  BothWays within = DiffBothWays(start, held[0]);
+  BOOST_TEST(within.logged);
+  BOOST_TEST(within.log == std::vector<std::string>({"modified eu/shop/w"}), boost::test_tools::per_element());
+  // The second segment continues the first (its base is the first's last
+  // snapshot): a diff may span both.
+  BothWays across = DiffBothWays(held[0], full);
+  BOOST_TEST(across.logged);
+  BOOST_TEST(across.log == std::vector<std::string>({"modified eu/shop/w"}), boost::test_tools::per_element());
+  BOOST_TEST(DiffBothWays(full, held[0]).logged);
+  BOOST_TEST(DiffBothWays(held[1], full).logged);
+  // `start` is the first segment's base, which ends in none: out of reach
+  // from the second.
+  BothWays from_start = DiffBothWays(start, full);
+  BOOST_TEST(!from_start.logged);
+  BOOST_TEST(from_start.log.empty());
+  BOOST_TEST(from_start.walk == std::vector<std::string>({"modified eu/shop/w"}), boost::test_tools::per_element());
+
+  // A removed cluster's records are not logged one by one: the next segment
+  // starts from the snapshot that removed it.
+  Batch rm;
+  BOOST_REQUIRE(rm.RemoveCluster("us").ok());
+  MustApply(store, std::move(rm));
+  const Snapshot removed = store.Current();
+  Upsert(store, "eu", "shop", "w", R"({"v":"after"})");
+  BothWays over = DiffBothWays(full, store.Current());
+  BOOST_TEST(!over.logged);
+  BOOST_TEST(over.walk == std::vector<std::string>({"modified eu/shop/w", "removed us/shop/w"}),
+             boost::test_tools::per_element());
+  BothWays from_base = DiffBothWays(removed, store.Current());
+  BOOST_TEST(from_base.logged);
+  BOOST_TEST(from_base.log == std::vector<std::string>({"modified eu/shop/w"}), boost::test_tools::per_element());
+
+  // A segment goes with the last snapshot that ends in it: held[0] was the
+  // last of the first (`start` is its base, which ends in none).
+  BOOST_TEST(store.Stats().change_log_bytes == 3 * ChangeSegment::AllocationBytes());
+  held.erase(held.begin());
+  BOOST_TEST(store.Stats().change_log_bytes == 2 * ChangeSegment::AllocationBytes());
+}
+
+BOOST_AUTO_TEST_CASE(a_batch_that_overflows_a_segment_moves_to_the_next_and_diffs_span_both) {
+  StoreOptions options;
+  options.history.keep_last = 64;
+  options.history.keep_for = std::chrono::milliseconds(0);
+  Store store(options);
+  Upsert(store, "eu", "a", "seed", "{}");
+  Upsert(store, "eu", "a", "seed", "{\"v\":1}");  // the first segment opens
+  auto batch = [&](int round, int count) {
+    Batch b;
+    for (int i = 0; i < count; ++i) {
+      const std::string ns = "ns-" + std::to_string(i % 7);
+      BOOST_REQUIRE(b.Upsert("eu", ns, Deployment("w" + std::to_string(i), "{\"r\":" + std::to_string(round) + "}")).ok());
+    }
+    MustApply(store, std::move(b));
+    return store.Current();
+  };
+  std::vector<Snapshot> s;
+  for (int round = 0; round < 6; ++round) s.push_back(batch(round, 1000));  // 4,096 entries run out in round 4
+  // Every pair of these: the log answers pairs at most one segment boundary
+  // apart, and always agrees with the walk.
+  size_t logged = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    for (size_t j = 0; j < s.size(); ++j) {
+      if (i == j) continue;
+      BothWays w = DiffBothWays(s[i], s[j]);
+      BOOST_TEST(w.walk.size() == 1000u);
+      if (w.logged) {
+        ++logged;
+        BOOST_TEST(w.log == w.walk, "pair " << i << "," << j);
+      }
+    }
+  }
+  BOOST_TEST(logged == s.size() * (s.size() - 1));  // two segments cover them all
+  BOOST_TEST(store.Stats().change_log_bytes == 2 * ChangeSegment::AllocationBytes());
 }

@@ -1,0 +1,25 @@
+// The two ways VisitDiff (diff.h) answers, apart so that tests can check one
+// against the other.
+#pragma once
+
+#include "state/diff.h"
+#include "state/internal/snapshot_data.h"
+
+namespace kubefold::state::internal {
+
+// From the change log, when both snapshots are in one of its segments (or
+// one is that segment's base): returns false, having visited nothing,
+// otherwise. Within a cluster, changes come in the order they were first
+// made.
+bool VisitDiffByLog(const SnapshotData* a, const SnapshotData* b, const DiffFilter& filter,
+                    FunctionRef<bool(const Change&)> f);
+
+// By walking both tries: any two snapshots of a store, composed views
+// included. Within a cluster, changes come in the tries' order.
+void VisitDiffByWalk(const SnapshotData* a, const SnapshotData* b, const DiffFilter& filter,
+                     FunctionRef<bool(const Change&)> f);
+
+// kInvalidArgument for an invalid handle or snapshots of two stores.
+Status CheckDiffable(const Snapshot& from, const Snapshot& to);
+
+}  // namespace kubefold::state::internal

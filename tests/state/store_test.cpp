@@ -43,6 +43,14 @@ std::set<std::string> Names(const Snapshot& s) {
 
 bool Contains(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
 
+// History by count alone: the newest `n` snapshots.
+StoreOptions KeepLast(size_t n) {
+  StoreOptions o;
+  o.history.keep_last = n;
+  o.history.keep_for = std::chrono::milliseconds(0);
+  return o;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(a_new_store_publishes_an_empty_snapshot_zero) {
@@ -402,10 +410,7 @@ BOOST_AUTO_TEST_CASE(causal_closure_follows_decided_from_dependencies) {
 }
 
 BOOST_AUTO_TEST_CASE(causal_check_below_history_is_gone) {
-  StoreOptions opts;
-  opts.history.keep_last = 1;
-  opts.history.keep_for = std::chrono::milliseconds(0);
-  Store store(opts);
+  Store store(KeepLast(1));
   Upsert(store, "eu-1", "shop", "web", "{}");
   Upsert(store, "eu-1", "shop", "api", "{}");
   auto r = store.CheckCausallyClosed(VersionVector{{"eu-1", 1}});
@@ -636,10 +641,7 @@ BOOST_AUTO_TEST_CASE(a_diff_of_recent_snapshots_reads_the_change_log_and_folds_e
 }
 
 BOOST_AUTO_TEST_CASE(the_change_log_starts_again_when_a_segment_is_full_or_a_cluster_is_removed) {
-  StoreOptions options;
-  options.history.keep_last = 2;  // only what the test holds keeps old segments
-  options.history.keep_for = std::chrono::milliseconds(0);
-  Store store(options);
+  Store store(KeepLast(2));  // only what the test holds keeps old segments
   Upsert(store, "eu", "shop", "w", R"({"v":0})");
   Upsert(store, "us", "shop", "w", R"({"v":0})");
   const Snapshot start = store.Current();
@@ -695,10 +697,7 @@ BOOST_AUTO_TEST_CASE(the_change_log_starts_again_when_a_segment_is_full_or_a_clu
 }
 
 BOOST_AUTO_TEST_CASE(a_batch_that_overflows_a_segment_moves_to_the_next_and_diffs_span_both) {
-  StoreOptions options;
-  options.history.keep_last = 64;
-  options.history.keep_for = std::chrono::milliseconds(0);
-  Store store(options);
+  Store store(KeepLast(64));
   Upsert(store, "eu", "a", "seed", "{}");
   Upsert(store, "eu", "a", "seed", "{\"v\":1}");  // the first segment opens
   auto batch = [&](int round, int count) {

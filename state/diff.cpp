@@ -155,10 +155,6 @@ class Differ {
   FunctionRef<bool(const Change&)> f_;
 };
 
-}  // namespace
-
-namespace {
-
 // The change log's answer (change_log.h): the entries between the two
 // snapshots' ends, folded per record. Each entry names the record it
 // replaced, so the entries of one workload chain by address: an entry whose
@@ -207,8 +203,9 @@ class LogDiffer {
     bool single = true;
   };
 
-  // Chains by their current record: open addressing, no deletion; a slot
-  // is believed only if its chain still ends at that address.
+  // Chains by their current record: open addressing, no deletion. The slot
+  // of a replaced record stays but is not looked up again: its address can
+  // come back only as a new record's, an `after` that overwrites the slot.
   void Fold() {
     size_t n = 0;
     for (const Span& sp : spans_) n += sp.hi - sp.lo;
@@ -229,7 +226,7 @@ class LogDiffer {
         for (size_t h = Hash(e->before) & (cap - 1);; h = (h + 1) & (cap - 1)) {
           if (slots_[h].key == nullptr) break;
           if (slots_[h].key == e->before) {
-            if (chains_[slots_[h].idx].last == e->before) idx = slots_[h].idx;
+            idx = slots_[h].idx;
             break;
           }
         }
@@ -396,21 +393,16 @@ void VisitDiffByWalk(const SnapshotData* a, const SnapshotData* b, const DiffFil
   }
 }
 
-Status CheckDiffable(const Snapshot& from, const Snapshot& to) {
+}  // namespace internal
+
+Status VisitDiff(const Snapshot& from, const Snapshot& to, const DiffFilter& filter,
+                 FunctionRef<bool(const Change&)> f) {
   if (!from.valid() || !to.valid()) return InvalidArgument("diff of an invalid (empty) snapshot handle");
   if (from.store_id() != to.store_id()) {
     return InvalidArgument("diff across stores: snapshot " + std::to_string(from.seq()) + " of store " +
                            std::to_string(from.store_id()) + " vs snapshot " + std::to_string(to.seq()) +
                            " of store " + std::to_string(to.store_id()));
   }
-  return Status::Ok();
-}
-
-}  // namespace internal
-
-Status VisitDiff(const Snapshot& from, const Snapshot& to, const DiffFilter& filter,
-                 FunctionRef<bool(const Change&)> f) {
-  if (Status s = internal::CheckDiffable(from, to); !s.ok()) return s;
   const internal::SnapshotData* a = SnapshotAccess::Data(from);
   const internal::SnapshotData* b = SnapshotAccess::Data(to);
   if (a == b) return Status::Ok();

@@ -1,9 +1,10 @@
 // Diff of two snapshots of one store: which workloads were added, removed or
 // modified between `from` and `to`.
 //
-// Cost: two snapshots close in time (within one segment of the store's change
-// log, up to 4,096 changed records apart: state/internal/change_log.h) diff
-// in O(log entries between them), whatever the size of the map. Others are
+// Cost: two snapshots close in time (in one segment of the store's change log
+// or in two consecutive ones: up to 4,096 to 8,192 changed records apart, see
+// state/internal/change_log.h) diff in O(log entries between them), whatever
+// the size of the map. Others are
 // diffed by walking both tries in O(changes x depth): sub-trees shared by the
 // two versions are skipped by pointer. Equal snapshots diff in O(1). A pair
 // with different records but identical content (e.g. a cluster removed and

@@ -43,6 +43,14 @@ void ChangeSegment::Unref(ChangeSegment* s) {
   ::operator delete(s);
 }
 
+uint32_t ChangeSegment::AppendName(std::string_view name) {
+  const uint32_t off = name_bytes_;
+  names_[off] = static_cast<char>(name.size());
+  std::memcpy(names_ + off + 1, name.data(), name.size());
+  name_bytes_ += static_cast<uint32_t>(1 + name.size());
+  return off;
+}
+
 uint32_t ChangeLogWriter::NameOffset(std::string_view ns, uint32_t& cache) {
   // The cache holds offset + 1 in some segment; it is this segment's entry
   // for `ns` if the bytes there say so (a stale offset from an older segment
@@ -55,14 +63,7 @@ uint32_t ChangeLogWriter::NameOffset(std::string_view ns, uint32_t& cache) {
       return off;
     }
   }
-  if (ns.size() > UINT8_MAX || s.name_bytes_ + 1 + ns.size() > ChangeSegment::kNameBytes) {
-    broken_ = true;
-    return 0;
-  }
-  const uint32_t off = s.name_bytes_;
-  s.names_[off] = static_cast<char>(ns.size());
-  std::memcpy(s.names_ + off + 1, ns.data(), ns.size());
-  s.name_bytes_ += static_cast<uint32_t>(1 + ns.size());
+  const uint32_t off = s.AppendName(ns);
   cache = off + 1;
   return off;
 }
@@ -90,13 +91,8 @@ bool ChangeLogWriter::Rollover() {
   std::unordered_map<uint32_t, uint32_t> moved;  // old offset -> new
   for (uint32_t i = batch_start_; i < old->used_; ++i) {
     ChangeSegment::Entry e = old->entries_[i];
-    auto [it, added] = moved.try_emplace(e.ns, next->name_bytes_);
-    if (added) {
-      const std::string_view name = old->Name(e.ns);
-      next->names_[next->name_bytes_] = static_cast<char>(name.size());
-      std::memcpy(next->names_ + next->name_bytes_ + 1, name.data(), name.size());
-      next->name_bytes_ += static_cast<uint32_t>(1 + name.size());
-    }
+    auto it = moved.find(e.ns);
+    if (it == moved.end()) it = moved.emplace(e.ns, next->AppendName(old->Name(e.ns))).first;
     e.ns = it->second;
     next->entries_[next->used_++] = e;
   }

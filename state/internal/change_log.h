@@ -83,6 +83,9 @@ struct ChangeSegment {
  private:
   friend class ChangeLogWriter;
   ChangeSegment() = default;
+  // Writer only: appends `name` (at most 255 bytes, with room left) to the
+  // names and returns its offset.
+  uint32_t AppendName(std::string_view name);
 
   std::atomic<uint32_t> refs_{1};
   uint32_t used_ = 0;          // entries written (writer only)
@@ -110,16 +113,19 @@ class ChangeLogWriter {
   // offset in the current segment.
   void Log(size_t cluster, std::string_view ns, uint32_t& ns_cache, const Record* before, const Record* after) {
     if (broken_) return;
-    if (cur_ == nullptr && !Open()) return;
-    if (cluster > ChangeSegment::kMaxClusters ||
-        ((cur_->used_ == ChangeSegment::kMaxEntries || cur_->name_bytes_ + 1 + ns.size() > ChangeSegment::kNameBytes) &&
-         !Rollover())) {
+    if (cluster > ChangeSegment::kMaxClusters || ns.size() > UINT8_MAX) {
       broken_ = true;
       return;
     }
-    const uint32_t name = NameOffset(ns, ns_cache);
-    if (broken_) return;
-    cur_->entries_[cur_->used_++] = ChangeSegment::Entry{before, after, name, static_cast<uint16_t>(cluster)};
+    if (cur_ == nullptr && !Open()) return;
+    // Room for the entry and, should it not be there yet, the name.
+    if ((cur_->used_ == ChangeSegment::kMaxEntries || cur_->name_bytes_ + 1 + ns.size() > ChangeSegment::kNameBytes) &&
+        !Rollover()) {
+      broken_ = true;
+      return;
+    }
+    cur_->entries_[cur_->used_++] =
+        ChangeSegment::Entry{before, after, NameOffset(ns, ns_cache), static_cast<uint16_t>(cluster)};
   }
   // The running batch changed what entries cannot describe.
   void Break() { broken_ = true; }
@@ -137,6 +143,8 @@ class ChangeLogWriter {
   // one; false (nothing moved) when the batch is all the current one holds.
   bool Rollover();
   void Drop();
+  // The offset of `ns` in the current segment's names, written there unless
+  // `cache` already points at it. REQUIRES: room for it (Log checks).
   uint32_t NameOffset(std::string_view ns, uint32_t& cache);
 
   std::atomic<int64_t>* bytes_counter_;

@@ -19,7 +19,4 @@ bool VisitDiffByLog(const SnapshotData* a, const SnapshotData* b, const DiffFilt
 void VisitDiffByWalk(const SnapshotData* a, const SnapshotData* b, const DiffFilter& filter,
                      FunctionRef<bool(const Change&)> f);
 
-// kInvalidArgument for an invalid handle or snapshots of two stores.
-Status CheckDiffable(const Snapshot& from, const Snapshot& to);
-
 }  // namespace kubefold::state::internal

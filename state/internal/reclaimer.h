@@ -56,7 +56,7 @@ class Reclaimer {
   // retires about seven objects and a retained snapshot keeps their entries
   // as long as it lives, so an entry is one word: the object's birth and
   // size are read from the object itself when its fate is decided and when
-  // it is freed (it is immutable until then, and freeing touches it anyway).
+  // it is freed (it is immutable until then), a few entries ahead.
   class Dead {
    public:
     static constexpr unsigned kKindBits = 2;

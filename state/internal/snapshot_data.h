@@ -40,9 +40,9 @@ struct SnapshotData {
   std::unique_ptr<std::vector<SnapshotData*>> sources;
   std::shared_ptr<StoreDomain> domain;
   union {
-    // What this snapshot's batch and its neighbours changed (change_log.h):
-    // set at publication, with a reference; null for composed views and
-    // restored snapshots. Released when the last handle goes.
+    // The change-log segment this snapshot ends in (change_log.h): set at
+    // publication, with a reference; null for a segment's base, composed
+    // views and restored snapshots. Released when the last handle goes.
     ChangeSegment* log = nullptr;
     // Then: the reclamation stack's link.
     SnapshotData* next_pending;

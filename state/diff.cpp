@@ -141,11 +141,11 @@ class Differ {
       const NamespaceTree* na = NamespaceTrie::Find(ra, *filter_.ns, h);
       const NamespaceTree* nb = NamespaceTrie::Find(rb, *filter_.ns, h);
       if (na == nb) return true;
-      return Records(cluster, na ? std::string_view(na->name) : std::string_view(nb->name),
+      return Records(cluster, na ? std::string_view(na->name()) : std::string_view(nb->name()),
                      na ? na->root : nullptr, nb ? nb->root : nullptr);
     }
     return NamespaceTrie::Diff(ra, rb, [&](const NamespaceTree* x, const NamespaceTree* y) {
-      std::string_view ns = x ? std::string_view(x->name) : std::string_view(y->name);
+      std::string_view ns = x ? std::string_view(x->name()) : std::string_view(y->name());
       return Records(cluster, ns, x ? x->root : nullptr, y ? y->root : nullptr);
     });
   }
@@ -387,7 +387,7 @@ void VisitDiffByWalk(const SnapshotData* a, const SnapshotData* b, const DiffFil
     }
     if (ca == cb) continue;
     if (filter.cluster && name != *filter.cluster) continue;
-    std::string_view stable_name = ca ? std::string_view(ca->name) : std::string_view(cb->name);
+    std::string_view stable_name = ca ? std::string_view(ca->name()) : std::string_view(cb->name());
     if (!filter.ns) warmer.Cluster(ca, cb);  // one namespace: two lookups, nothing to overlap
     if (!differ.Namespaces(stable_name, ca, cb)) break;
   }

@@ -10,6 +10,8 @@ static_assert(kubefold::state::kMaxKeyPartBytes <= 255, "key part lengths are st
 
 #include <xxhash.h>
 
+#include "state/internal/record_heap.h"
+
 namespace kubefold::state {
 
 namespace {
@@ -95,9 +97,7 @@ Record* Record::Create(const WorkloadObject& o) {
   }
   const bool compressed = !frame.empty();
   const size_t stored = compressed ? sizeof(const ObjectDictionary*) + frame.size() : o.object_json.size();
-  void* mem = std::malloc(kHeaderBytes + summary_len + key_len + stored);
-  if (mem == nullptr) throw std::bad_alloc();
-  Record* r = new (mem) Record();
+  Record* r = new (internal::RecordHeap::Alloc(kHeaderBytes + summary_len + key_len + stored)) Record();
   r->group_len_ = static_cast<uint8_t>(o.key.group.size());
   r->kind_len_ = static_cast<uint8_t>(o.key.kind.size());
   r->name_len_ = static_cast<uint8_t>(o.key.name.size());
@@ -123,8 +123,9 @@ Record* Record::Create(const WorkloadObject& o) {
 }
 
 void Record::Destroy(Record* r) {
+  const size_t bytes = r->ByteSize();
   r->~Record();
-  std::free(r);
+  internal::RecordHeap::Free(r, bytes);
 }
 
 WorkloadSummary Record::summary() const {

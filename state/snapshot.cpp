@@ -152,7 +152,7 @@ std::optional<ClusterInfo> Snapshot::Cluster(std::string_view cluster) const {
   ptrdiff_t i = d_->Find(cluster);
   if (i < 0 || d_->clusters()[static_cast<size_t>(i)] == nullptr) return std::nullopt;
   const internal::ClusterTree* c = d_->clusters()[static_cast<size_t>(i)];
-  return ClusterInfo{c->name, d_->vector.counter(static_cast<size_t>(i)), c->namespaces, c->workloads};
+  return ClusterInfo{c->name(), d_->vector.counter(static_cast<size_t>(i)), c->namespaces, c->workloads};
 }
 
 uint64_t Snapshot::CountWorkloads(std::string_view cluster) const {
@@ -169,14 +169,14 @@ bool Snapshot::ForEachCluster(FunctionRef<bool(const ClusterInfo&)> f) const {
   for (size_t i = 0; i < d_->clusters().size(); ++i) {
     const internal::ClusterTree* c = d_->clusters()[i];
     if (c == nullptr) continue;
-    if (!f(ClusterInfo{c->name, d_->vector.counter(i), c->namespaces, c->workloads})) return false;
+    if (!f(ClusterInfo{c->name(), d_->vector.counter(i), c->namespaces, c->workloads})) return false;
   }
   return true;
 }
 
 static bool VisitCluster(const internal::ClusterTree* c, FunctionRef<bool(const WorkloadRef&)> f) {
   return NamespaceTrie::ForEach(c->root, [&](const internal::NamespaceTree* n) {
-    return RecordTrie::ForEach(n->root, [&](const Record* r) { return f(WorkloadRef{c->name, n->name, r}); });
+    return RecordTrie::ForEach(n->root, [&](const Record* r) { return f(WorkloadRef{c->name(), n->name(), r}); });
   });
 }
 
@@ -184,7 +184,7 @@ bool Snapshot::ForEachNamespace(std::string_view cluster, FunctionRef<bool(const
   const internal::ClusterTree* c = FindCluster(d_, cluster);
   if (c == nullptr) return true;
   return NamespaceTrie::ForEach(
-      c->root, [&](const internal::NamespaceTree* n) { return f(NamespaceInfo{c->name, n->name, n->workloads}); });
+      c->root, [&](const internal::NamespaceTree* n) { return f(NamespaceInfo{c->name(), n->name(), n->workloads}); });
 }
 
 bool Snapshot::ForEachWorkload(FunctionRef<bool(const WorkloadRef&)> f) const {
@@ -205,7 +205,7 @@ bool Snapshot::ForEachWorkload(std::string_view cluster, std::string_view ns,
   if (c == nullptr) return true;
   const internal::NamespaceTree* n = NamespaceTrie::Find(c->root, ns, HashName(ns));
   if (n == nullptr) return true;
-  return RecordTrie::ForEach(n->root, [&](const Record* r) { return f(WorkloadRef{c->name, n->name, r}); });
+  return RecordTrie::ForEach(n->root, [&](const Record* r) { return f(WorkloadRef{c->name(), n->name(), r}); });
 }
 
 }  // namespace kubefold::state

@@ -122,19 +122,16 @@ ClusterTree* Store::MutableCluster(size_t ci) {
   Reclaimer& w = domain_->reclaimer;
   WorkingCluster& wc = working_[ci];
   if (wc.tree != nullptr && wc.tree->birth == w.building()) return wc.tree;
-  auto* c = new (w.pool.Alloc(sizeof(ClusterTree))) ClusterTree();
-  c->birth = w.building();
+  ClusterTree* c;
   if (wc.tree == nullptr) {
-    c->name = (*names_)[ci];
+    c = CreateNamed<ClusterTree>(w.pool, (*names_)[ci]);
   } else {
     ClusterTree* old = wc.tree;
-    c->root = old->root;
-    c->workloads = old->workloads;
-    c->namespaces = old->namespaces;
-    c->name = old->name;
+    c = CopyNamed(w.pool, *old);
     Heap::Leave(w.heap.nodes, old->ByteSize());
     w.Retire(old, ObjKind::kCluster);
   }
+  c->birth = w.building();
   Heap::Enter(w.heap.nodes, c->ByteSize());
   wc.tree = c;
   return c;
@@ -143,9 +140,8 @@ ClusterTree* Store::MutableCluster(size_t ci) {
 NamespaceTree* Store::MutableNamespace(ClusterTree* ct, std::string_view ns, uint64_t ns_hash, bool exists) {
   Reclaimer& w = domain_->reclaimer;
   if (!exists) {
-    auto* n = new (w.pool.Alloc(sizeof(NamespaceTree))) NamespaceTree();
+    auto* n = CreateNamed<NamespaceTree>(w.pool, ns);
     n->birth = w.building();
-    n->name = ns;
     Heap::Enter(w.heap.nodes, n->ByteSize());
     NamespaceTrie::Put(ct->root, n, ns_hash, w);
     ++ct->namespaces;
@@ -154,12 +150,8 @@ NamespaceTree* Store::MutableNamespace(ClusterTree* ct, std::string_view ns, uin
   NamespaceTree** slot = NamespaceTrie::FindSlotMutable(ct->root, ns, ns_hash, w);
   NamespaceTree* old = *slot;
   if (old->birth == w.building()) return old;
-  auto* n = new (w.pool.Alloc(sizeof(NamespaceTree))) NamespaceTree();
+  auto* n = CopyNamed(w.pool, *old);
   n->birth = w.building();
-  n->root = old->root;
-  n->workloads = old->workloads;
-  n->log_name = old->log_name;
-  n->name = old->name;
   Heap::Leave(w.heap.nodes, old->ByteSize());
   w.Retire(old, ObjKind::kNamespace);
   Heap::Enter(w.heap.nodes, n->ByteSize());
@@ -240,10 +232,10 @@ size_t Store::ApplyReplaceKind(size_t ci, Batch::Op& op, size_t& noops) {
     NamespaceTrie::ForEach(c->root, [&](const NamespaceTree* n) {
       RecordTrie::ForEach(n->root, [&](const Record* r) {
         if (r->kind() == kind && r->group() == group) {
-          probe.assign(n->name);
+          probe.assign(n->name());
           probe += '\0';
           probe += r->name();
-          if (!wanted.contains(probe)) gone.emplace_back(n->name, std::string(r->name()));
+          if (!wanted.contains(probe)) gone.emplace_back(n->name(), std::string(r->name()));
         }
         return true;
       });

@@ -46,17 +46,27 @@ inline unsigned PopCount(uint32_t v) {
 struct Node : Versioned {
   uint32_t datamap = 0;
   uint32_t nodemap = 0;
-  uint32_t count = 0;  // entries of a collision node; 0 otherwise
-  uint32_t unused = 0;
+
+  // Entries of a collision node; 0 for any other node. A collision node
+  // (below 64 bits of hash) has no use for maps: it keeps its count in
+  // datamap and all ones in nodemap. The two maps of any other node never
+  // share a bit, so that tells them apart without a field of their own,
+  // and a node's header is 16 bytes instead of 24 (every change copies
+  // four or five nodes and history keeps them).
+  unsigned count() const { return (datamap & nodemap) != 0 ? datamap : 0; }
+  void set_count(uint32_t c) {
+    datamap = c;
+    nodemap = c != 0 ? ~uint32_t{0} : 0;
+  }
 
   Versioned** slots() { return reinterpret_cast<Versioned**>(this + 1); }
   Versioned* const* slots() const { return reinterpret_cast<Versioned* const*>(this + 1); }
   unsigned num_data() const { return PopCount(datamap); }
   unsigned num_nodes() const { return PopCount(nodemap); }
-  unsigned width() const { return count != 0 ? count : num_data() + num_nodes(); }
+  unsigned width() const { return count() != 0 ? count() : num_data() + num_nodes(); }
   static size_t Bytes(unsigned width) { return sizeof(Node) + width * sizeof(Versioned*); }
 };
-static_assert(sizeof(Node) == 24);
+static_assert(sizeof(Node) == 16);
 
 // Traits must provide:
 //   static constexpr unsigned kBits;  // hash bits per level: nodes are 2^kBits wide (at most 32)
@@ -80,7 +90,7 @@ class Champ {
     unsigned shift = 0;
     while (n != nullptr) {
       if (shift >= kMaxShift) {
-        for (unsigned i = 0; i < n->count; ++i) {
+        for (unsigned i = 0; i < n->count(); ++i) {
           const Entry* e = AsEntry(n->slots()[i]);
           if (Traits::Equal(Traits::KeyOf(e), k)) return e;
         }
@@ -107,7 +117,7 @@ class Champ {
     for (;;) {
       Node* n = MakeUnique(*slot, w);
       if (shift >= kMaxShift) {
-        for (unsigned i = 0; i < n->count; ++i) {
+        for (unsigned i = 0; i < n->count(); ++i) {
           if (Traits::Equal(Traits::KeyOf(AsEntry(n->slots()[i])), k)) {
             return reinterpret_cast<Entry**>(&n->slots()[i]);
           }
@@ -167,8 +177,8 @@ class Champ {
   template <class F>
   static bool ForEach(const Node* n, F&& f) {
     if (n == nullptr) return true;
-    if (n->count != 0) {
-      for (unsigned i = 0; i < n->count; ++i)
+    if (n->count() != 0) {
+      for (unsigned i = 0; i < n->count(); ++i)
         if (!f(static_cast<const Entry*>(AsEntry(n->slots()[i])))) return false;
       return true;
     }
@@ -198,14 +208,14 @@ class Champ {
   template <class OnEntry, class OnNode>
   static void ForEachDifferingChild(const Node* a, const Node* b, OnEntry&& entry, OnNode&& node) {
     if (a == b) return;
-    if (a == nullptr || b == nullptr || a->count != 0 || b->count != 0) {
+    if (a == nullptr || b == nullptr || a->count() != 0 || b->count() != 0) {
       auto one_side = [&](const Node* n, bool is_a) {  // everything under n differs
-        const unsigned nd = n->count != 0 ? n->count : n->num_data();
+        const unsigned nd = n->count() != 0 ? n->count() : n->num_data();
         for (unsigned i = 0; i < nd; ++i) {
           const Versioned* e = n->slots()[i];
           entry(is_a ? e : nullptr, is_a ? nullptr : e);
         }
-        if (n->count != 0) return;
+        if (n->count() != 0) return;
         for (unsigned i = nd; i < n->width(); ++i) {
           const Versioned* c = n->slots()[i];
           node(is_a ? c : nullptr, is_a ? nullptr : c);
@@ -298,7 +308,7 @@ class Champ {
   static size_t CountNodes(const Node* n) {
     if (n == nullptr) return 0;
     size_t total = 1;
-    if (n->count == 0)
+    if (n->count() == 0)
       for (unsigned i = n->num_data(); i < n->width(); ++i) total += CountNodes(AsNode(n->slots()[i]));
     return total;
   }
@@ -313,8 +323,8 @@ class Champ {
 
   template <class F>
   static void ForEachChild(const Node* n, F&& f) {
-    if (n->count != 0) {
-      for (unsigned i = 0; i < n->count; ++i) f(n->slots()[i], false);
+    if (n->count() != 0) {
+      for (unsigned i = 0; i < n->count(); ++i) f(n->slots()[i], false);
       return;
     }
     unsigned nd = n->num_data(), w = n->width();
@@ -343,9 +353,8 @@ class Champ {
     if (n->birth == w.building()) return n;
     unsigned width = n->width();
     Node* c = NewNode(width, w);
-    c->datamap = n->datamap;
+    c->datamap = n->datamap;  // and with them a collision node's count
     c->nodemap = n->nodemap;
-    c->count = n->count;
     std::memcpy(c->slots(), n->slots(), width * sizeof(Versioned*));
     RetireNodeOnly(n, w);
     slot = c;
@@ -360,9 +369,12 @@ class Champ {
                        Fill&& fill, Reclaimer& w) {
     Node* old = slot;
     Node* n = NewNode(new_width, w);
-    n->datamap = datamap;
-    n->nodemap = nodemap;
-    n->count = count;
+    if (count != 0) {
+      n->set_count(count);
+    } else {
+      n->datamap = datamap;
+      n->nodemap = nodemap;
+    }
     fill(n->slots());
     RetireNodeOnly(old, w);
     slot = n;
@@ -407,7 +419,7 @@ class Champ {
   static Entry* PutCollision(Node*& slot, Entry* e, Key k, Reclaimer& w) {
     Node* n = slot;
     unsigned pos = 0;
-    for (; pos < n->count; ++pos) {
+    for (; pos < n->count(); ++pos) {
       Key cur = Traits::KeyOf(AsEntry(n->slots()[pos]));
       if (Traits::Equal(cur, k)) {
         n = MakeUnique(slot, w);
@@ -417,7 +429,7 @@ class Champ {
       }
       if (Traits::Less(k, cur)) break;
     }
-    unsigned c = n->count;
+    unsigned c = n->count();
     Reshape(slot, c + 1, 0, 0, c + 1,
             [&](Versioned** dst) {
               Versioned* const* src = n->slots();
@@ -433,7 +445,7 @@ class Champ {
   static Node* MergeTwo(Entry* a, uint64_t ha, Entry* b, uint64_t hb, unsigned shift, Reclaimer& w) {
     if (shift >= kMaxShift) {
       Node* n = NewNode(2, w);
-      n->count = 2;
+      n->set_count(2);
       bool a_first = Traits::Less(Traits::KeyOf(a), Traits::KeyOf(b));
       n->slots()[0] = a_first ? a : b;
       n->slots()[1] = a_first ? b : a;
@@ -499,7 +511,7 @@ class Champ {
       unsigned pos = 0;
       while (!Traits::Equal(Traits::KeyOf(AsEntry(n->slots()[pos])), k)) ++pos;
       Entry* removed = AsEntry(n->slots()[pos]);
-      unsigned c = n->count;
+      unsigned c = n->count();
       Reshape(slot, c - 1, 0, 0, c - 1,
               [&](Versioned** dst) {
                 Versioned* const* src = n->slots();
@@ -528,7 +540,7 @@ class Champ {
     Entry* removed = EraseAt(child, k, h, shift + kBits, w);
     Node* c = child;
     // Canonical form: a sub-node left holding a single entry is inlined.
-    bool single = c->count != 0 ? c->count == 1 : (c->nodemap == 0 && c->num_data() == 1);
+    bool single = c->count() != 0 ? c->count() == 1 : (c->nodemap == 0 && c->num_data() == 1);
     if (single) {
       Versioned* only = c->slots()[0];
       RetireNodeOnly(c, w);  // born in this batch by the recursive erase: freed now
@@ -565,9 +577,9 @@ class Champ {
     if (b == nullptr) return AllAs(a, true, f);
     if (shift >= kMaxShift) {  // both collision nodes, sorted by key
       unsigned i = 0, j = 0;
-      while (i < a->count || j < b->count) {
-        const Entry* x = i < a->count ? AsEntry(a->slots()[i]) : nullptr;
-        const Entry* y = j < b->count ? AsEntry(b->slots()[j]) : nullptr;
+      while (i < a->count() || j < b->count()) {
+        const Entry* x = i < a->count() ? AsEntry(a->slots()[i]) : nullptr;
+        const Entry* y = j < b->count() ? AsEntry(b->slots()[j]) : nullptr;
         bool go;
         if (y == nullptr || (x != nullptr && Traits::Less(Traits::KeyOf(x), Traits::KeyOf(y)))) {
           go = f(x, nullptr), ++i;

@@ -4,6 +4,7 @@
 #include <cassert>
 #include <cstdlib>
 
+#include "state/internal/record_heap.h"
 #include "state/internal/trees.h"
 
 namespace kubefold::state::internal {
@@ -25,15 +26,13 @@ void FreeObject(Versioned* o, ObjKind kind, size_t bytes, Heap& heap, NodePool& 
     case ObjKind::kNamespace: {
       NamespaceTree* n = static_cast<NamespaceTree*>(o);
       Heap::Free(heap.nodes, bytes);
-      n->~NamespaceTree();
-      pool.Free(n, sizeof(NamespaceTree));
+      pool.Free(n, bytes);  // trivially destructible: nothing to run first
       return;
     }
     case ObjKind::kCluster: {
       ClusterTree* c = static_cast<ClusterTree*>(o);
       Heap::Free(heap.nodes, bytes);
-      c->~ClusterTree();
-      pool.Free(c, sizeof(ClusterTree));
+      pool.Free(c, bytes);
       return;
     }
   }
@@ -55,21 +54,21 @@ struct TreeFreer {
   NodePool& pool;
   void Records(Node* n) {
     if (n == nullptr) return;
-    unsigned nd = n->count != 0 ? n->count : n->num_data();
+    unsigned nd = n->count() != 0 ? n->count() : n->num_data();
     for (unsigned i = 0; i < nd; ++i) FreeObject(n->slots()[i], ObjKind::kRecord, BytesOf(n->slots()[i], ObjKind::kRecord), heap, pool);
-    if (n->count == 0)
+    if (n->count() == 0)
       for (unsigned i = nd; i < n->width(); ++i) Records(static_cast<Node*>(n->slots()[i]));
     FreeObject(n, ObjKind::kNode, BytesOf(n, ObjKind::kNode), heap, pool);
   }
   void Namespaces(Node* n) {
     if (n == nullptr) return;
-    unsigned nd = n->count != 0 ? n->count : n->num_data();
+    unsigned nd = n->count() != 0 ? n->count() : n->num_data();
     for (unsigned i = 0; i < nd; ++i) {
       auto* ns = static_cast<NamespaceTree*>(n->slots()[i]);
       Records(ns->root);
       FreeObject(ns, ObjKind::kNamespace, ns->ByteSize(), heap, pool);
     }
-    if (n->count == 0)
+    if (n->count() == 0)
       for (unsigned i = nd; i < n->width(); ++i) Namespaces(static_cast<Node*>(n->slots()[i]));
     FreeObject(n, ObjKind::kNode, BytesOf(n, ObjKind::kNode), heap, pool);
   }
@@ -91,7 +90,11 @@ void Reclaimer::FreeAll(const std::vector<Dead>& objs) {
   // Freeing reads each object's size from its header: prefetch a few ahead
   // so that the misses of objects long out of cache overlap.
   for (size_t i = 0; i < objs.size(); ++i) {
-    if (i + kPrefetchAhead < objs.size()) __builtin_prefetch(objs[i + kPrefetchAhead].obj());
+    if (i + kPrefetchAhead < objs.size()) {
+      const Dead& ahead = objs[i + kPrefetchAhead];
+      __builtin_prefetch(ahead.obj());
+      if (ahead.kind() == ObjKind::kRecord) RecordHeap::PrefetchFree(ahead.obj());
+    }
     Free(objs[i]);
   }
 }

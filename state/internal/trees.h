@@ -6,8 +6,11 @@
 // Writer thread only for anything that mutates or retires; see champ.h.
 #pragma once
 
-#include <string>
+#include <algorithm>
+#include <cassert>
+#include <cstring>
 #include <string_view>
+#include <type_traits>
 
 #include "state/internal/champ.h"
 #include "state/record.h"
@@ -15,7 +18,12 @@
 namespace kubefold::state::internal {
 
 struct RecordTraits {
-  static constexpr unsigned kBits = 5;  // 32-wide nodes: thousands of workloads per namespace
+  // 16-wide nodes. At 1,000 workloads per namespace a change copies three
+  // of them (144, 144 and about 48 bytes) where 32-wide ones took two full
+  // ones and often a third (272, 264 and about 32): 116 bytes less history
+  // per change at 1M workloads, for one more level per lookup and about 5%
+  // of fold throughput (README, "State store benchmarks").
+  static constexpr unsigned kBits = 4;
   using Entry = Record;
   using Key = WorkloadKeyView;
   static Key KeyOf(const Record* r) { return r->key(); }
@@ -29,7 +37,28 @@ struct RecordTraits {
 };
 using RecordTrie = Champ<RecordTraits>;
 
-inline size_t NameBytes(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
+// Namespace and cluster objects keep their name in their own block, after
+// the fields (a name is at most 253 bytes: one byte holds its length). Every
+// change copies the object of its namespace and of its cluster; a
+// std::string member added 32 bytes to each copy, and a malloc when the name
+// was over 15 bytes.
+template <class T>
+T* CreateNamed(NodePool& pool, std::string_view name) {
+  const size_t bytes = T::BytesFor(name.size());
+  auto* t = new (pool.Alloc(bytes)) T();
+  t->name_len = static_cast<uint8_t>(name.size());
+  assert(reinterpret_cast<char*>(&t->name_len) + 1 == reinterpret_cast<char*>(t) + T::kNameAt);
+  std::memcpy(reinterpret_cast<char*>(t) + T::kNameAt, name.data(), name.size());
+  return t;
+}
+// A copy of `old`, fields and name, in a new block.
+template <class T>
+T* CopyNamed(NodePool& pool, const T& old) {
+  const size_t bytes = old.ByteSize();
+  void* p = pool.Alloc(bytes);
+  std::memcpy(p, &old, bytes);
+  return static_cast<T*>(p);
+}
 
 struct NamespaceTree : Versioned {
   Node* root = nullptr;  // RecordTrie
@@ -37,21 +66,25 @@ struct NamespaceTree : Versioned {
   // Writer only: where the change log's current segment keeps this name
   // (ChangeLogWriter::Log); copied with the object.
   uint32_t log_name = 0;
-  std::string name;
+  uint8_t name_len = 0;  // the name's bytes follow, at kNameAt
 
-  size_t ByteSize() const { return sizeof(NamespaceTree) + NameBytes(name); }
+  static constexpr size_t kNameAt = 25;
+  static size_t BytesFor(size_t name_len) { return std::max(sizeof(NamespaceTree), kNameAt + name_len); }
+  std::string_view name() const { return {reinterpret_cast<const char*>(this) + kNameAt, name_len}; }
+  size_t ByteSize() const { return BytesFor(name_len); }
 };
+static_assert(sizeof(NamespaceTree) == 32 && std::is_trivially_copyable_v<NamespaceTree>);
 
 struct NamespaceTraits {
   // 16-wide nodes. A cluster has tens to hundreds of namespaces, and every
   // change copies the path to its namespace; at 100 namespaces a 32-wide
-  // root is full (280 bytes, a 320-byte jemalloc block) while a 16-wide one
-  // takes 152 (160). Lookup and fold at 1M workloads did not change beyond
-  // noise (README, "State store benchmarks").
+  // root is full (272 bytes) while a 16-wide one takes 144. Lookup and
+  // fold at 1M workloads did not change beyond noise (README, "State store
+  // benchmarks").
   static constexpr unsigned kBits = 4;
   using Entry = NamespaceTree;
   using Key = std::string_view;
-  static Key KeyOf(const NamespaceTree* n) { return n->name; }
+  static Key KeyOf(const NamespaceTree* n) { return n->name(); }
   static uint64_t Hash(Key k) { return HashName(k); }
   static bool Equal(Key a, Key b) { return a == b; }
   static bool Less(Key a, Key b) { return a < b; }
@@ -66,11 +99,15 @@ using NamespaceTrie = Champ<NamespaceTraits>;
 struct ClusterTree : Versioned {
   Node* root = nullptr;  // NamespaceTrie
   uint64_t workloads = 0;
-  uint64_t namespaces = 0;
-  std::string name;
+  uint32_t namespaces = 0;
+  uint8_t name_len = 0;  // the name's bytes follow, at kNameAt
 
-  size_t ByteSize() const { return sizeof(ClusterTree) + NameBytes(name); }
+  static constexpr size_t kNameAt = 29;
+  static size_t BytesFor(size_t name_len) { return std::max(sizeof(ClusterTree), kNameAt + name_len); }
+  std::string_view name() const { return {reinterpret_cast<const char*>(this) + kNameAt, name_len}; }
+  size_t ByteSize() const { return BytesFor(name_len); }
 };
+static_assert(sizeof(ClusterTree) == 32 && std::is_trivially_copyable_v<ClusterTree>);
 
 // The whole cluster subtree leaves the working tree. O(size).
 inline void RetireCluster(ClusterTree* c, Reclaimer& w) {

@@ -14,7 +14,7 @@ using kubefold::state::internal::NodePool;
 
 namespace {
 
-constexpr size_t kFullNode = NodePool::kMaxPooledBytes;  // 280: a full 32-wide trie node
+constexpr size_t kLargest = NodePool::kMaxPooledBytes;  // 280
 
 uintptr_t Addr(const void* p) { return reinterpret_cast<uintptr_t>(p); }
 
@@ -31,16 +31,16 @@ BOOST_AUTO_TEST_CASE(large_nodes_are_carved_back_to_back_on_no_more_lines_than_t
   std::vector<std::pair<void*, size_t>> blocks;
   size_t live = 0, skips = 0, adjacent = 0;
   for (int i = 0; i < 2000; ++i) {
-    const size_t size = 264 + 8 * (rng() % 3);  // widths 30 to 32
+    const size_t size = 16 + 8 * (15 + rng() % 2);  // 16-wide nodes with 15 or 16 slots
     const size_t chunks_before = pool.chunk_bytes();
     void* p = pool.Alloc(size);
     std::memset(p, 0xab, size);  // the whole block is ours
     BOOST_TEST(Addr(p) % 8 == 0u);
-    BOOST_TEST(LinesTouched(p, size) == 5u);  // malloc's 320-byte blocks touch 5 too
+    BOOST_TEST(LinesTouched(p, size) == 3u);
     if (!blocks.empty() && pool.chunk_bytes() == chunks_before) {
       const uintptr_t end = Addr(blocks.back().first) + blocks.back().second;
       BOOST_TEST(Addr(p) >= end);
-      BOOST_TEST(Addr(p) - end <= 16u);  // back to back, or a skip to stay on 5 lines
+      BOOST_TEST(Addr(p) - end <= 8u);  // back to back, or a skip to stay on 3 lines
       if (Addr(p) == end) ++adjacent; else ++skips;
     }
     blocks.emplace_back(p, size);
@@ -49,7 +49,7 @@ BOOST_AUTO_TEST_CASE(large_nodes_are_carved_back_to_back_on_no_more_lines_than_t
   }
   BOOST_TEST(adjacent > skips);
   BOOST_TEST(skips > 0u);
-  // 2,000 blocks of 320 bytes would take 640,000.
+  // 2,000 blocks of 160 bytes (malloc's) would take 320,000.
   BOOST_TEST(pool.chunk_bytes() <= live * 103 / 100 + NodePool::kChunkBytes);
   for (const auto& [p, size] : blocks) pool.Free(p, size);
   BOOST_TEST(pool.free_bytes() == pool.chunk_bytes());
@@ -62,18 +62,26 @@ BOOST_AUTO_TEST_CASE(large_nodes_are_carved_back_to_back_on_no_more_lines_than_t
 
 BOOST_AUTO_TEST_CASE(smaller_blocks_are_mallocs_and_their_free_lists_are_capped) {
   NodePool pool;
-  void* a = pool.Alloc(200);
-  void* b = pool.Alloc(200);
+  void* a = pool.Alloc(120);
+  void* b = pool.Alloc(120);
   BOOST_TEST(pool.chunk_bytes() == 0u);
   BOOST_TEST(pool.free_bytes() == 0u);
-  pool.Free(a, 200);
-  BOOST_TEST(pool.free_bytes() == 200u);
-  BOOST_TEST(pool.Alloc(197) == a);  // same 8-byte class (200)
+  pool.Free(a, 120);
+  BOOST_TEST(pool.free_bytes() == 120u);
+  BOOST_TEST(pool.Alloc(117) == a);  // same 8-byte class (120)
   BOOST_TEST(pool.free_bytes() == 0u);
-  pool.Free(a, 200);
-  pool.Free(b, 200);
-  BOOST_TEST(pool.Alloc(200) == b);  // the most recently freed first
-  pool.Free(b, 200);
+  pool.Free(a, 120);
+  pool.Free(b, 120);
+  BOOST_TEST(pool.Alloc(120) == b);  // the most recently freed first
+  pool.Free(b, 120);
+  // Carving starts at 129 bytes.
+  void* c = pool.Alloc(128);
+  BOOST_TEST(pool.chunk_bytes() == 0u);
+  pool.Free(c, 128);
+  NodePool other;
+  void* d = other.Alloc(129);
+  BOOST_TEST(other.chunk_bytes() == NodePool::kChunkBytes);
+  other.Free(d, 129);
 
   std::vector<void*> many;
   for (size_t i = 0; i < NodePool::kMaxFreePerClass + 10; ++i) many.push_back(pool.Alloc(64));
@@ -88,19 +96,19 @@ BOOST_AUTO_TEST_CASE(smaller_blocks_are_mallocs_and_their_free_lists_are_capped)
 
 BOOST_AUTO_TEST_CASE(blocks_too_large_for_the_pool_are_mallocs) {
   NodePool pool;
-  void* p = pool.Alloc(kFullNode + 1);
-  std::memset(p, 0, kFullNode + 1);
+  void* p = pool.Alloc(kLargest + 1);
+  std::memset(p, 0, kLargest + 1);
   BOOST_TEST(pool.chunk_bytes() == 0u);
   BOOST_TEST(pool.free_bytes() == 0u);
-  pool.Free(p, kFullNode + 1);
+  pool.Free(p, kLargest + 1);
   BOOST_TEST(pool.free_bytes() == 0u);
 }
 
 #if defined(__SANITIZE_ADDRESS__)
 BOOST_AUTO_TEST_CASE(under_asan_every_block_is_a_malloc) {
   NodePool pool;
-  void* p = pool.Alloc(kFullNode);
-  pool.Free(p, kFullNode);
+  void* p = pool.Alloc(kLargest);
+  pool.Free(p, kLargest);
   BOOST_TEST(pool.chunk_bytes() == 0u);
   BOOST_TEST(pool.free_bytes() == 0u);
 }

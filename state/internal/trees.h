@@ -60,7 +60,19 @@ T* CopyNamed(NodePool& pool, const T& old) {
   return static_cast<T*>(p);
 }
 
-struct NamespaceTree : Versioned {
+// The name accessors of T, whose name follows its fields: T::name_len bytes
+// at T::kNameAt.
+template <class T>
+struct Named {
+  static size_t BytesFor(size_t name_len) { return std::max(sizeof(T), T::kNameAt + name_len); }
+  std::string_view name() const {
+    const T* t = static_cast<const T*>(this);
+    return {reinterpret_cast<const char*>(t) + T::kNameAt, t->name_len};
+  }
+  size_t ByteSize() const { return BytesFor(static_cast<const T*>(this)->name_len); }
+};
+
+struct NamespaceTree : Versioned, Named<NamespaceTree> {
   Node* root = nullptr;  // RecordTrie
   uint32_t workloads = 0;
   // Writer only: where the change log's current segment keeps this name
@@ -69,9 +81,6 @@ struct NamespaceTree : Versioned {
   uint8_t name_len = 0;  // the name's bytes follow, at kNameAt
 
   static constexpr size_t kNameAt = 25;
-  static size_t BytesFor(size_t name_len) { return std::max(sizeof(NamespaceTree), kNameAt + name_len); }
-  std::string_view name() const { return {reinterpret_cast<const char*>(this) + kNameAt, name_len}; }
-  size_t ByteSize() const { return BytesFor(name_len); }
 };
 static_assert(sizeof(NamespaceTree) == 32 && std::is_trivially_copyable_v<NamespaceTree>);
 
@@ -96,16 +105,13 @@ struct NamespaceTraits {
 };
 using NamespaceTrie = Champ<NamespaceTraits>;
 
-struct ClusterTree : Versioned {
+struct ClusterTree : Versioned, Named<ClusterTree> {
   Node* root = nullptr;  // NamespaceTrie
   uint64_t workloads = 0;
   uint32_t namespaces = 0;
   uint8_t name_len = 0;  // the name's bytes follow, at kNameAt
 
   static constexpr size_t kNameAt = 29;
-  static size_t BytesFor(size_t name_len) { return std::max(sizeof(ClusterTree), kNameAt + name_len); }
-  std::string_view name() const { return {reinterpret_cast<const char*>(this) + kNameAt, name_len}; }
-  size_t ByteSize() const { return BytesFor(name_len); }
 };
 static_assert(sizeof(ClusterTree) == 32 && std::is_trivially_copyable_v<ClusterTree>);
 

@@ -334,4 +334,30 @@ BOOST_AUTO_TEST_CASE(a_dead_entry_is_one_word_with_the_kind_and_reads_the_birth_
   }
 }
 
+// Namespace and cluster objects keep their name right after their fields,
+// in their own block; a copy carries it along.
+BOOST_AUTO_TEST_CASE(subtree_objects_keep_their_names_in_their_own_block) {
+  NodePool pool;
+  const std::string long_name(253, 'n');
+  for (const std::string& name : {std::string("ns"), std::string("payments-production"), long_name}) {
+    auto* ns = CreateNamed<NamespaceTree>(pool, name);
+    // (Addresses as integers: Boost.Test would compare char pointers as strings.)
+    BOOST_TEST(reinterpret_cast<uintptr_t>(&ns->name_len) + 1 == reinterpret_cast<uintptr_t>(ns) + NamespaceTree::kNameAt);
+    BOOST_TEST(ns->name() == name);
+    BOOST_TEST(ns->ByteSize() == std::max<size_t>(32, 25 + name.size()));
+    ns->workloads = 7;
+    auto* copy = CopyNamed(pool, *ns);
+    BOOST_TEST(copy->name() == name);
+    BOOST_TEST(copy->workloads == 7u);
+    pool.Free(ns, ns->ByteSize());
+    pool.Free(copy, copy->ByteSize());
+
+    auto* c = CreateNamed<ClusterTree>(pool, name);
+    BOOST_TEST(reinterpret_cast<uintptr_t>(&c->name_len) + 1 == reinterpret_cast<uintptr_t>(c) + ClusterTree::kNameAt);
+    BOOST_TEST(c->name() == name);
+    BOOST_TEST(c->ByteSize() == std::max<size_t>(32, 29 + name.size()));
+    pool.Free(c, c->ByteSize());
+  }
+}
+
 }  // namespace kubefold::state::internal

@@ -8,11 +8,11 @@
 // average. In state_bench a 387-byte record took a 448-byte block: 61
 // bytes per workload, and again per retained change. Here records of 129
 // to 1,024 bytes are carved from 32 KiB slabs at 8-byte steps (a 392-byte
-// block), which loses 3.5 bytes on average plus the slab's header and tail
-// (a slab holds at least 31 blocks: at most a thirty-first of a block, 3
-// bytes for that one). Smaller and larger records stay malloc's: below 129
-// bytes its classes are 16 bytes apart already, and above 1,024 a slab
-// would hold too few.
+// block), which loses 3.5 bytes on average, plus the slab's header and the
+// tail no block fits in, shared by the slab's blocks: at most a thirty-first
+// of a block each (a slab holds 31 or more), 3 bytes for a 392-byte one.
+// Smaller and larger records stay malloc's: below 129 bytes its classes are
+// 16 bytes apart already, and above 1,024 a slab would hold too few.
 //
 // What classes keep: one slab each once used (at most 112 classes, 3.5 MiB
 // if records of every size from 129 to 1,024 bytes have been stored).

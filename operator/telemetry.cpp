@@ -142,6 +142,10 @@ void Telemetry::Watch(state::Store& store, controllers::ClusterRegistry& registr
     c.AddGauge("kubefold_store_free_list_bytes",
                "Bytes the store writer's node pool holds unused: freed tree objects kept for reuse and chunk bytes not carved.", {},
                static_cast<double>(st.pool_free_bytes));
+    c.AddGauge("kubefold_record_slab_free_bytes",
+               "Bytes of the slabs workload records are carved from that hold no record: freed blocks, unused slab "
+               "tails and headers (process-wide).",
+               {}, static_cast<double>(st.record_slab_free_bytes));
     constexpr char kEvents[] = "Operations folded into the store: applied (changed the map) or noop (unchanged).";
     c.AddCounter("kubefold_store_events_total", kEvents, {{"result", "applied"}}, static_cast<double>(st.events_applied));
     c.AddCounter("kubefold_store_events_total", kEvents, {{"result", "noop"}}, static_cast<double>(st.events_noop));

@@ -43,6 +43,11 @@ struct StoreStats {
   // The change log's segments alive (state/internal/change_log.h): what the
   // last batches changed, for diffs between recent snapshots.
   uint64_t change_log_bytes = 0;
+  // Bytes of the slabs records of 129 to 1,024 bytes are carved from
+  // (state/internal/record_heap.h) that hold no record: freed blocks, the
+  // never used rest of a slab, slab headers. Process-wide: the records of
+  // every store in the process share the slabs. 0 under AddressSanitizer.
+  uint64_t record_slab_free_bytes = 0;
 
   // Bytes alive only because history (or a reader) still holds old versions.
   uint64_t retained_bytes = 0;

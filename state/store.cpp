@@ -815,8 +815,7 @@ StoreStats Store::Stats() const {
   s.snapshot_bytes_live = st_snapshot_bytes_.load(std::memory_order_relaxed);
   s.pool_free_bytes = st_pool_free_bytes_.load(std::memory_order_relaxed);
   s.change_log_bytes = static_cast<uint64_t>(std::max<int64_t>(0, domain_->change_log_bytes.load(std::memory_order_relaxed)));
-  const internal::RecordHeap::Counts slabs = internal::RecordHeap::Count();
-  s.record_slab_free_bytes = slabs.slabs * internal::RecordHeap::kSlabBytes - slabs.block_bytes;
+  s.record_slab_free_bytes = internal::RecordHeap::Count().free_bytes();
   auto sub = [](uint64_t a, uint64_t b) { return a > b ? a - b : 0; };
   s.retained_bytes = sub(s.node_bytes_live, s.node_bytes_current) + sub(s.record_bytes_live, s.record_bytes_current);
   s.version_fragmentation = s.nodes_current == 0 ? 0.0

@@ -14,28 +14,14 @@ namespace {
 // Frees one object of `bytes` accounted bytes; never its children (each has
 // its own interval). A node is not read at all.
 void FreeObject(Versioned* o, ObjKind kind, size_t bytes, Heap& heap, NodePool& pool) {
-  switch (kind) {
-    case ObjKind::kNode:
-      Heap::Free(heap.nodes, bytes);
-      pool.Free(o, bytes);
-      return;
-    case ObjKind::kRecord:
-      Heap::Free(heap.records, bytes);
-      Record::Destroy(static_cast<Record*>(o));
-      return;
-    case ObjKind::kNamespace: {
-      NamespaceTree* n = static_cast<NamespaceTree*>(o);
-      Heap::Free(heap.nodes, bytes);
-      pool.Free(n, bytes);  // trivially destructible: nothing to run first
-      return;
-    }
-    case ObjKind::kCluster: {
-      ClusterTree* c = static_cast<ClusterTree*>(o);
-      Heap::Free(heap.nodes, bytes);
-      pool.Free(c, bytes);
-      return;
-    }
+  if (kind == ObjKind::kRecord) {
+    Heap::Free(heap.records, bytes);
+    Record::Destroy(static_cast<Record*>(o));
+    return;
   }
+  // Nodes, namespace and cluster objects: pool blocks, trivially destructible.
+  Heap::Free(heap.nodes, bytes);
+  pool.Free(o, bytes);
 }
 
 size_t BytesOf(Versioned* o, ObjKind kind) {
@@ -86,15 +72,16 @@ void Reclaimer::Retire(Versioned* o, ObjKind kind) {
   running_.emplace_back(o, kind);
 }
 
+void Reclaimer::PrefetchAhead(const std::vector<Dead>& objs, size_t i) {
+  if (i + kPrefetchAhead >= objs.size()) return;
+  const Dead& ahead = objs[i + kPrefetchAhead];
+  __builtin_prefetch(ahead.obj());
+  if (ahead.kind() == ObjKind::kRecord) RecordHeap::PrefetchFree(ahead.obj());
+}
+
 void Reclaimer::FreeAll(const std::vector<Dead>& objs) {
-  // Freeing reads each object's size from its header: prefetch a few ahead
-  // so that the misses of objects long out of cache overlap.
   for (size_t i = 0; i < objs.size(); ++i) {
-    if (i + kPrefetchAhead < objs.size()) {
-      const Dead& ahead = objs[i + kPrefetchAhead];
-      __builtin_prefetch(ahead.obj());
-      if (ahead.kind() == ObjKind::kRecord) RecordHeap::PrefetchFree(ahead.obj());
-    }
+    PrefetchAhead(objs, i);
     Free(objs[i]);
   }
 }
@@ -149,7 +136,7 @@ void Reclaimer::Settle(const std::vector<Dead>& objs, LiveList::iterator newer) 
     return;
   }
   for (size_t i = 0; i < objs.size(); ++i) {
-    if (i + kPrefetchAhead < objs.size()) __builtin_prefetch(objs[i + kPrefetchAhead].obj());
+    PrefetchAhead(objs, i);
     p.Place(objs[i]);
   }
 }

@@ -91,9 +91,12 @@ class Reclaimer {
   // Decides the fate of `objs`, whose newest viewer is gone; `newer` is the
   // first live seq after that viewer.
   void Settle(const std::vector<Dead>& objs, LiveList::iterator newer);
-  // Objects whose fate is decided, or which are freed, a few entries ahead
-  // of the one being read are prefetched: their headers are read.
+  // Deciding an object's fate reads its birth and freeing it its size, from
+  // its header, long out of cache: both loops start fetching the object
+  // kPrefetchAhead entries ahead (and a record's slab header, which its
+  // free writes), so that those misses overlap.
   static constexpr size_t kPrefetchAhead = 8;
+  static void PrefetchAhead(const std::vector<Dead>& objs, size_t i);
 
   uint64_t building_ = 0;  // the store publishes the empty snapshot 0 first
   std::vector<Dead> running_;

@@ -68,6 +68,8 @@ class RecordHeap {
     uint64_t slabs = 0;         // slabs held, all classes
     uint64_t blocks = 0;        // carved blocks in use
     uint64_t block_bytes = 0;   // their sizes (class sizes, not requests)
+    // Slab bytes holding no block in use: free blocks, tails, headers.
+    uint64_t free_bytes() const { return slabs * kSlabBytes - block_bytes; }
   };
   // Locks each class in turn: a consistent figure per class, not across
   // classes while other threads allocate.

@@ -99,6 +99,8 @@ BOOST_AUTO_TEST_CASE(slabs_fill_are_reused_before_new_ones_and_go_back_when_empt
   std::vector<void*> blocks;
   for (size_t i = 0; i < 3 * kPer; ++i) blocks.push_back(RecordHeap::Alloc(kBlock));
   BOOST_TEST(RecordHeap::Count().slabs - before.slabs == 3u);
+  // Three full slabs: what holds no block is their headers and tails.
+  BOOST_TEST(RecordHeap::Count().free_bytes() - before.free_bytes() == 3 * (RecordHeap::kSlabBytes - kPer * kBlock));
   std::set<uintptr_t> slabs;
   for (void* p : blocks) slabs.insert(SlabOf(p));
   BOOST_TEST(slabs.size() == 3u);

@@ -3,6 +3,8 @@
 #define ZSTD_STATIC_LINKING_ONLY  // ZSTD_createCDict_advanced, ZSTD_dct_rawContent
 #include <zstd.h>
 
+#include <array>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -21,6 +23,9 @@ struct Registry {
   std::mutex mu;
   std::map<std::string, const ObjectDictionary*, std::less<>> by_key;
   size_t bytes = 0;
+  // Written once each, under mu, before the dictionary is handed out; read
+  // without the lock by records' readers.
+  std::array<std::atomic<const ObjectDictionary*>, ObjectDictionary::kMaxDictionaries> by_id{};
 };
 
 // Reachable until exit on purpose: dictionaries outlive every record.
@@ -62,8 +67,8 @@ ZSTD_DCtx* ThreadDCtx() {
 
 }  // namespace
 
-ObjectDictionary::ObjectDictionary(std::string_view sample)
-    : text_(sample.substr(0, kMaxDictionaryBytes)) {
+ObjectDictionary::ObjectDictionary(std::string_view sample, uint32_t id)
+    : text_(sample.substr(0, kMaxDictionaryBytes)), id_(id) {
   // Parameters sized for inputs like the sample, not zstd's defaults for
   // unknown sizes: hash tables of a few KB instead of 768 KB per dictionary.
   const ZSTD_compressionParameters params = ZSTD_getCParams(kLevel, text_.size(), text_.size());
@@ -79,8 +84,10 @@ const ObjectDictionary* ObjectDictionary::For(std::string_view key, std::string_
   std::lock_guard lock(r.mu);
   if (auto it = r.by_key.find(key); it != r.by_key.end()) return it->second;
   if (sample.empty() || r.by_key.size() >= kMaxDictionaries) return nullptr;
-  auto* d = new ObjectDictionary(sample);
+  const auto id = static_cast<uint32_t>(r.by_key.size());
+  auto* d = new ObjectDictionary(sample, id);
   r.by_key.emplace(std::string(key), d);
+  r.by_id[id].store(d, std::memory_order_release);
   r.bytes += d->text_.size() + ZSTD_sizeof_CDict(d->cdict_) + ZSTD_sizeof_DDict(d->ddict_);
   return d;
 }
@@ -92,6 +99,11 @@ const ObjectDictionary* ObjectDictionary::ForKind(std::string_view cluster, std:
   key.reserve(cluster.size() + group.size() + kind.size() + 2);
   key.append(cluster).append(1, '/').append(group).append(1, '/').append(kind);
   return For(key, sample);
+}
+
+const ObjectDictionary* ObjectDictionary::ById(uint32_t id) {
+  if (id >= kMaxDictionaries) return nullptr;
+  return TheRegistry().by_id[id].load(std::memory_order_acquire);
 }
 
 size_t ObjectDictionary::Count() {

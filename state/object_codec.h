@@ -10,9 +10,10 @@
 // record of that key is compressed against it.
 //
 // Dictionaries are immutable and live as long as the process: a record
-// points at its own, so records, snapshots and the journal never have to
-// track their lifetime, and the same key always gives the same dictionary,
-// so equal objects always compress to equal bytes (Record::SameContent).
+// names its own by number (id), so records, snapshots and the journal never
+// have to track their lifetime, and the same key always gives the same
+// dictionary, so equal objects always compress to equal bytes
+// (Record::SameContent).
 // Their number is bounded (kMaxDictionaries); past it objects are stored
 // uncompressed.
 //
@@ -20,6 +21,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -46,6 +48,13 @@ class ObjectDictionary {
   static size_t Count();
   static size_t TotalBytes();
 
+  // A dictionary's number, 0 for the first one made in this process and
+  // below kMaxDictionaries: a record names its dictionary by it, in a byte or
+  // two instead of an 8-byte address.
+  uint32_t id() const { return id_; }
+  // The dictionary numbered `id`, or nullptr when there is none (yet).
+  static const ObjectDictionary* ById(uint32_t id);
+
   // Replaces `frame` with one zstd frame holding `json`, compressed against
   // this dictionary. `frame`'s capacity is reused: a writer passes the same
   // string for every object.
@@ -58,11 +67,12 @@ class ObjectDictionary {
   ObjectDictionary& operator=(const ObjectDictionary&) = delete;
 
  private:
-  explicit ObjectDictionary(std::string_view sample);
+  ObjectDictionary(std::string_view sample, uint32_t id);
   ~ObjectDictionary() = default;  // never destroyed: see above
   std::string text_;
   ZSTD_CDict_s* cdict_ = nullptr;  // both refer to text_
   ZSTD_DDict_s* ddict_ = nullptr;
+  uint32_t id_;
 };
 
 }  // namespace kubefold::state

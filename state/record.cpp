@@ -52,10 +52,9 @@ static uint64_t HashContent(std::string_view json, const WorkloadSummary& s) {
 
 namespace {
 constexpr size_t kMaxSummaryBytes = 5 * 10;  // five varints of at most 10 bytes
+constexpr size_t kMaxVarintBytes = 10;
 
-// Zigzag varint: small magnitudes of either sign take one byte.
-size_t PutVarint(int64_t v, char* out) {
-  uint64_t z = (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
+size_t PutUvarint(uint64_t z, char* out) {
   size_t n = 0;
   while (z >= 0x80) {
     out[n++] = static_cast<char>(z | 0x80);
@@ -65,14 +64,29 @@ size_t PutVarint(int64_t v, char* out) {
   return n;
 }
 
-int64_t GetVarint(const char*& p) {
+uint64_t GetUvarint(const char*& p) {
   uint64_t z = 0;
   for (unsigned shift = 0;; shift += 7) {
     uint64_t byte = static_cast<unsigned char>(*p++);
     z |= (byte & 0x7f) << shift;
     if (byte < 0x80) break;
   }
+  return z;
+}
+
+// Zigzag varint: small magnitudes of either sign take one byte.
+size_t PutVarint(int64_t v, char* out) {
+  return PutUvarint((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63), out);
+}
+
+int64_t GetVarint(const char*& p) {
+  const uint64_t z = GetUvarint(p);
   return static_cast<int64_t>(z >> 1) ^ -static_cast<int64_t>(z & 1);
+}
+
+const char* SkipVarints(const char* p, int n) {
+  while (n > 0) n -= static_cast<unsigned char>(*p++) < 0x80;
+  return p;
 }
 
 size_t EncodeSummary(const WorkloadSummary& s, char* out) {
@@ -91,32 +105,28 @@ Record* Record::Create(const WorkloadObject& o) {
   const size_t key_len = o.key.group.size() + o.key.kind.size() + o.key.name.size();
   thread_local std::string frame;  // the frame is copied into the record: one buffer per thread
   frame.clear();
+  char id[kMaxVarintBytes];
+  size_t id_len = 0;
   if (o.compress_with != nullptr) {
+    id_len = PutUvarint(o.compress_with->id(), id);
     o.compress_with->Compress(o.object_json, frame);
-    if (sizeof(const ObjectDictionary*) + frame.size() >= o.object_json.size()) frame.clear();  // no gain
+    if (id_len + frame.size() >= o.object_json.size()) frame.clear();  // no gain
   }
   const bool compressed = !frame.empty();
-  const size_t stored = compressed ? sizeof(const ObjectDictionary*) + frame.size() : o.object_json.size();
-  Record* r = new (internal::RecordHeap::Alloc(kHeaderBytes + summary_len + key_len + stored)) Record();
-  r->group_len_ = static_cast<uint8_t>(o.key.group.size());
-  r->kind_len_ = static_cast<uint8_t>(o.key.kind.size());
-  r->name_len_ = static_cast<uint8_t>(o.key.name.size());
-  r->summary_len_ = static_cast<uint8_t>(summary_len);
-  r->json_len_ = static_cast<uint32_t>(stored) | (compressed ? kCompressedBit : 0);
+  if (!compressed) id_len = 0;
+  const std::string_view stored = compressed ? std::string_view(frame) : std::string_view(o.object_json);
+  char length[kMaxVarintBytes];
+  const size_t length_len = PutUvarint(uint64_t{stored.size()} << 1 | (compressed ? 1 : 0), length);
+  const size_t bytes = kHeaderBytes + 1 + key_len + length_len + id_len + summary_len + stored.size();
+  Record* r = new (internal::RecordHeap::Alloc(bytes)) Record();
+  r->set_tag(static_cast<unsigned>(o.key.group.size() | o.key.kind.size() << 8));
   char* p = reinterpret_cast<char*>(r) + kHeaderBytes;
-  std::memcpy(p, o.key.group.data(), o.key.group.size());
-  p += o.key.group.size();
-  std::memcpy(p, o.key.kind.data(), o.key.kind.size());
-  p += o.key.kind.size();
-  std::memcpy(p, o.key.name.data(), o.key.name.size());
-  p += o.key.name.size();
-  std::memcpy(p, summary, summary_len);
-  p += summary_len;
-  if (compressed) {
-    std::memcpy(p, &o.compress_with, sizeof(const ObjectDictionary*));
-    std::memcpy(p + sizeof(const ObjectDictionary*), frame.data(), frame.size());
-  } else {
-    std::memcpy(p, o.object_json.data(), o.object_json.size());
+  *p++ = static_cast<char>(static_cast<unsigned char>(o.key.name.size()));
+  for (std::string_view part : {std::string_view(o.key.group), std::string_view(o.key.kind),
+                                std::string_view(o.key.name), std::string_view(summary, summary_len),
+                                std::string_view(length, length_len), std::string_view(id, id_len), stored}) {
+    if (!part.empty()) std::memcpy(p, part.data(), part.size());
+    p += part.size();
   }
   r->content_hash_ = HashContent(o.object_json, o.summary);
   return r;
@@ -128,8 +138,24 @@ void Record::Destroy(Record* r) {
   internal::RecordHeap::Free(r, bytes);
 }
 
+Record::Layout Record::Parts() const {
+  Layout l;
+  const char* p = SkipVarints(tail(), 5);
+  l.summary = {tail(), static_cast<size_t>(p - tail())};
+  const uint64_t length = GetUvarint(p);
+  l.compressed = (length & 1) != 0;
+  if (l.compressed) l.dictionary_id = static_cast<uint32_t>(GetUvarint(p));
+  l.stored = {p, static_cast<size_t>(length >> 1)};
+  return l;
+}
+
+size_t Record::ByteSize() const {
+  const std::string_view stored = Parts().stored;
+  return static_cast<size_t>(stored.data() + stored.size() - reinterpret_cast<const char*>(this));
+}
+
 WorkloadSummary Record::summary() const {
-  const char* p = data() + KeyBytes();
+  const char* p = tail();
   WorkloadSummary s;
   s.generation = GetVarint(p);
   s.observed_generation = GetVarint(p);
@@ -139,24 +165,22 @@ WorkloadSummary Record::summary() const {
   return s;
 }
 
-const ObjectDictionary* Record::dictionary() const {
-  if (!compressed()) return nullptr;
-  const ObjectDictionary* d;
-  std::memcpy(&d, stored().data(), sizeof(d));
-  return d;
+const ObjectDictionary* Record::dictionary(const Layout& parts) const {
+  return parts.compressed ? ObjectDictionary::ById(parts.dictionary_id) : nullptr;
 }
 
 void Record::AppendObjectJson(std::string& out) const {
-  const std::string_view s = stored();
-  if (!compressed()) {
-    out.append(s);
+  const Layout parts = Parts();
+  if (!parts.compressed) {
+    out.append(parts.stored);
     return;
   }
-  // The frame was made by Create from this dictionary: failing to read it
-  // back means the record's memory was overwritten.
-  if (!dictionary()->Decompress(s.substr(sizeof(const ObjectDictionary*)), out)) {
+  // The frame was made by Create from this dictionary: failing to find it or
+  // to read the frame back means the record's memory was overwritten.
+  const ObjectDictionary* d = dictionary(parts);
+  if (d == nullptr || !d->Decompress(parts.stored, out)) {
     std::fprintf(stderr, "kubefold: record %.*s: its compressed object does not decompress\n",
-                 static_cast<int>(name_len_), name().data());
+                 static_cast<int>(name_len()), name().data());
     std::abort();
   }
 }
@@ -168,10 +192,13 @@ std::string Record::object_json() const {
 }
 
 bool Record::SameContent(const Record& other) const {
+  if (content_hash_ != other.content_hash_) return false;
+  const Layout a = Parts();
+  const Layout b = other.Parts();
   // The varint encoding is canonical: equal summaries have equal bytes.
-  if (content_hash_ != other.content_hash_ || summary_bytes() != other.summary_bytes()) return false;
+  if (a.summary != b.summary) return false;
   // One dictionary compresses equal objects to equal frames.
-  if (compressed() == other.compressed() && dictionary() == other.dictionary()) return stored() == other.stored();
+  if (a.compressed == b.compressed && a.dictionary_id == b.dictionary_id) return a.stored == b.stored;
   return object_json() == other.object_json();
 }
 

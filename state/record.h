@@ -79,9 +79,9 @@ class Record : public internal::Versioned {
   static Record* Create(const WorkloadObject& object);
   static void Destroy(Record* r);
 
-  std::string_view group() const { return {data(), group_len_}; }
-  std::string_view kind() const { return {data() + group_len_, kind_len_}; }
-  std::string_view name() const { return {data() + group_len_ + kind_len_, name_len_}; }
+  std::string_view group() const { return {key_data(), group_len()}; }
+  std::string_view kind() const { return {key_data() + group_len(), kind_len()}; }
+  std::string_view name() const { return {key_data() + group_len() + kind_len(), name_len()}; }
   WorkloadKeyView key() const { return {group(), kind(), name()}; }
   // The object JSON as handed over, decompressed when the record keeps it
   // compressed (a few microseconds for a typical Deployment).
@@ -89,7 +89,7 @@ class Record : public internal::Versioned {
   // Appends the object JSON to `out`, without a temporary.
   void AppendObjectJson(std::string& out) const;
   // True when the record keeps its object compressed (see compress_with).
-  bool compressed() const { return (json_len_ & kCompressedBit) != 0; }
+  bool compressed() const { return Parts().compressed; }
   // Decodes the summary fields. O(1), no allocation.
   WorkloadSummary summary() const;
   // xxh3-64 of the object JSON (as handed over, whatever the record keeps)
@@ -97,11 +97,12 @@ class Record : public internal::Versioned {
   uint64_t content_hash() const { return content_hash_; }
   // The writer's counter for this record's cluster when it was written.
   uint64_t counter() const { return counter_; }
-  // Bytes this record occupies (header + summary + key + object as kept),
-  // excluding allocator slack.
-  size_t ByteSize() const { return kHeaderBytes + size_t{summary_len_} + KeyBytes() + StoredBytes(); }
-  // Bytes of the key and the object as kept: the record's own payload.
-  size_t PayloadBytes() const { return KeyBytes() + StoredBytes(); }
+  // Bytes this record occupies (header, lengths, summary, key and object as
+  // kept), excluding allocator slack.
+  size_t ByteSize() const;
+  // Bytes of the key and the object as kept (the compressed frame, or the
+  // JSON): the record's own payload.
+  size_t PayloadBytes() const { return KeyBytes() + Parts().stored.size(); }
 
   // True when both records hold the same object JSON and summary, whether
   // or not each keeps it compressed.
@@ -109,36 +110,46 @@ class Record : public internal::Versioned {
 
   void set_counter(uint64_t c) { counter_ = c; }  // writer, before publication
 
-  // The fixed part of every record; the summary, key and JSON follow it.
-  static constexpr size_t kHeaderBytes = 32;
+  // The fixed part of every record; its lengths, key, summary and object
+  // follow it.
+  static constexpr size_t kHeaderBytes = 24;
 
  private:
   Record() = default;
-  // group, kind, name, summary varints and JSON follow the header in the
-  // same allocation.
-  const char* data() const { return reinterpret_cast<const char*>(this) + kHeaderBytes; }
-  size_t KeyBytes() const { return size_t{group_len_} + kind_len_ + name_len_; }
-  std::string_view summary_bytes() const { return {data() + KeyBytes(), summary_len_}; }
-  // The object as kept: the JSON, or the dictionary's address followed by
-  // one zstd frame.
-  size_t StoredBytes() const { return json_len_ & ~kCompressedBit; }
-  std::string_view stored() const { return {data() + KeyBytes() + summary_len_, StoredBytes()}; }
-  const ObjectDictionary* dictionary() const;
-  static constexpr uint32_t kCompressedBit = 1u << 31;  // in json_len_; objects are < 64 MiB
 
-  // 32-byte header, with `birth`. Key parts are at most kMaxKeyPartBytes
-  // (253) long, so one byte holds each length. The summary is stored as five
-  // zigzag varints (one or two bytes each for typical values, at most 50),
-  // after the key: a record costs 32 bytes plus about 7 beyond its payload
-  // instead of a fixed 64. json_len_ is the length of the object as kept,
-  // with kCompressedBit set when that is compressed.
+  // The record's layout, 24 bytes of header and then one run of bytes:
+  //
+  //   Versioned word   birth (48 bits), group length, kind length (8 each)
+  //   counter_         8 bytes
+  //   content_hash_    8 bytes
+  //   name length      1 byte (key parts are at most kMaxKeyPartBytes, 253)
+  //   group, kind, name
+  //   summary          five zigzag varints (one or two bytes each for typical
+  //                    values, at most 50 in all)
+  //   varint           object bytes kept << 1 | 1 when they are compressed
+  //   varint           the dictionary's id (ObjectDictionary::id), when compressed
+  //   object           the JSON, or one zstd frame made with that dictionary
+  //
+  // So a typical record costs 24 bytes plus about 8 beyond its payload.
+  struct Layout {
+    std::string_view summary;
+    std::string_view stored;  // the object as kept
+    uint32_t dictionary_id = 0;
+    bool compressed = false;
+  };
+  Layout Parts() const;
+  const char* data() const { return reinterpret_cast<const char*>(this) + kHeaderBytes; }
+  const char* key_data() const { return data() + 1; }
+  size_t group_len() const { return tag() & 0xff; }
+  size_t kind_len() const { return tag() >> 8; }
+  size_t name_len() const { return static_cast<unsigned char>(data()[0]); }
+  size_t KeyBytes() const { return group_len() + kind_len() + name_len(); }
+  // The bytes after the key: the summary first.
+  const char* tail() const { return key_data() + KeyBytes(); }
+  const ObjectDictionary* dictionary(const Layout& parts) const;
+
   uint64_t counter_ = 0;
   uint64_t content_hash_ = 0;
-  uint32_t json_len_ = 0;
-  uint8_t group_len_ = 0;
-  uint8_t kind_len_ = 0;
-  uint8_t name_len_ = 0;
-  uint8_t summary_len_ = 0;
 };
 
 // Hash of a workload key, as the trie indexes it.

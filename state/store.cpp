@@ -54,14 +54,17 @@ struct WriterGuard {
 };
 }  // namespace
 
-Store::Store(StoreOptions options)
+Store::Store(StoreOptions options) : Store(std::move(options), 0) {}
+
+Store::Store(StoreOptions options, uint64_t first_batch)
     : id_(g_next_store_id.fetch_add(1, std::memory_order_relaxed)),
       options_(Normalize(std::move(options))),
-      domain_(std::make_shared<internal::StoreDomain>()),
+      domain_(std::make_shared<internal::StoreDomain>(first_batch)),
       log_(&domain_->change_log_bytes) {
   domain_->id = id_;
   auto* d = SnapshotData::Create(0);
   d->domain = domain_;
+  d->epoch = first_batch;
   d->time = last_time_ = options_.clock();
   Heap::Enter(domain_->snapshots, d->ByteSize());
   d->refs.store(2, std::memory_order_relaxed);  // current + history
@@ -122,7 +125,7 @@ uint64_t Store::Advance(size_t ci) {
 ClusterTree* Store::MutableCluster(size_t ci) {
   Reclaimer& w = domain_->reclaimer;
   WorkingCluster& wc = working_[ci];
-  if (wc.tree != nullptr && wc.tree->birth == w.building()) return wc.tree;
+  if (wc.tree != nullptr && wc.tree->birth() == w.building()) return wc.tree;
   ClusterTree* c;
   if (wc.tree == nullptr) {
     c = CreateNamed<ClusterTree>(w.pool, (*names_)[ci]);
@@ -132,7 +135,7 @@ ClusterTree* Store::MutableCluster(size_t ci) {
     Heap::Leave(w.heap.nodes, old->ByteSize());
     w.Retire(old, ObjKind::kCluster);
   }
-  c->birth = w.building();
+  c->set_birth(w.building());
   Heap::Enter(w.heap.nodes, c->ByteSize());
   wc.tree = c;
   return c;
@@ -142,7 +145,7 @@ NamespaceTree* Store::MutableNamespace(ClusterTree* ct, std::string_view ns, uin
   Reclaimer& w = domain_->reclaimer;
   if (!exists) {
     auto* n = CreateNamed<NamespaceTree>(w.pool, ns);
-    n->birth = w.building();
+    n->set_birth(w.building());
     Heap::Enter(w.heap.nodes, n->ByteSize());
     NamespaceTrie::Put(ct->root, n, ns_hash, w);
     ++ct->namespaces;
@@ -150,9 +153,9 @@ NamespaceTree* Store::MutableNamespace(ClusterTree* ct, std::string_view ns, uin
   }
   NamespaceTree** slot = NamespaceTrie::FindSlotMutable(ct->root, ns, ns_hash, w);
   NamespaceTree* old = *slot;
-  if (old->birth == w.building()) return old;
+  if (old->birth() == w.building()) return old;
   auto* n = CopyNamed(w.pool, *old);
-  n->birth = w.building();
+  n->set_birth(w.building());
   Heap::Leave(w.heap.nodes, old->ByteSize());
   w.Retire(old, ObjKind::kNamespace);
   Heap::Enter(w.heap.nodes, n->ByteSize());
@@ -177,7 +180,7 @@ bool Store::ApplyUpsert(size_t ci, const std::string& ns, uint64_t ns_hash, Reco
   ClusterTree* ct = MutableCluster(ci);
   NamespaceTree* nt = MutableNamespace(ct, ns, ns_hash, ns_exists);
   if (!restoring_) record->set_counter(Advance(ci));
-  record->birth = w.building();
+  record->set_birth(w.building());
   Heap::Enter(w.heap.records, record->ByteSize());
   Record* old = RecordTrie::Put(nt->root, record, key_hash, w);
   log_.Log(ci, ns, nt->log_name, old, record);
@@ -316,6 +319,15 @@ bool Store::ApplyRemoveCluster(size_t ci) {
   return true;
 }
 
+Status Store::CheckBatchNumber() const {
+  // Every object records the batch that made it in 48 bits (versioned.h).
+  if (domain_->reclaimer.building() > internal::Versioned::kMaxBirth) {
+    return FailedPrecondition("the store has published " + std::to_string(domain_->reclaimer.building()) +
+                              " batches, the most its objects can number (2^48); restart the process");
+  }
+  return Status::Ok();
+}
+
 Result<ApplyResult> Store::Apply(Batch batch) {
   WriterGuard guard(in_writer_);
   if (!guard.owned) {
@@ -331,6 +343,7 @@ Result<ApplyResult> Store::Apply(Batch batch) {
       return InvalidArgument("batch is decided from a composed view; decide from a published snapshot");
     }
   }
+  if (Status s = CheckBatchNumber(); !s.ok()) return s;
   applied_once_ = true;
   domain_->Drain(true);
   const TimePoint start = Now();
@@ -530,6 +543,7 @@ Status Store::Restore(RestoredSnapshot s) {
   if (applied_once_) {
     return FailedPrecondition("Store::Restore after Apply: restore a journal into a new store before folding");
   }
+  if (Status st = CheckBatchNumber(); !st.ok()) return st;
   const std::string where = "restored snapshot " + std::to_string(s.seq) + ": ";
   if (s.seq <= seq_) {
     return InvalidArgument(where + "seq is not after the newest (" + std::to_string(seq_) + ")");

@@ -209,6 +209,11 @@ class Store {
   uint64_t id() const { return id_; }
 
  private:
+  // Tests make a store whose batch numbers start near their limit
+  // (Versioned::kMaxBirth) through this constructor.
+  friend struct StoreTestPeer;
+  Store(StoreOptions options, uint64_t first_batch);
+
   struct WorkingCluster {
     internal::ClusterTree* tree = nullptr;  // the writer's reference; null = absent
     uint64_t counter = 0;
@@ -230,6 +235,8 @@ class Store {
   internal::NamespaceTree* MutableNamespace(internal::ClusterTree* ct, std::string_view ns, uint64_t ns_hash,
                                            bool exists);
   uint64_t Advance(size_t ci);
+  // kFailedPrecondition once the batch numbers objects record are used up.
+  Status CheckBatchNumber() const;
   bool ApplyUpsert(size_t ci, const std::string& ns, uint64_t ns_hash, Record*& record, uint64_t key_hash);
   bool ApplyDelete(size_t ci, std::string_view ns, uint64_t ns_hash, WorkloadKeyView key, uint64_t key_hash);
   size_t ApplyReplaceKind(size_t ci, Batch::Op& op, size_t& noops);

@@ -282,7 +282,7 @@ class Champ {
   static void PrefetchEntry(const Versioned* e) {
     const char* p = reinterpret_cast<const char*>(e);
     __builtin_prefetch(p);
-    __builtin_prefetch(p + 64);  // the key after the 32-byte header may cross a line
+    __builtin_prefetch(p + 64);  // a record's key, after its 24-byte header, may cross a line
   }
   // Moves `c` one level down; false when it has reached an entry or a miss.
   static bool Step(Cursor& c) {
@@ -335,7 +335,7 @@ class Champ {
     void* mem = w.pool.Alloc(Node::Bytes(width));
     Heap::Enter(w.heap.nodes, Node::Bytes(width));
     Node* n = new (mem) Node();
-    n->birth = w.building();
+    n->set_birth(w.building());
     return n;
   }
 
@@ -350,7 +350,7 @@ class Champ {
   // Replaces a published node in `slot` by a copy born in this batch.
   static Node* MakeUnique(Node*& slot, Reclaimer& w) {
     Node* n = slot;
-    if (n->birth == w.building()) return n;
+    if (n->birth() == w.building()) return n;
     unsigned width = n->width();
     Node* c = NewNode(width, w);
     c->datamap = n->datamap;  // and with them a collision node's count

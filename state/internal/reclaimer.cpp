@@ -65,7 +65,7 @@ struct TreeFreer {
 void Reclaimer::Free(const Dead& d) { FreeObject(d.obj(), d.kind(), BytesOf(d.obj(), d.kind()), heap, pool); }
 
 void Reclaimer::Retire(Versioned* o, ObjKind kind) {
-  if (o->birth == building_) {
+  if (o->birth() == building_) {
     FreeObject(o, kind, BytesOf(o, kind), heap, pool);  // never published: nobody can see it
     return;
   }

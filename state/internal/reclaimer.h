@@ -29,7 +29,9 @@ enum class ObjKind : uint8_t { kNode, kRecord, kNamespace, kCluster };
 
 class Reclaimer {
  public:
-  Reclaimer() = default;
+  // `first_batch` is the number of the first batch published (the store's
+  // empty snapshot); tests start near Versioned::kMaxBirth.
+  explicit Reclaimer(uint64_t first_batch = 0) : building_(first_batch) {}
   Reclaimer(const Reclaimer&) = delete;
   Reclaimer& operator=(const Reclaimer&) = delete;
   ~Reclaimer();
@@ -65,7 +67,7 @@ class Reclaimer {
     }
     Versioned* obj() const { return reinterpret_cast<Versioned*>(packed_ & ~kKindMask); }
     ObjKind kind() const { return static_cast<ObjKind>(packed_ & kKindMask); }
-    uint64_t birth() const { return obj()->birth; }
+    uint64_t birth() const { return obj()->birth(); }
 
    private:
     static constexpr uintptr_t kKindMask = (uintptr_t{1} << kKindBits) - 1;

@@ -74,6 +74,7 @@ static_assert(sizeof(SnapshotData) == 112, "the header and a 10-cluster table fi
 // Shared by a store and all its snapshots, so handles may outlive the store:
 // the tree memory goes with the domain, when the last of them is gone.
 struct StoreDomain {
+  explicit StoreDomain(uint64_t first_batch = 0) : reclaimer(first_batch) {}
   uint64_t id = 0;        // Constant after construction.
   Reclaimer reclaimer;    // Writer thread only; the destructor frees the rest.
   HeapCounts snapshots;   // Writer thread only.

@@ -54,9 +54,9 @@ struct FixtureOf {
   ~FixtureOf() {
     // Hand the working trie over the way the store does at shutdown.
     auto* holder = CreateNamed<ClusterTree>(w.pool, "c");
-    holder->birth = w.building();
+    holder->set_birth(w.building());
     auto* ns = CreateNamed<NamespaceTree>(w.pool, "ns");
-    ns->birth = w.building();
+    ns->set_birth(w.building());
     ns->root = root;
     Heap::Enter(w.heap.nodes, ns->ByteSize());
     Heap::Enter(w.heap.nodes, holder->ByteSize());
@@ -69,7 +69,7 @@ struct FixtureOf {
     o.key = {"", "Item", std::to_string(key)};
     o.object_json = std::to_string(value);
     Record* r = Record::Create(o);
-    r->birth = w.building();
+    r->set_birth(w.building());
     Heap::Enter(w.heap.records, r->ByteSize());
     if (Record* old = Trie::Put(root, r, g_hash(key), w)) Traits::RetireTree(old, w);
   }
@@ -326,11 +326,11 @@ BOOST_AUTO_TEST_CASE(a_dead_entry_is_one_word_with_the_kind_and_reads_the_birth_
   Versioned objs[4];
   const ObjKind kinds[] = {ObjKind::kNode, ObjKind::kRecord, ObjKind::kNamespace, ObjKind::kCluster};
   for (size_t i = 0; i < 4; ++i) {
-    objs[i].birth = (uint64_t{1} << 50) + i;  // any birth, however old
+    objs[i].set_birth(Versioned::kMaxBirth - i);  // any birth, however old
     const Reclaimer::Dead d(&objs[i], kinds[i]);
     BOOST_TEST(d.obj() == &objs[i]);
     BOOST_TEST((d.kind() == kinds[i]));
-    BOOST_TEST(d.birth() == (uint64_t{1} << 50) + i);
+    BOOST_TEST(d.birth() == Versioned::kMaxBirth - i);
   }
 }
 

@@ -41,8 +41,28 @@ BOOST_AUTO_TEST_CASE(a_record_keeps_its_key_json_and_summary_exactly) {
   BOOST_TEST((r->summary() == s));
   BOOST_TEST(r->counter() == 0u);
   BOOST_TEST(r->PayloadBytes() == 4u + 10u + 3u + 23u);
-  // 32-byte header, five one-byte varints, then the payload.
-  BOOST_TEST(r->ByteSize() == 32u + 5u + r->PayloadBytes());
+  // 24-byte header, the name's length, the object's length (46 < 128: one
+  // byte), five one-byte varints, then the payload.
+  BOOST_TEST(r->ByteSize() == 24u + 1u + 1u + 5u + r->PayloadBytes());
+}
+
+BOOST_AUTO_TEST_CASE(the_header_shares_one_word_between_the_birth_and_two_key_lengths) {
+  const std::string group(kMaxKeyPartBytes, 'g');
+  const std::string kind(kMaxKeyPartBytes - 1, 'k');
+  // 64 bytes of JSON: the length varint (64 << 1) takes two bytes.
+  const std::string json = R"({"spec":{"replicas":3},"pad":")" + std::string(32, 'p') + R"("})";
+  BOOST_TEST_REQUIRE(json.size() == 64u);
+  RecordPtr r(Object(group, kind, "web", json, {}));
+  BOOST_TEST(r->ByteSize() == 24u + 1u + 2u + 5u + r->PayloadBytes());
+  for (uint64_t birth : {internal::Versioned::kMaxBirth, uint64_t{0}, uint64_t{1} << 47}) {
+    r->set_birth(birth);
+    BOOST_TEST(r->birth() == birth);
+    BOOST_TEST(r->group() == group);
+    BOOST_TEST(r->kind() == kind);
+    BOOST_TEST(r->name() == "web");
+    BOOST_TEST(r->object_json() == json);
+    BOOST_TEST(!r->compressed());
+  }
 }
 
 BOOST_AUTO_TEST_CASE(summary_fields_round_trip_at_their_extremes) {
@@ -65,7 +85,7 @@ BOOST_AUTO_TEST_CASE(summary_fields_round_trip_at_their_extremes) {
   }
   // The widest summary: two 10-byte and three 5-byte varints.
   RecordPtr wide(Object("", "Job", "x", "", {kMin64, kMax64, kMin32, kMax32, kMin32}));
-  BOOST_TEST(wide->ByteSize() == 32u + 35u + 4u);
+  BOOST_TEST(wide->ByteSize() == 24u + 1u + 1u + 35u + 4u);
 }
 
 BOOST_AUTO_TEST_CASE(key_parts_of_the_maximum_length_are_kept_whole) {
@@ -144,6 +164,18 @@ BOOST_AUTO_TEST_CASE(a_compressed_record_gives_back_exactly_the_object_it_was_gi
   BOOST_TEST_MESSAGE("object " << second.size() << " B; payload " << plain->PayloadBytes() << " B plain, "
                                 << packed->PayloadBytes() << " B compressed");
   BOOST_TEST(packed->PayloadBytes() * 3 < plain->PayloadBytes());
+  // The record names its dictionary by number, in one byte here, after the
+  // frame's length (one byte below 64 bytes, two below 8 KiB).
+  std::string frame;
+  dict->Compress(second, frame);
+  BOOST_TEST_REQUIRE(frame.size() < 8192u);
+  const size_t length_bytes = frame.size() < 64u ? 1u : 2u;
+  BOOST_TEST_REQUIRE(dict->id() < 128u);
+  BOOST_TEST(ObjectDictionary::ById(dict->id()) == dict);
+  BOOST_TEST(ObjectDictionary::ById(static_cast<uint32_t>(ObjectDictionary::Count())) == nullptr);
+  BOOST_TEST(ObjectDictionary::ById(ObjectDictionary::kMaxDictionaries) == nullptr);
+  BOOST_TEST(packed->PayloadBytes() == 4u + 10u + 8u + frame.size());
+  BOOST_TEST(packed->ByteSize() == 24u + 1u + length_bytes + 1u + 5u + packed->PayloadBytes());
   BOOST_TEST(packed->content_hash() == plain->content_hash());
   BOOST_TEST(packed->SameContent(*plain.r));
   BOOST_TEST(plain->SameContent(*packed.r));
@@ -162,7 +194,7 @@ BOOST_AUTO_TEST_CASE(a_compressed_record_gives_back_exactly_the_object_it_was_gi
 BOOST_AUTO_TEST_CASE(an_object_compression_would_not_shrink_is_kept_plain) {
   const ObjectDictionary* dict = ObjectDictionary::ForKind("record-test-eu-1", "", "ConfigMap", R"({"data":{}})");
   BOOST_TEST_REQUIRE(dict != nullptr);
-  // A frame header and the dictionary's address outweigh a tiny object.
+  // A frame header and the dictionary's number outweigh a tiny object.
   WorkloadObject o = Object("", "ConfigMap", "c", R"({"a":1})", {});
   o.compress_with = dict;
   RecordPtr r(o);

@@ -2,6 +2,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <string>
@@ -53,6 +54,14 @@ StoreOptions KeepLast(size_t n) {
 }
 
 }  // namespace
+
+namespace kubefold::state {
+struct StoreTestPeer {
+  static std::unique_ptr<Store> StartingAt(StoreOptions options, uint64_t first_batch) {
+    return std::unique_ptr<Store>(new Store(std::move(options), first_batch));
+  }
+};
+}  // namespace kubefold::state
 
 BOOST_AUTO_TEST_CASE(a_new_store_publishes_an_empty_snapshot_zero) {
   Store store;
@@ -458,6 +467,35 @@ BOOST_AUTO_TEST_CASE(accounting_separates_current_from_history) {
 #endif
   BOOST_TEST(s.events_applied == 101u);
   BOOST_TEST(s.batches == 2u);
+}
+
+// Objects record the batch that made them in 48 bits. The last batch
+// numbers are folded and reclaimed like any other; past them the store
+// refuses to fold, and keeps what it has.
+BOOST_AUTO_TEST_CASE(the_store_folds_up_to_the_last_batch_number_and_then_refuses) {
+  constexpr uint64_t kMax = internal::Versioned::kMaxBirth;
+  auto store = StoreTestPeer::StartingAt(KeepLast(1), kMax - 2);  // the empty snapshot is batch kMax - 2
+  Upsert(*store, "eu-1", "shop", "web", R"({"v":1})");             // kMax - 1
+  const Snapshot first = store->Current();
+  Upsert(*store, "eu-1", "shop", "web", R"({"v":2})");             // kMax
+  const Snapshot second = store->Current();
+  BOOST_TEST(second.seq() == 2u);
+  // The old record lives exactly as long as a snapshot that sees it.
+  BOOST_TEST(store->Stats().records_live == 2u);
+  auto diff = Diff(first, second);
+  BOOST_TEST_REQUIRE(diff.ok());
+  BOOST_TEST(diff->modified() == 1u);
+  BOOST_TEST(diff->changes().size() == 1u);
+
+  Batch b;
+  BOOST_TEST_REQUIRE(b.Upsert("eu-1", "shop", Deployment("api", "{}")).ok());
+  auto refused = store->Apply(std::move(b));
+  BOOST_TEST_REQUIRE(!refused.ok());
+  BOOST_TEST((refused.status().code() == StatusCode::kFailedPrecondition));
+  BOOST_TEST(Contains(refused.status().message(), "2^48"), refused.status().message());
+  BOOST_TEST(store->Current().seq() == 2u);
+  BOOST_TEST((Names(store->Current()) == std::set<std::string>{"eu-1/shop/web"}));
+  BOOST_TEST(store->Current().Get("eu-1", "shop", {"apps", "Deployment", "web"})->object_json() == R"({"v":2})");
 }
 
 // Records of 129 to 1,024 bytes live in the record heap's slabs; the store

@@ -1,6 +1,7 @@
 #include "operator/query_api.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cctype>
 #include <charconv>
 #include <chrono>
@@ -571,60 +572,71 @@ void QueryApi::Handle(const IncomingRequest& req, ResponseWriter& w) {
       out.pop_back();
       out += ",\"changes\":[";
       bool alive = w.Write(out);
+      if (!alive) return;  // the client is gone
       size_t n = 0, added = 0, removed = 0, modified = 0;
       std::string line;
       // Changes by cluster, namespace and key: the store's own order within
       // a cluster depends on how it answered (state/diff.h) and need not
-      // survive a restart; an answer must.
+      // survive a restart; an answer must. The store gives the clusters in
+      // name order, so only one cluster's changes are held and sorted at a
+      // time, and each is written before the next cluster is visited.
       std::vector<state::Change> changes;
+      auto key_of = [](const state::Change& c) { return (c.after ? c.after : c.before)->key(); };
+      auto flush = [&]() -> bool {
+        std::sort(changes.begin(), changes.end(), [&](const state::Change& a, const state::Change& b) {
+          if (a.ns != b.ns) return a.ns < b.ns;
+          return key_of(a) < key_of(b);
+        });
+        for (const state::Change& c : changes) {
+          const state::Record& key = c.after ? *c.after : *c.before;
+          line.clear();
+          if (n++) line += ',';
+          AppendKey(line, c.cluster, c.ns, key);
+          line += ",\"type\":\"";
+          line += state::ChangeTypeName(c.type);
+          line += '"';
+          if (c.before) AppendNumber(line, "fromCounter", static_cast<int64_t>(c.before->counter()));
+          if (c.after) AppendNumber(line, "toCounter", static_cast<int64_t>(c.after->counter()));
+          switch (c.type) {
+            case state::ChangeType::kAdded:
+              ++added;
+              line += ",\"object\":";
+              c.after->AppendObjectJson(line);
+              break;
+            case state::ChangeType::kRemoved:
+              ++removed;
+              line += ",\"object\":";
+              c.before->AppendObjectJson(line);
+              break;
+            case state::ChangeType::kModified: {
+              ++modified;
+              if (with_patch) {
+                line += ",\"patch\":";
+                const size_t mark = line.size();
+                if (!internal::AppendJsonPatch(line, c.before->object_json(), c.after->object_json()).ok()) {
+                  line.resize(mark);
+                  line += "[]";
+                }
+              }
+              break;
+            }
+          }
+          line += '}';
+          if (!w.Write(line)) return false;
+        }
+        changes.clear();
+        return true;
+      };
       Status st = state::VisitDiff(from, to, filter, [&](const state::Change& c) {
+        if (!changes.empty() && c.cluster != changes.front().cluster) {
+          assert(changes.front().cluster < c.cluster);  // clusters by name (state/diff.h)
+          alive = flush();
+          if (!alive) return false;  // the client is gone: stop visiting
+        }
         changes.push_back(c);
         return true;
       });
-      auto key_of = [](const state::Change& c) { return (c.after ? c.after : c.before)->key(); };
-      std::sort(changes.begin(), changes.end(), [&](const state::Change& a, const state::Change& b) {
-        if (a.cluster != b.cluster) return a.cluster < b.cluster;
-        if (a.ns != b.ns) return a.ns < b.ns;
-        return key_of(a) < key_of(b);
-      });
-      for (const state::Change& c : changes) {
-        const state::Record& key = c.after ? *c.after : *c.before;
-        line.clear();
-        if (n++) line += ',';
-        AppendKey(line, c.cluster, c.ns, key);
-        line += ",\"type\":\"";
-        line += state::ChangeTypeName(c.type);
-        line += '"';
-        if (c.before) AppendNumber(line, "fromCounter", static_cast<int64_t>(c.before->counter()));
-        if (c.after) AppendNumber(line, "toCounter", static_cast<int64_t>(c.after->counter()));
-        switch (c.type) {
-          case state::ChangeType::kAdded:
-            ++added;
-            line += ",\"object\":";
-            c.after->AppendObjectJson(line);
-            break;
-          case state::ChangeType::kRemoved:
-            ++removed;
-            line += ",\"object\":";
-            c.before->AppendObjectJson(line);
-            break;
-          case state::ChangeType::kModified: {
-            ++modified;
-            if (with_patch) {
-              line += ",\"patch\":";
-              const size_t mark = line.size();
-              if (!internal::AppendJsonPatch(line, c.before->object_json(), c.after->object_json()).ok()) {
-                line.resize(mark);
-                line += "[]";
-              }
-            }
-            break;
-          }
-        }
-        line += '}';
-        alive = w.Write(line);
-        if (!alive) return;
-      }
+      if (!alive || !flush()) return;
       std::string tail = "]";
       if (!st.ok()) tail += ",\"error\":" + Dump(Json(st.message()));
       tail += ",\"summary\":" + Dump(Json{{"added", added}, {"removed", removed}, {"modified", modified}}) + "}\n";

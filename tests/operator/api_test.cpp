@@ -208,6 +208,12 @@ BOOST_AUTO_TEST_CASE(the_query_api_answers_clusters_snapshots_as_of_views_and_di
     std::map<std::string, Json> by_name;
     for (const auto& c : d["changes"]) by_name[c["name"]] = c;
     BOOST_REQUIRE_EQUAL(by_name.size(), 3u);
+    // By cluster, namespace and name, whatever order they were made in (west
+    // added "new" before it removed "cache").
+    std::vector<std::string> order;
+    for (const auto& c : d["changes"]) order.push_back(c["cluster"].get<std::string>() + "/" + c["name"].get<std::string>());
+    BOOST_CHECK_EQUAL(order.size(), 3u);
+    BOOST_CHECK((order == std::vector<std::string>{"east/web", "west/cache", "west/new"}));
     BOOST_CHECK_EQUAL(by_name["new"]["type"], "added");
     BOOST_CHECK_EQUAL(by_name["new"]["object"]["metadata"]["name"], "new");
     BOOST_CHECK_EQUAL(by_name["cache"]["type"], "removed");

@@ -322,8 +322,9 @@ bool Store::ApplyRemoveCluster(size_t ci) {
 Status Store::CheckBatchNumber() const {
   // Every object records the batch that made it in 48 bits (versioned.h).
   if (domain_->reclaimer.building() > internal::Versioned::kMaxBirth) {
-    return FailedPrecondition("the store has published " + std::to_string(domain_->reclaimer.building()) +
-                              " batches, the most its objects can number (2^48); restart the process");
+    return FailedPrecondition("the store's next batch would be number " +
+                              std::to_string(domain_->reclaimer.building()) +
+                              ", past the last its objects can record (2^48 - 1); restart the process");
   }
   return Status::Ok();
 }

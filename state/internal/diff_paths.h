@@ -9,8 +9,8 @@ namespace kubefold::state::internal {
 
 // From the change log, when both snapshots end in one of its segments, or
 // in a segment and the one continuing it, or one is the other's segment
-// base: returns false, having visited nothing, otherwise. Within a cluster, changes come in the order they were first
-// made.
+// base: returns false, having visited nothing, otherwise. Within a cluster,
+// changes come in the order they were first made.
 bool VisitDiffByLog(const SnapshotData* a, const SnapshotData* b, const DiffFilter& filter,
                     FunctionRef<bool(const Change&)> f);
 

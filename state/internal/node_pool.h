@@ -43,7 +43,9 @@ namespace kubefold::state::internal {
 class NodePool {
  public:
   static constexpr size_t kGrain = 8;
-  static constexpr size_t kMaxPooledBytes = 280;          // a full 32-wide node is 272
+  // A full 32-wide node is 272 bytes; a namespace object with a 253-byte
+  // name, 278.
+  static constexpr size_t kMaxPooledBytes = 280;
   static constexpr size_t kMaxFreePerClass = 8192;        // malloc's blocks
   static constexpr size_t kCarvedFrom = 129;              // sizes carved from chunks
   static constexpr size_t kChunkBytes = 64 * 1024;

@@ -93,10 +93,11 @@ class Reclaimer {
   // Decides the fate of `objs`, whose newest viewer is gone; `newer` is the
   // first live seq after that viewer.
   void Settle(const std::vector<Dead>& objs, LiveList::iterator newer);
-  // Deciding an object's fate reads its birth and freeing it its size, from
-  // its header, long out of cache: both loops start fetching the object
-  // kPrefetchAhead entries ahead (and a record's slab header, which its
-  // free writes), so that those misses overlap.
+  // Deciding an object's fate reads its birth and freeing it its size (a
+  // record's from the lengths after its header), long out of cache: both
+  // loops start fetching the object kPrefetchAhead entries ahead (and a
+  // record's slab header, which its free writes), so that those misses
+  // overlap.
   static constexpr size_t kPrefetchAhead = 8;
   static void PrefetchAhead(const std::vector<Dead>& objs, size_t i);
 
